@@ -1,0 +1,23 @@
+// Package adapters bundles the built-in adapters. Each registers itself by
+// name in its port's value group, so only the one config selects is used:
+// a program that wants fewer adapters (or a third party's) lists its own.
+package adapters
+
+import (
+	"go.uber.org/fx"
+
+	cachememory "github.com/tipbox/tipbox/adapters/cache/memory"
+	cacheredis "github.com/tipbox/tipbox/adapters/cache/redis"
+	"github.com/tipbox/tipbox/adapters/database/postgres"
+	"github.com/tipbox/tipbox/adapters/database/sqlite"
+	"github.com/tipbox/tipbox/adapters/redisconn"
+	"github.com/tipbox/tipbox/core/cache"
+	"github.com/tipbox/tipbox/core/database"
+)
+
+// All is every built-in adapter plus the ports' core modules.
+var All = fx.Options(
+	redisconn.Module,
+	database.Module, sqlite.Module, postgres.Module,
+	cache.Module, cachememory.Module, cacheredis.Module,
+)

@@ -1,0 +1,198 @@
+// Package redis is the Redis cache adapter (driver "redis"): a cache.Store
+// over a go-redis UniversalClient, so one server, a Sentinel-managed master
+// or a Redis Cluster, as the top-level redis section says.
+//
+// The store owns its client (built from the redis section with
+// redisconn.NewClient): the queue transport closing its own client cannot
+// take the cache's connections with it. Values are stored as they are
+// (JSON by default), readable with redis-cli, under prefix+key.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/adapters/redisconn"
+	"github.com/tipbox/tipbox/core/cache"
+	"github.com/tipbox/tipbox/core/config"
+)
+
+// Config is the section cache.redis.
+type Config struct {
+	// Prefix is put before every key (default none: the profile of user 7
+	// is at user:7:profile, as in the original).
+	Prefix string `yaml:"prefix"`
+}
+
+// Store is the Redis cache.Store. Safe for concurrent use.
+type Store struct {
+	client  goredis.UniversalClient
+	prefix  string
+	cluster bool
+	closed  atomic.Bool
+}
+
+// New builds a Store with its own client for conn. It does not dial: a
+// Redis that is down makes the store fail per call (and the cache-aside
+// breaker bypass it), not the program fail to start.
+func New(cfg Config, conn redisconn.Config) (*Store, error) {
+	client, err := redisconn.NewClient(conn)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithClient(client, cfg), nil
+}
+
+// NewWithClient builds a Store over client, which it takes over: Close
+// closes it. For a single-node or Sentinel client, go-redis's own retries
+// (3, with backoff) are turned off: a cache read that fails is answered
+// from the database at once, and the breaker, not a retry loop, decides
+// when to try Redis again. A Cluster client keeps its redirects (MOVED/ASK
+// are part of normal operation); its node clients never retry.
+func NewWithClient(client goredis.UniversalClient, cfg Config) *Store {
+	_, cluster := client.(*goredis.ClusterClient)
+	if c, ok := client.(*goredis.Client); ok {
+		c.Options().MaxRetries = 0 // normalised value: no retry
+	}
+	return &Store{client: client, prefix: cfg.Prefix, cluster: cluster}
+}
+
+// Client returns the store's client (for the tiered adapter's pub/sub).
+func (s *Store) Client() goredis.UniversalClient { return s.client }
+
+// Key returns the Redis key for a cache key.
+func (s *Store) Key(key string) string { return s.prefix + key }
+
+// Get implements cache.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if s.closed.Load() {
+		return nil, cache.ErrClosed
+	}
+	v, err := s.client.Get(ctx, s.prefix+key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, cache.ErrMiss
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cache redis: get: %w", err)
+	}
+	return v, nil
+}
+
+// GetWithTTL returns the value and its remaining TTL (0: no expiry), in one
+// round trip.
+func (s *Store) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, error) {
+	if s.closed.Load() {
+		return nil, 0, cache.ErrClosed
+	}
+	k := s.prefix + key
+	var get *goredis.StringCmd
+	var pttl *goredis.DurationCmd
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		get = p.Get(ctx, k)
+		pttl = p.PTTL(ctx, k)
+		return nil
+	})
+	if errors.Is(err, goredis.Nil) || errors.Is(get.Err(), goredis.Nil) {
+		return nil, 0, cache.ErrMiss
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("cache redis: get: %w", err)
+	}
+	v, _ := get.Bytes()
+	ttl := pttl.Val()
+	if ttl < 0 { // -1: no expiry; -2: gone between the two commands
+		ttl = 0
+	}
+	return v, ttl, nil
+}
+
+// Set implements cache.Store.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.closed.Load() {
+		return cache.ErrClosed
+	}
+	if ttl < 0 {
+		ttl = 0
+	}
+	if err := s.client.Set(ctx, s.prefix+key, value, ttl).Err(); err != nil {
+		return fmt.Errorf("cache redis: set: %w", err)
+	}
+	return nil
+}
+
+// Delete implements cache.Store. On a Cluster, keys in different slots
+// cannot share one DEL, so each key gets its own DEL in one pipeline (which
+// go-redis splits per node).
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	if s.closed.Load() {
+		return cache.ErrClosed
+	}
+	var err error
+	switch {
+	case len(keys) == 0:
+		return nil
+	case len(keys) == 1 || !s.cluster:
+		full := make([]string, len(keys))
+		for i, k := range keys {
+			full[i] = s.prefix + k
+		}
+		err = s.client.Del(ctx, full...).Err()
+	default:
+		_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, k := range keys {
+				p.Del(ctx, s.prefix+k)
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("cache redis: delete: %w", err)
+	}
+	return nil
+}
+
+// Ping implements cache.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return cache.ErrClosed
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cache redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the store's client.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return cache.ErrClosed
+	}
+	return s.client.Close()
+}
+
+var _ cache.Store = (*Store)(nil)
+
+// Module registers the "redis" driver and the section cache.redis. It needs
+// redisconn.Config (redisconn.Module).
+var Module = fx.Module("cache.redis",
+	config.Provide[Config]("cache.redis"),
+	fx.Provide(cache.AsDriver(NewDriver)),
+)
+
+// NewDriver returns the "redis" driver.
+func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver {
+	return cache.Driver{Name: "redis", Open: func(context.Context) (cache.Store, error) {
+		s, err := New(cfg, conn)
+		if err == nil {
+			log.Info("redis cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix)
+		}
+		return s, err
+	}}
+}

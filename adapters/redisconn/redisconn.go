@@ -1,0 +1,125 @@
+// Package redisconn turns the `redis` config section into go-redis clients.
+//
+// It deliberately provides no shared client: the cache, the queue and the
+// realtime fan-out each build their own with NewClient, because closing a
+// client (as a queue transport does on shutdown) must never take another
+// subsystem's connections with it.
+package redisconn
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/config"
+)
+
+// Config is the `redis` section. One of URL or Addrs is needed:
+//   - URL (redis://[user:pass@]host:port/db, rediss:// for TLS): one server;
+//   - Addrs with MasterName: a Sentinel-managed master;
+//   - Addrs (one or more) without MasterName: a Redis Cluster.
+type Config struct {
+	URL          string        `yaml:"url"`
+	Addrs        []string      `yaml:"addrs"`
+	MasterName   string        `yaml:"master_name"`
+	Username     string        `yaml:"username"`
+	Password     string        `yaml:"password"`
+	DB           int           `yaml:"db"`
+	PoolSize     int           `yaml:"pool_size"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// SetDefaults fills the timeouts. They are short on purpose: a cache that
+// waits seconds for a dead server is worse than no cache.
+func (c *Config) SetDefaults() {
+	if c.URL == "" && len(c.Addrs) == 0 {
+		c.URL = "redis://127.0.0.1:6379/0"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 2 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 3 * time.Second
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 3 * time.Second
+	}
+}
+
+// Validate checks that the section describes exactly one topology.
+func (c Config) Validate() error {
+	if c.URL != "" && len(c.Addrs) > 0 {
+		return errors.New("url: set either url or addrs, not both")
+	}
+	if c.URL != "" {
+		if _, err := redis.ParseURL(c.URL); err != nil {
+			return fmt.Errorf("url: %q is not a redis:// or rediss:// URL: %v", c.URL, err)
+		}
+	}
+	if c.MasterName != "" && len(c.Addrs) == 0 {
+		return errors.New("addrs: master_name needs the sentinel addresses in addrs")
+	}
+	if c.PoolSize < 0 {
+		return fmt.Errorf("pool_size: %d must not be negative", c.PoolSize)
+	}
+	return nil
+}
+
+// Mode names the topology the config selects: "single", "sentinel" or "cluster".
+func (c Config) Mode() string {
+	switch {
+	case c.URL != "":
+		return "single"
+	case c.MasterName != "":
+		return "sentinel"
+	default:
+		return "cluster"
+	}
+}
+
+// NewClient builds a new client for cfg. The caller owns it and closes it.
+// It does not dial: go-redis connects lazily, so a Redis that is down at
+// start degrades the subsystem instead of failing the program.
+func NewClient(cfg Config) (redis.UniversalClient, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redisconn: %w", err)
+	}
+	switch cfg.Mode() {
+	case "single":
+		opt, _ := redis.ParseURL(cfg.URL)
+		if cfg.Username != "" {
+			opt.Username = cfg.Username
+		}
+		if cfg.Password != "" {
+			opt.Password = cfg.Password
+		}
+		if cfg.DB != 0 {
+			opt.DB = cfg.DB
+		}
+		if cfg.PoolSize > 0 {
+			opt.PoolSize = cfg.PoolSize
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
+		return redis.NewClient(opt), nil
+	case "sentinel":
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.MasterName, SentinelAddrs: cfg.Addrs,
+			Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, PoolSize: cfg.PoolSize,
+			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		}), nil
+	default:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password, PoolSize: cfg.PoolSize,
+			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		}), nil
+	}
+}
+
+// Module provides Config from the `redis` section.
+var Module = fx.Module("redisconn", config.Provide[Config]("redis"))

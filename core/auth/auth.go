@@ -1,0 +1,203 @@
+// Package auth issues and verifies HS256 JWTs and guards routes with them.
+//
+// Claims: sub is the user id (a decimal string), role is "user" or "admin",
+// exp is required. The development secret is refused when env is
+// production, so a forgotten override cannot reach a real deployment.
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/config"
+)
+
+// Roles.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// DevSecret is the secret of the embedded profile. Never use it in production.
+const DevSecret = "tipbox-development-secret-do-not-use-in-production"
+
+// Sentinel errors.
+var (
+	ErrNoToken      = errors.New("auth: no bearer token")
+	ErrInvalidToken = errors.New("auth: invalid token")
+)
+
+// Config is the `auth` section.
+type Config struct {
+	JWTSecret string        `yaml:"jwt_secret"`
+	Issuer    string        `yaml:"issuer"`
+	TokenTTL  time.Duration `yaml:"token_ttl"` // default lifetime of issued tokens
+	// Leeway tolerates clock skew between the issuer and this process.
+	Leeway time.Duration `yaml:"leeway"`
+}
+
+// SetDefaults applies the documented defaults.
+func (c *Config) SetDefaults() {
+	if c.JWTSecret == "" {
+		c.JWTSecret = DevSecret
+	}
+	if c.Issuer == "" {
+		c.Issuer = "tipbox"
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = time.Hour
+	}
+	if c.Leeway == 0 {
+		c.Leeway = 30 * time.Second
+	}
+}
+
+// Validate checks the secret's strength.
+func (c Config) Validate() error {
+	if len(c.JWTSecret) < 32 {
+		return fmt.Errorf("jwt_secret: must be at least 32 bytes (got %d)", len(c.JWTSecret))
+	}
+	if c.TokenTTL <= 0 {
+		return fmt.Errorf("token_ttl: %s must be positive", c.TokenTTL)
+	}
+	return nil
+}
+
+// Principal is the authenticated caller.
+type Principal struct {
+	UserID int64
+	Role   string
+}
+
+// IsAdmin reports whether the caller has the admin role.
+func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+
+// Verifier signs and checks tokens. It is immutable and safe for
+// concurrent use.
+type Verifier struct {
+	secret []byte
+	cfg    Config
+	parser *jwt.Parser
+}
+
+// NewVerifier returns a Verifier for cfg; production refuses DevSecret.
+func NewVerifier(cfg Config, production bool) (*Verifier, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if production && cfg.JWTSecret == DevSecret {
+		return nil, errors.New("auth: auth.jwt_secret: the development secret is refused when env is production; set TIPBOX_AUTH_JWT_SECRET")
+	}
+	return &Verifier{
+		secret: []byte(cfg.JWTSecret),
+		cfg:    cfg,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithLeeway(cfg.Leeway),
+		),
+	}, nil
+}
+
+type claims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Issue signs a token for the user with the role, valid for ttl (the
+// configured default when ttl is zero).
+func (v *Verifier) Issue(userID int64, role string, ttl time.Duration) (string, error) {
+	if role != RoleUser && role != RoleAdmin {
+		return "", fmt.Errorf("auth: role %q is not one of user, admin", role)
+	}
+	if ttl <= 0 {
+		ttl = v.cfg.TokenTTL
+	}
+	now := time.Now()
+	c := claims{Role: role, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: strconv.FormatInt(userID, 10), Issuer: v.cfg.Issuer,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(v.secret)
+}
+
+// Parse verifies a token and returns its principal. Every failure is
+// ErrInvalidToken (wrapping the reason).
+func (v *Verifier) Parse(token string) (Principal, error) {
+	var c claims
+	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.secret, nil })
+	if err != nil {
+		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	id, err := strconv.ParseInt(c.Subject, 10, 64)
+	if err != nil || id <= 0 {
+		return Principal{}, fmt.Errorf("%w: sub %q is not a user id", ErrInvalidToken, c.Subject)
+	}
+	if c.Role != RoleUser && c.Role != RoleAdmin {
+		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
+	}
+	return Principal{UserID: id, Role: c.Role}, nil
+}
+
+// BearerToken extracts the token from an "Authorization: Bearer x" value.
+func BearerToken(header string) (string, error) {
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", ErrNoToken
+	}
+	return strings.TrimSpace(tok), nil
+}
+
+type ctxKey struct{}
+
+// PrincipalFrom returns the caller set by Required.
+func PrincipalFrom(c *fiber.Ctx) (Principal, bool) {
+	p, ok := c.Locals(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// Required rejects requests without a valid bearer token with 401 and
+// stores the principal for PrincipalFrom.
+func (v *Verifier) Required() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		tok, err := BearerToken(c.Get(fiber.HeaderAuthorization))
+		if err != nil {
+			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "missing bearer token"}
+		}
+		p, err := v.Parse(tok)
+		if err != nil {
+			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "invalid or expired token"}
+		}
+		c.Locals(ctxKey{}, p)
+		return c.Next()
+	}
+}
+
+// RequireRole rejects callers without the role with 403. Use after Required.
+func RequireRole(role string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		p, ok := PrincipalFrom(c)
+		if !ok {
+			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "missing bearer token"}
+		}
+		if p.Role != role {
+			return &fiber.Error{Code: fiber.StatusForbidden, Message: "requires role " + role}
+		}
+		return c.Next()
+	}
+}
+
+// Module provides the *Verifier from the `auth` section.
+var Module = fx.Module("auth",
+	config.Provide[Config]("auth"),
+	fx.Provide(func(cfg Config, root config.Root) (*Verifier, error) { return NewVerifier(cfg, root.Production()) }),
+)

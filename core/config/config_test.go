@@ -1,0 +1,133 @@
+package config_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/core/config"
+)
+
+type cacheConfig struct {
+	Driver     string        `yaml:"driver"`
+	DefaultTTL time.Duration `yaml:"default_ttl"`
+	Warm       struct {
+		Count int `yaml:"count"`
+	} `yaml:"warm"`
+	Tags []string `yaml:"tags"`
+}
+
+func (c *cacheConfig) SetDefaults() {
+	if c.Driver == "" {
+		c.Driver = "memory"
+	}
+	if c.DefaultTTL == 0 {
+		c.DefaultTTL = time.Hour
+	}
+}
+
+func (c cacheConfig) Validate() error {
+	if c.Driver != "memory" && c.Driver != "redis" {
+		return fmt.Errorf("driver: %q is not one of memory, redis", c.Driver)
+	}
+	return nil
+}
+
+type memoryConfig struct {
+	MaxEntries int `yaml:"max_entries"`
+}
+
+type rootConfig struct {
+	Env string `yaml:"env"`
+}
+
+func sections() []config.Section {
+	return []config.Section{
+		{Key: "", Type: reflect.TypeFor[rootConfig]()},
+		{Key: "cache", Type: reflect.TypeFor[cacheConfig]()},
+		{Key: "cache.memory", Type: reflect.TypeFor[memoryConfig]()},
+	}
+}
+
+func TestDecodeDefaultsAndEnv(t *testing.T) {
+	t.Parallel()
+	src, err := config.Parse("p.yaml", []byte("env: development\ncache:\n  driver: redis\n  memory:\n    max_entries: 10\n"),
+		[]string{"TIPBOX_CACHE_DEFAULT_TTL=5m", "TIPBOX_CACHE_WARM_COUNT=7", "TIPBOX_CACHE_TAGS=a, b", "TIPBOX_CACHE_MEMORY_MAX_ENTRIES=20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Check(sections()); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	var c cacheConfig
+	if err := src.Decode("cache", &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Driver != "redis" || c.DefaultTTL != 5*time.Minute || c.Warm.Count != 7 || strings.Join(c.Tags, "|") != "a|b" {
+		t.Fatalf("got %+v", c)
+	}
+	var m memoryConfig
+	if err := src.Decode("cache.memory", &m); err != nil || m.MaxEntries != 20 {
+		t.Fatalf("memory: %+v %v", m, err)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "cache:\n  drivr: redis\n", nil, "unknown key cache.drivr (allowed under cache: default_ttl, driver, memory, tags, warm)"},
+		{"unknown section", "cahce: {}\n", nil, "unknown key cahce"},
+		{"bad value", "cache:\n  driver: mongo\n", nil, `cache.driver: "mongo" is not one of memory, redis`},
+		{"bad type", "cache:\n  default_ttl: soon\n", nil, `cache.default_ttl: cannot use "soon": want a duration`},
+		{"bad env type", "", []string{"TIPBOX_CACHE_MEMORY_MAX_ENTRIES=lots"}, `cache.memory.max_entries: cannot use "lots": want a whole number`},
+		{"unknown env", "", []string{"TIPBOX_CACHE_COLOUR=red"}, "environment variable TIPBOX_CACHE_COLOUR does not name a config key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			src, err := config.Parse("p.yaml", []byte(tc.yaml), tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = src.Check(sections())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+			if !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+		})
+	}
+}
+
+func TestAliases(t *testing.T) {
+	t.Parallel()
+	type db struct {
+		Driver string `yaml:"driver"`
+		DSN    string `yaml:"dsn"`
+	}
+	src, err := config.Parse("p.yaml", []byte("database:\n  driver: sqlite\n"), []string{"DATABASE_URL=postgres://x/y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d db
+	if err := src.Decode("database", &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Driver != "postgres" || d.DSN != "postgres://x/y" {
+		t.Fatalf("got %+v", d)
+	}
+	// A TIPBOX_ variable beats the alias.
+	src, _ = config.Parse("p.yaml", nil, []string{"DATABASE_URL=postgres://x/y", "TIPBOX_DATABASE_DRIVER=pgx"})
+	_ = src.Decode("database", &d)
+	if d.Driver != "pgx" {
+		t.Fatalf("got %+v", d)
+	}
+}

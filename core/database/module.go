@@ -1,0 +1,61 @@
+package database
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/config"
+	"github.com/tipbox/tipbox/core/health"
+)
+
+// Module provides the *DB selected by the "database" config section from
+// the drivers in group "database.drivers" (install at least one adapter
+// module, e.g. adapters/database/sqlite.Module). On start it pings the
+// database and, unless database.auto_migrate is false, applies the
+// migrations of group "database.migrations"; on stop it closes the pool. It
+// contributes the critical readiness check "database".
+var Module = fx.Module("database",
+	config.Provide[Config]("database"),
+	fx.Provide(newFx),
+	fx.Provide(health.AsChecker(newChecker)),
+)
+
+type fxParams struct {
+	fx.In
+	LC         fx.Lifecycle
+	Config     Config
+	Log        *slog.Logger
+	Drivers    []Driver     `group:"database.drivers"`
+	Migrations []Migrations `group:"database.migrations"`
+}
+
+func newFx(p fxParams) (*DB, error) {
+	// Opening does not connect (the drivers are lazy), so the constructor
+	// needs no deadline; connecting happens in OnStart under fx's.
+	db, err := Open(context.Background(), p.Config, p.Drivers, p.Log)
+	if err != nil {
+		return nil, err
+	}
+	p.LC.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			if err := db.PingContext(ctx); err != nil {
+				p.Log.Error("database unreachable", "driver", p.Config.Driver, "err", err)
+				return fmt.Errorf("database: ping %s: %w", p.Config.Driver, err)
+			}
+			if !p.Config.MigrateOnStart() {
+				p.Log.Info("database migrations skipped (database.auto_migrate: false)")
+				return nil
+			}
+			return Migrate(ctx, db, p.Migrations, p.Log)
+		},
+		OnStop: func(context.Context) error { return db.Close() },
+	})
+	return db, nil
+}
+
+func newChecker(db *DB) health.Checker {
+	return health.Checker{Name: "database", Critical: true, Check: db.PingContext}
+}

@@ -1,0 +1,40 @@
+package queue
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.uber.org/fx"
+)
+
+// Driver is a named backend factory, contributed by an adapter module to
+// the fx value group "queue.drivers" (see AsDriver).
+type Driver struct {
+	Name string
+	// Shared says whether several processes may use the backend together
+	// (redis: yes; memory: no). cmd/worker refuses a driver that is not.
+	Shared bool
+	// Open builds the backend for the queue config. The process calls it
+	// once and closes the backend at stop.
+	Open func(cfg Config) (Backend, error)
+}
+
+// AsDriver annotates a constructor returning a Driver into the group.
+func AsDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"queue.drivers"`)))
+}
+
+// FindDriver returns the driver named name (ErrDriverNotFound otherwise,
+// with the names that are registered).
+func FindDriver(drivers []Driver, name string) (Driver, error) {
+	names := make([]string, 0, len(drivers))
+	for _, d := range drivers {
+		if d.Name == name {
+			return d, nil
+		}
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return Driver{}, fmt.Errorf("%w: queue.driver %q is not one of %s", ErrDriverNotFound, name, strings.Join(names, ", "))
+}

@@ -1,0 +1,43 @@
+package queue
+
+import "errors"
+
+var (
+	// ErrQueueNotFound is returned for a queue name that is not configured.
+	ErrQueueNotFound = errors.New("queue: queue not found")
+	// ErrJobNotFound is returned when a dead-letter entry does not exist
+	// (never failed, already retried, or trimmed by retention).
+	ErrJobNotFound = errors.New("queue: job not found")
+	// ErrNoHandler is the error recorded for a job whose name has no handler
+	// on its queue. Such a job is dead-lettered without retries.
+	ErrNoHandler = errors.New("queue: no handler for job")
+	// ErrUndecodable is the error recorded for an entry that is not a job
+	// envelope (e.g. written by hand). It is dead-lettered without retries
+	// and cannot be retried.
+	ErrUndecodable = errors.New("queue: entry is not a decodable job")
+	// ErrDriverNotFound is returned when queue.driver names no registered driver.
+	ErrDriverNotFound = errors.New("queue: driver not registered")
+	// ErrClosed is returned by operations on a closed backend.
+	ErrClosed = errors.New("queue: closed")
+)
+
+// permanentError marks a handler error that must not be retried.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent wraps err so the job is dead-lettered at once instead of being
+// retried (e.g. a payload that fails validation will never succeed).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was wrapped by Permanent.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}

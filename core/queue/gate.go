@@ -1,0 +1,182 @@
+package queue
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// gate is the message.Subscriber the Router consumes for one queue. It
+// merges the queue's priority topics, always taking a ready high message
+// before a normal one and a normal before a low; it caps the messages
+// handed to the Router and not yet acked at `slots` (queue.concurrency);
+// while the queue is paused it hands out nothing; and its Close stops
+// handing out, waits up to drain for the running jobs to be acked, and only
+// then closes the transport, so their acks are not lost.
+//
+// Subscribe must be called once (one Router handler per queue).
+type gate struct {
+	sub    message.Subscriber
+	topics []string
+	slots  int
+	drain  time.Duration
+
+	paused   atomic.Bool
+	pauseMu  sync.Mutex
+	pauseCh  chan struct{} // closed and replaced on every change
+	closing  chan struct{}
+	closeOne sync.Once
+	running  atomic.Int64 // handed out, not yet acked or nacked
+}
+
+func newGate(sub message.Subscriber, topics []string, slots int, drain time.Duration) *gate {
+	return &gate{sub: sub, topics: topics, slots: slots, drain: drain,
+		pauseCh: make(chan struct{}), closing: make(chan struct{})}
+}
+
+func (g *gate) setPaused(p bool) {
+	if g.paused.Swap(p) == p {
+		return
+	}
+	g.pauseMu.Lock()
+	close(g.pauseCh)
+	g.pauseCh = make(chan struct{})
+	g.pauseMu.Unlock()
+}
+
+func (g *gate) pauseChanged() <-chan struct{} {
+	g.pauseMu.Lock()
+	defer g.pauseMu.Unlock()
+	return g.pauseCh
+}
+
+// Subscribe ignores topic: the gate knows its queue's topics.
+func (g *gate) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	ins := make([]<-chan *message.Message, len(g.topics))
+	for i, t := range g.topics {
+		ch, err := g.sub.Subscribe(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		ins[i] = ch
+	}
+	out := make(chan *message.Message)
+	go g.forward(ctx, ins, out)
+	return out, nil
+}
+
+func (g *gate) forward(ctx context.Context, ins []<-chan *message.Message, out chan<- *message.Message) {
+	defer close(out)
+	sem := make(chan struct{}, g.slots)
+	for {
+		changed := g.pauseChanged()
+		if g.paused.Load() {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return
+			case <-g.closing:
+				return
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		case <-g.closing:
+			return
+		}
+		msg, stop := g.pick(ctx, ins, changed)
+		if stop {
+			return
+		}
+		if msg == nil { // paused meanwhile
+			<-sem
+			continue
+		}
+		g.running.Add(1)
+		go func() {
+			select {
+			case <-msg.Acked():
+			case <-msg.Nacked():
+			}
+			<-sem
+			g.running.Add(-1)
+		}()
+		select {
+		case out <- msg:
+		case <-ctx.Done():
+			msg.Nack()
+			return
+		case <-g.closing:
+			msg.Nack()
+			return
+		}
+	}
+}
+
+// pick returns the next message by priority; nil, false when the pause
+// flag changed; stop when the gate or every input is closed.
+func (g *gate) pick(ctx context.Context, ins []<-chan *message.Message, changed <-chan struct{}) (*message.Message, bool) {
+	for {
+		open := 0
+		for i, in := range ins {
+			if in == nil {
+				continue
+			}
+			open++
+			select {
+			case m, ok := <-in:
+				if !ok {
+					ins[i] = nil
+					continue
+				}
+				return m, false
+			default:
+			}
+		}
+		if open == 0 {
+			return nil, true
+		}
+		var c [3]<-chan *message.Message
+		copy(c[:], ins)
+		select {
+		case m, ok := <-c[0]:
+			if ok {
+				return m, false
+			}
+			ins[0] = nil
+		case m, ok := <-c[1]:
+			if ok {
+				return m, false
+			}
+			ins[1] = nil
+		case m, ok := <-c[2]:
+			if ok {
+				return m, false
+			}
+			ins[2] = nil
+		case <-changed:
+			return nil, false
+		case <-ctx.Done():
+			return nil, true
+		case <-g.closing:
+			return nil, true
+		}
+	}
+}
+
+// Close stops handing out messages, waits up to drain for running jobs,
+// then closes the transport subscriber.
+func (g *gate) Close() error {
+	g.closeOne.Do(func() { close(g.closing) })
+	deadline := time.Now().Add(g.drain)
+	for g.running.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond) // shutdown path only
+	}
+	return g.sub.Close()
+}

@@ -1,0 +1,70 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/fx"
+)
+
+// HandlerFunc runs one attempt of a job. Returning an error schedules a
+// retry (or dead-letters the job after its last attempt, or at once for
+// Permanent errors). The context ends at queue.job_timeout and when the
+// worker's shutdown_timeout runs out.
+type HandlerFunc func(ctx context.Context, job *Job) error
+
+// Handler binds a HandlerFunc to a queue and a job name ("" = every job of
+// the queue that has no handler of its own).
+type Handler struct {
+	Queue, Name string
+	Handle      HandlerFunc
+}
+
+// AsHandler contributes a constructor's Handler to the fx value group
+// "queue.handlers", which the WorkerModule runs. Modules call it; nothing
+// in core lists handlers.
+func AsHandler(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"queue.handlers"`)))
+}
+
+// dispatch holds one queue's handlers.
+type dispatch struct {
+	byName map[string]HandlerFunc
+	all    HandlerFunc
+}
+
+func (d *dispatch) handler(name string) HandlerFunc {
+	if h, ok := d.byName[name]; ok {
+		return h
+	}
+	return d.all
+}
+
+func buildDispatch(cfg Config, handlers []Handler) (map[string]*dispatch, error) {
+	out := map[string]*dispatch{}
+	for _, h := range handlers {
+		if !cfg.hasQueue(h.Queue) {
+			return nil, fmt.Errorf("%w: handler %q is for queue %q, not in queue.queues", ErrQueueNotFound, h.Name, h.Queue)
+		}
+		if h.Handle == nil {
+			return nil, fmt.Errorf("queue: handler %s/%q has no Handle func", h.Queue, h.Name)
+		}
+		d, ok := out[h.Queue]
+		if !ok {
+			d = &dispatch{byName: map[string]HandlerFunc{}}
+			out[h.Queue] = d
+		}
+		if h.Name == "" {
+			if d.all != nil {
+				return nil, fmt.Errorf("queue: two catch-all handlers for queue %q", h.Queue)
+			}
+			d.all = h.Handle
+			continue
+		}
+		if _, dup := d.byName[h.Name]; dup {
+			return nil, fmt.Errorf("queue: two handlers for job %q of queue %q", h.Name, h.Queue)
+		}
+		d.byName[h.Name] = h.Handle
+	}
+	return out, nil
+}
