@@ -19,8 +19,10 @@ import (
 
 // Migrations is one module's schema history: FS holds one directory per
 // dialect ("sqlite/", "postgres/") of files named NNN_description.sql, applied
-// in ascending NNN. A file may hold several statements. Applied files must
-// never change; add a new one instead.
+// in ascending NNN. A file may hold several statements and runs inside a
+// transaction, so statements that refuse one (CREATE INDEX CONCURRENTLY,
+// VACUUM) cannot be used. Applied files must never change (they are not run
+// again); add a new one instead.
 type Migrations struct {
 	Module string
 	FS     fs.FS

@@ -46,12 +46,20 @@ func newFx(p fxParams) (*DB, error) {
 				return fmt.Errorf("database: ping %s: %w", p.Config.Driver, err)
 			}
 			if !p.Config.MigrateOnStart() {
-				p.Log.Info("database migrations skipped (database.auto_migrate: false)")
+				p.Log.Info("database ready; migrations skipped (database.auto_migrate: false)", "driver", p.Config.Driver)
 				return nil
 			}
-			return Migrate(ctx, db, p.Migrations, p.Log)
+			if err := Migrate(ctx, db, p.Migrations, p.Log); err != nil {
+				p.Log.Error("database migration failed", "err", err)
+				return err
+			}
+			p.Log.Info("database ready", "driver", p.Config.Driver, "migration_sets", len(p.Migrations))
+			return nil
 		},
-		OnStop: func(context.Context) error { return db.Close() },
+		OnStop: func(context.Context) error {
+			p.Log.Info("database closing", "driver", p.Config.Driver)
+			return db.Close()
+		},
 	})
 	return db, nil
 }

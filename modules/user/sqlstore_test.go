@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,24 +24,30 @@ import (
 // TestStore runs the one Store contract against every database adapter.
 func TestStore(t *testing.T) {
 	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		runStoreContract(t, func(t *testing.T) user.Store {
-			dsn := "file:" + filepath.Join(t.TempDir(), "users.db")
-			return user.NewSQLStore(openMigrated(t, sqlite.Open, dsn))
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runStoreContract(t, func(t *testing.T) user.Store { return newBackendStore(t, name) })
 		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		runStoreContract(t, func(t *testing.T) user.Store {
-			return user.NewSQLStore(openMigrated(t, postgres.Open, testenv.PostgresDSN(t)))
-		})
-	})
+	}
+}
+
+// newBackendStore returns a SQLStore on a fresh, migrated database: a temp
+// file for sqlite, a database of its own for postgres.
+func newBackendStore(t testing.TB, backend string) user.Store {
+	switch backend {
+	case "sqlite":
+		return user.NewSQLStore(openMigrated(t, sqlite.Open, "file:"+filepath.Join(t.TempDir(), "users.db")))
+	case "postgres":
+		return user.NewSQLStore(openMigrated(t, postgres.Open, testenv.PostgresDSN(t)))
+	}
+	t.Fatalf("unknown backend %q", backend)
+	return nil
 }
 
 type openFunc func(context.Context, database.Config, *slog.Logger) (*database.DB, error)
 
-func openMigrated(t *testing.T, open openFunc, dsn string) *database.DB {
+func openMigrated(t testing.TB, open openFunc, dsn string) *database.DB {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	db, err := open(t.Context(), database.Config{DSN: dsn}, log)
@@ -297,4 +304,47 @@ func runStoreContract(t *testing.T, newStore func(t *testing.T) user.Store) {
 			t.Errorf("RecentlyActive(0) = %v, %v; want none", got, err)
 		}
 	})
+}
+
+// BenchmarkStore measures Get and Update of one of 100 users on each
+// database, from parallel goroutines (go test -bench Store ./modules/user/).
+func BenchmarkStore(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			s := newBackendStore(b, name)
+			ctx := context.Background()
+			const users = 100
+			ids := make([]int64, users)
+			for i := range ids {
+				u, err := s.Create(ctx, user.User{Username: "u" + strconv.Itoa(i), Email: strconv.Itoa(i) + "@example.com"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids[i] = u.ID
+			}
+			b.Run("Get", func(b *testing.B) {
+				var n atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := s.Get(ctx, ids[n.Add(1)%users]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+			b.Run("Update", func(b *testing.B) {
+				var n atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						_, err := s.Update(ctx, ids[n.Add(1)%users], func(u *user.User) error { u.Bio = "x"; return nil })
+						if err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		})
+	}
 }

@@ -5,8 +5,13 @@
 // parallel (WAL); writers take the file's single write lock at BEGIN
 // (_txlock=immediate) or statement start and wait up to busy_timeout (5 s by
 // default) for it, so concurrent writers queue instead of failing with
-// SQLITE_BUSY. An in-memory DSN gets a pool of one connection, since every
-// connection would otherwise open its own empty database.
+// SQLITE_BUSY. Since every read-write transaction takes the write lock at
+// BEGIN, a transaction that only reads should be begun with
+// sql.TxOptions{ReadOnly: true} (a plain BEGIN) so it does not queue behind
+// writers; a single query needs no transaction at all.
+//
+// An in-memory DSN gets a pool of one connection, since every connection
+// would otherwise open its own empty database.
 package sqlite
 
 import (
