@@ -11,3 +11,6 @@ import (
 var API = fx.Options(
 	user.Module,
 )
+
+// Worker is what cmd/worker runs: the modules' queue handlers.
+var Worker = fx.Options()

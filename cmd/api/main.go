@@ -15,14 +15,12 @@ import (
 
 	"go.uber.org/fx"
 
-	"github.com/tipbox/tipbox/adapters"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/database"
-	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/internal/cli"
-	"github.com/tipbox/tipbox/modules"
+	"github.com/tipbox/tipbox/internal/programs"
 )
 
 const prog = "tipbox-api"
@@ -53,19 +51,7 @@ func run(args []string) int {
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)
 	}
-	return cli.Serve(prog, src, API()...)
-}
-
-// API is the option set of the API program, servers last so that they stop
-// first.
-func API() []fx.Option {
-	return []fx.Option{
-		app.WorkerModule,
-		adapters.All,
-		modules.API,
-		config.Provide[httpserver.Config]("http"),
-		fx.Invoke(httpserver.Run),
-	}
+	return cli.Serve(prog, src, programs.API()...)
 }
 
 func token(args []string) int {
@@ -120,7 +106,7 @@ func migrate(args []string) int {
 	// once: the database module migrates in its start hook. Only the
 	// database (and what migrations need) is started: nothing is invoked
 	// but the *DB.
-	opts := append([]fx.Option{}, app.WorkerModule, adapters.All, modules.API, fx.Invoke(func(*database.DB) {}))
+	opts := append(programs.API()[:3:3], fx.Invoke(func(*database.DB) {}))
 	a, err := app.New(src, opts...)
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)

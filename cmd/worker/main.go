@@ -10,12 +10,8 @@ import (
 	"fmt"
 	"os"
 
-	"go.uber.org/fx"
-
-	"github.com/tipbox/tipbox/adapters"
-	"github.com/tipbox/tipbox/core/app"
-	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/internal/cli"
+	"github.com/tipbox/tipbox/internal/programs"
 )
 
 const prog = "tipbox-worker"
@@ -36,17 +32,6 @@ func run(args []string) int {
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)
 	}
-	return cli.Serve(prog, src, Worker()...)
+	return cli.Serve(prog, src, programs.Worker()...)
 }
 
-// Worker is the option set of the worker program, the admin server last.
-func Worker() []fx.Option {
-	return []fx.Option{
-		app.WorkerModule,
-		adapters.All,
-		fx.Invoke(func(w app.WorkerConfig, p httpserver.AdminParams) error {
-			_, err := httpserver.RunAdmin(w.AdminAddr, p)
-			return err
-		}),
-	}
-}

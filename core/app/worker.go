@@ -11,16 +11,21 @@ import (
 
 // WorkerConfig is the `worker` section: where queue consumers run.
 type WorkerConfig struct {
-	// Embedded runs the queue consumers inside cmd/api. The Redis profile
-	// sets it false and runs them in cmd/worker.
-	Embedded bool `yaml:"embedded"`
+	// Embedded runs the queue consumers inside cmd/api (default true). The
+	// Redis profile sets it false and runs them in cmd/worker. A pointer so
+	// that an explicit false survives SetDefaults; read it with
+	// RunsEmbedded.
+	Embedded *bool `yaml:"embedded"`
 	// AdminAddr is where cmd/worker serves /healthz, /readyz and /metrics.
 	AdminAddr string `yaml:"admin_addr"`
 }
 
-// SetDefaults applies the documented defaults. Embedded has no default
-// here: the zero value false is a valid choice, so the profiles state it.
+// SetDefaults applies the documented defaults.
 func (c *WorkerConfig) SetDefaults() {
+	if c.Embedded == nil {
+		t := true
+		c.Embedded = &t
+	}
 	if c.AdminAddr == "" {
 		c.AdminAddr = ":9090"
 	}
@@ -33,6 +38,9 @@ func (c WorkerConfig) Validate() error {
 	}
 	return nil
 }
+
+// RunsEmbedded reports whether cmd/api runs the queue consumers itself.
+func (c WorkerConfig) RunsEmbedded() bool { return c.Embedded == nil || *c.Embedded }
 
 // WorkerModule provides WorkerConfig from the `worker` section.
 var WorkerModule = fx.Module("worker", config.Provide[WorkerConfig]("worker"))

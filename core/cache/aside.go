@@ -190,6 +190,7 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 		a.m.pending.Set(float64(a.pending.len()))
 	}
 	data, err := a.store.Get(ctx, key)
+	recheck := true
 	switch {
 	case err == nil:
 		if r, ok := a.decode(ctx, key, data); ok {
@@ -202,6 +203,7 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 			}
 			return r.v, r.status, r.err
 		}
+		recheck = false // corrupt: reload and overwrite
 	case errors.Is(err, ErrMiss):
 	case ctx.Err() != nil:
 		var zero T
@@ -213,7 +215,7 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache miss", "key", key)
 	}
-	return a.wait(ctx, "m"+key, func() result[T] { return a.loadAndStore(ctx, key, load) })
+	return a.wait(ctx, "m"+key, func() result[T] { return a.loadAndStore(ctx, key, load, recheck) })
 }
 
 // bypass serves key from the loader without the store (still one load per
@@ -247,14 +249,16 @@ func (a *Aside[T]) wait(ctx context.Context, flight string, fn func() result[T])
 }
 
 // loadAndStore is the body of a miss flight.
-func (a *Aside[T]) loadAndStore(ctx context.Context, key string, load func(context.Context) (T, error)) result[T] {
+func (a *Aside[T]) loadAndStore(ctx context.Context, key string, load func(context.Context) (T, error), recheck bool) result[T] {
 	ctx = context.WithoutCancel(ctx)
 	gen := a.gen(key)
 	// A caller that missed just after the previous flight ended would load
 	// again; a second look at the store makes it one load per key.
-	if data, err := a.store.Get(ctx, key); err == nil {
-		if r, ok := a.decode(ctx, key, data); ok {
-			return r
+	if recheck {
+		if data, err := a.store.Get(ctx, key); err == nil {
+			if r, ok := a.decode(ctx, key, data); ok {
+				return r
+			}
 		}
 	}
 	v, err := a.load(ctx, load)

@@ -84,6 +84,10 @@ func Warm[K any](ctx context.Context, log *slog.Logger, keys []K, concurrency in
 			case <-ctx.Done():
 				break loop
 			}
+			if ctx.Err() != nil { // both were ready: select picks at random
+				<-sem
+				break
+			}
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()

@@ -212,6 +212,8 @@ func describe(n *yaml.Node) string {
 
 func typeName(t reflect.Type) string {
 	switch {
+	case t.Kind() == reflect.Pointer:
+		return typeName(t.Elem())
 	case t == durationType:
 		return "a duration such as 500ms, 2s or 1h"
 	case t.Kind() == reflect.Bool:

@@ -40,7 +40,13 @@ func newFx(p fxParams) (*DB, error) {
 		return nil, err
 	}
 	p.LC.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error {
+		// fx runs no OnStop for a hook whose OnStart failed: close there.
+		OnStart: func(ctx context.Context) (err error) {
+			defer func() {
+				if err != nil {
+					_ = db.Close()
+				}
+			}()
 			if err := db.PingContext(ctx); err != nil {
 				p.Log.Error("database unreachable", "driver", p.Config.Driver, "err", err)
 				return fmt.Errorf("database: ping %s: %w", p.Config.Driver, err)

@@ -86,3 +86,23 @@ func TestModuleUnknownDriver(t *testing.T) {
 		t.Errorf("err = %v, want the unknown driver named with the registered ones", err)
 	}
 }
+
+func TestModuleStartFailsOnBadMigration(t *testing.T) {
+	t.Parallel()
+	dsn := "file:" + filepath.Join(t.TempDir(), "app.db")
+	src, err := config.Parse("test.yaml", []byte("database:\n  dsn: "+dsn+"\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var db *database.DB
+	a := fx.New(fx.NopLogger, config.Module(src), fx.Supply(discard()), sqlite.Module, database.Module,
+		database.AsMigrations("bad", migrationFS(map[string]string{"001_bad.sql": "NOT SQL"})),
+		fx.Populate(&db))
+	err = a.Start(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "bad/sqlite/001_bad") {
+		t.Fatalf("start: err = %v, want the failing migration named", err)
+	}
+	if err := db.PingContext(t.Context()); err == nil {
+		t.Error("pool left open after a failed start")
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/health"
 	"github.com/tipbox/tipbox/core/metrics"
 )
@@ -132,8 +133,7 @@ type params struct {
 	LC       fx.Lifecycle
 }
 
-// Run is an fx.Invoke target that builds the API server and ties it to the
-// lifecycle. Invoke it last, so its stop hook runs first on shutdown.
+// Run builds the API server and ties it to the lifecycle.
 func Run(p params) (*Server, error) {
 	s, err := New("api", p.Config, p.Log, p.Reg, p.Gatherer, p.Checks, p.Routes)
 	if err != nil {
@@ -142,3 +142,12 @@ func Run(p params) (*Server, error) {
 	p.LC.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }
+
+// Module provides the API *Server from the `http` section and invokes it.
+// Put it last in the app's options: invoked last, it starts last (after
+// every dependency is up) and stops first (before workers, queues, cache).
+var Module = fx.Module("http",
+	config.Provide[Config]("http"),
+	fx.Provide(Run),
+	fx.Invoke(func(*Server) {}),
+)

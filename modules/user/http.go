@@ -59,10 +59,7 @@ func (h *Handlers) create(c *fiber.Ctx) error {
 	if err != nil {
 		return mapError(err)
 	}
-	return c.Status(http.StatusCreated).JSON(userResponse{
-		ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName, Bio: u.Bio,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt,
-	})
+	return c.Status(http.StatusCreated).JSON(userResponse(u))
 }
 
 func (h *Handlers) getProfile(c *fiber.Ctx) error {

@@ -44,7 +44,10 @@ var universalFeatures = tests.Features{
 // (derived from the test name), so the suite exercises competing consumers,
 // stranded read-ahead and takeover — except TestNewSubscriberReceivesOldMessages,
 // whose contract is one group per subscriber.
-func universalConstructors(b backend) (tests.PubSubConstructor, tests.ConsumerGroupPubSubConstructor) {
+//
+// CloseTimeout is short because the suite's subscriber multiplier leaves one
+// delivered message un-acked per subscriber and closes them one by one.
+func universalConstructors(b backend, inFlight int) (tests.PubSubConstructor, tests.ConsumerGroupPubSubConstructor) {
 	withGroup := func(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 		c := b.client(t)
 		pub, err := NewPublisher(PublisherConfig{}, c, testLogger())
@@ -55,11 +58,11 @@ func universalConstructors(b backend) (tests.PubSubConstructor, tests.ConsumerGr
 			ConsumerGroup: group,
 			Consumer:      watermill.NewShortUUID(),
 			BatchSize:     50,
-			InFlight:      8,
+			InFlight:      inFlight,
 			BlockTime:     50 * time.Millisecond,
 			ClaimInterval: 200 * time.Millisecond,
 			MinIdleTime:   time.Second,
-			CloseTimeout:  2 * time.Second,
+			CloseTimeout:  200 * time.Millisecond,
 		}, c, testLogger())
 		if err != nil {
 			t.Fatal(err)
@@ -86,7 +89,7 @@ func TestUniversalSuite(t *testing.T) {
 	f.GenerateTopicFunc = func(tctx tests.TestContext) string {
 		return prefix + "{" + string(tctx.TestID) + "}"
 	}
-	pubsub, group := universalConstructors(b)
+	pubsub, group := universalConstructors(b, 8)
 	t.Cleanup(func() { deleteByPrefix(t, b.client(t), prefix) })
 	tests.TestPubSub(t, f, pubsub, group)
 }
@@ -95,7 +98,25 @@ func TestUniversalSuiteCluster(t *testing.T) {
 	b := clusterBackend(t)
 	f := universalFeatures
 	f.ForceShort = true // a fresh throwaway cluster; the full suite runs above
-	pubsub, group := universalConstructors(b)
+	pubsub, group := universalConstructors(b, 8)
+	tests.TestPubSub(t, f, pubsub, group)
+}
+
+// TestUniversalSuiteOrdered runs the suite with InFlight 1, where this
+// transport also guarantees order with a single subscriber and holds the
+// next message until the current one is acked (TestNoAck,
+// TestPublishSubscribeInOrder run here; nacks are redelivered first).
+func TestUniversalSuiteOrdered(t *testing.T) {
+	b := sharedBackend(t)
+	f := universalFeatures
+	f.GuaranteedOrder = true
+	f.ForceShort = testing.Short()
+	prefix := fmt.Sprintf("tipbox-test:universal-ordered:%d:", os.Getpid())
+	f.GenerateTopicFunc = func(tctx tests.TestContext) string {
+		return prefix + "{" + string(tctx.TestID) + "}"
+	}
+	pubsub, group := universalConstructors(b, 1)
+	t.Cleanup(func() { deleteByPrefix(t, b.client(t), prefix) })
 	tests.TestPubSub(t, f, pubsub, group)
 }
 

@@ -1,0 +1,360 @@
+// Package redis is the shared queue driver ("redis"): jobs in Redis
+// Streams (one per queue and priority, through the project's redisstream
+// transport), delayed jobs and retries in a sorted set, and per queue a
+// stats hash, a capped list of completed records, a dead-letter hash with
+// its index, and a paused flag. All of a queue's keys share the hash tag
+// {name}, so the driver works on Redis Cluster. Every worker process joins
+// one consumer group; any number of them may share a queue.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tipbox/tipbox/adapters/queue/redisstream"
+	"github.com/tipbox/tipbox/core/queue"
+)
+
+// Backend implements queue.Backend on Redis. Safe for concurrent use.
+// It does not close the client it was given (see Open for one it owns).
+type Backend struct {
+	cfg     Config
+	qcfg    queue.Config
+	client  goredis.UniversalClient
+	logger  *slog.Logger
+	wmlog   watermill.LoggerAdapter
+	pub     *redisstream.Publisher
+	rec     *recorder
+	keys    map[string]keys
+	closeFn func() error
+}
+
+var _ queue.Backend = (*Backend)(nil)
+
+// New returns a backend for qcfg's queues over client.
+func New(cfg Config, qcfg queue.Config, client goredis.UniversalClient, logger *slog.Logger) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("queue.redis: %w", err)
+	}
+	if err := qcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	wmlog := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{}, client, wmlog)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{cfg: cfg, qcfg: qcfg, client: client, logger: logger, wmlog: wmlog, pub: pub, keys: map[string]keys{}}
+	for _, q := range qcfg.Queues {
+		b.keys[q] = newKeys(cfg.Prefix, q)
+	}
+	b.rec = newRecorder(client, b.keys, qcfg.Retention.Completed, cfg.RecordFlush, logger)
+	return b, nil
+}
+
+func (b *Backend) k(q string) (keys, error) {
+	k, ok := b.keys[q]
+	if !ok {
+		return keys{}, fmt.Errorf("%w: %q", queue.ErrQueueNotFound, q)
+	}
+	return k, nil
+}
+
+// Topic is the stream key of a queue's priority.
+func (b *Backend) Topic(q string, p queue.Priority) string {
+	return newKeys(b.cfg.Prefix, q).streams[prioIndex(p)]
+}
+
+func fields(job *queue.Job, body []byte) (map[string]any, error) {
+	return redisstream.JSONMarshaller{}.Marshal("", message.NewMessage(job.ID, body))
+}
+
+func flat(f map[string]any) []any {
+	out := make([]any, 0, 2*len(f))
+	for k, v := range f {
+		out = append(out, k, v)
+	}
+	return out
+}
+
+// Enqueue: due jobs go through the auto-batching publisher (one pipeline
+// for many concurrent callers), delayed ones to the sorted set, and jobs
+// with a caller-chosen id through a script that adds them only once.
+func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.Scheduled) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	var due [3][]*message.Message
+	var later []goredis.Z
+	for _, s := range jobs {
+		switch {
+		case s.Dedup:
+			if err := b.addUnique(ctx, k, s); err != nil {
+				return err
+			}
+		case !s.RunAt.IsZero() && s.RunAt.After(time.Now()):
+			later = append(later, goredis.Z{Score: float64(s.RunAt.UnixMilli()), Member: s.Body})
+		default:
+			i := prioIndex(s.Job.Priority)
+			due[i] = append(due[i], message.NewMessage(s.Job.ID, s.Body))
+		}
+	}
+	if len(later) > 0 {
+		if err := b.client.ZAdd(ctx, k.delayed, later...).Err(); err != nil {
+			return err
+		}
+	}
+	for i, msgs := range due {
+		if len(msgs) > 0 {
+			if err := b.pub.Publish(k.streams[i], msgs...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (b *Backend) addUnique(ctx context.Context, k keys, s queue.Scheduled) error {
+	f, err := fields(s.Job, s.Body)
+	if err != nil {
+		return err
+	}
+	mode, score := "now", "0"
+	if !s.RunAt.IsZero() && s.RunAt.After(time.Now()) {
+		mode, score = "later", strconv.FormatInt(s.RunAt.UnixMilli(), 10)
+	}
+	args := append([]any{b.cfg.DedupWindow.Milliseconds(), mode, score, s.Body}, flat(f)...)
+	return addUnique.Run(ctx, b.client, []string{k.dedupPrefix + s.Job.ID, k.streams[prioIndex(s.Job.Priority)], k.delayed}, args...).Err()
+}
+
+// Subscriber returns a consumer-group subscriber for the queue's streams.
+func (b *Backend) Subscriber(q string, inFlight int) (message.Subscriber, error) {
+	return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+		ConsumerGroup:    b.cfg.Group,
+		Consumer:         b.cfg.Consumer,
+		BatchSize:        b.cfg.BatchSize,
+		InFlight:         inFlight,
+		ClaimInterval:    b.cfg.ClaimInterval,
+		MinIdleTime:      b.cfg.MinIdleTime,
+		AckFlushInterval: b.cfg.AckFlushInterval,
+		CloseTimeout:     b.qcfg.ShutdownTimeout,
+		DeadLetter:       b.deadLetter,
+	}, b.client, b.wmlog)
+}
+
+// deadLetter receives stream entries the transport cannot decode.
+func (b *Backend) deadLetter(ctx context.Context, topic, id string, f map[string]any, cause error) error {
+	raw, _ := json.Marshal(f)
+	q := queueOfTopic(topic)
+	b.logger.Error("undecodable stream entry dead-lettered", "stream", topic, "entry", id, "error", cause)
+	return b.Bury(ctx, q, queue.DeadLetter{ID: id, Raw: string(raw),
+		Error: queue.ErrUndecodable.Error() + ": " + cause.Error(), Attempts: 1, FailedAt: time.Now()})
+}
+
+// Complete buffers the completion; records are written in pipelines.
+func (b *Backend) Complete(ctx context.Context, job *queue.Job) error {
+	return b.rec.add(ctx, job)
+}
+
+// Reschedule adds the next attempt to the delayed set and counts a retry.
+func (b *Backend) Reschedule(ctx context.Context, job *queue.Job, body []byte, at time.Time) error {
+	k, err := b.k(job.Queue)
+	if err != nil {
+		return err
+	}
+	_, err = b.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.ZAdd(ctx, k.delayed, goredis.Z{Score: float64(at.UnixMilli()), Member: body})
+		p.HIncrBy(ctx, k.stats, "retried", 1)
+		return nil
+	})
+	return err
+}
+
+// Bury stores the dead letter and trims the store to retention.failed.
+func (b *Backend) Bury(ctx context.Context, q string, d queue.DeadLetter) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	rec, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return bury.Run(ctx, b.client, []string{k.failed, k.failedIdx, k.stats},
+		d.ID, rec, d.FailedAt.UnixMicro(), b.qcfg.Retention.Failed).Err()
+}
+
+// Stats reads the counts in one pipeline. Waiting is the group's lag
+// (entries not yet delivered), active its pending entries (delivered,
+// including read-ahead, not yet acked).
+func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return queue.Stats{}, err
+	}
+	var groups [3]*goredis.XInfoGroupsCmd
+	var lens [3]*goredis.IntCmd
+	p := b.client.Pipeline()
+	for i, s := range k.streams {
+		groups[i] = p.XInfoGroups(ctx, s)
+		lens[i] = p.XLen(ctx, s)
+	}
+	delayed := p.ZCard(ctx, k.delayed)
+	counts := p.HMGet(ctx, k.stats, "completed", "failed")
+	paused := p.Exists(ctx, k.paused)
+	_, _ = p.Exec(ctx) // XINFO fails for a stream not created yet; checked per command
+	st := queue.Stats{Name: q}
+	for i := range k.streams {
+		n, err := lens[i].Result()
+		if err != nil {
+			return st, err
+		}
+		waiting, active := n, int64(0)
+		if gs, err := groups[i].Result(); err == nil {
+			for _, g := range gs {
+				if g.Name != b.cfg.Group {
+					continue
+				}
+				active = g.Pending
+				if g.Lag >= 0 {
+					waiting = g.Lag
+				} else {
+					waiting = max(n-g.Pending, 0)
+				}
+			}
+		} else if !strings.Contains(err.Error(), "no such key") {
+			return st, err
+		}
+		st.Waiting += waiting
+		st.Active += active
+	}
+	var err2 error
+	if st.Delayed, err2 = delayed.Result(); err2 != nil {
+		return st, err2
+	}
+	vals, err := counts.Result()
+	if err != nil {
+		return st, err
+	}
+	st.Completed, st.Failed = toInt(vals[0]), toInt(vals[1])
+	st.Completed += b.rec.unflushed(q)
+	st.Paused = paused.Val() == 1
+	return st, nil
+}
+
+func toInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// Failed lists dead letters newest first.
+func (b *Backend) Failed(ctx context.Context, q string, limit int) ([]queue.FailedJob, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := b.client.ZRevRange(ctx, k.failedIdx, 0, int64(limit-1)).Result()
+	if err != nil || len(ids) == 0 {
+		return []queue.FailedJob{}, err
+	}
+	vals, err := b.client.HMGet(ctx, k.failed, ids...).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]queue.FailedJob, 0, len(vals))
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // trimmed meanwhile
+		}
+		var d queue.DeadLetter
+		if err := json.Unmarshal([]byte(s), &d); err != nil {
+			return nil, fmt.Errorf("queue.redis: dead letter record: %w", err)
+		}
+		out = append(out, d.FailedJob())
+	}
+	return out, nil
+}
+
+// RetryFailed moves a dead letter back to its stream at attempt 1.
+func (b *Backend) RetryFailed(ctx context.Context, q, id string) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	s, err := b.client.HGet(ctx, k.failed, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
+	}
+	if err != nil {
+		return err
+	}
+	var d queue.DeadLetter
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		return fmt.Errorf("queue.redis: dead letter record: %w", err)
+	}
+	job, body, err := d.Revive(time.Now())
+	if err != nil {
+		return err
+	}
+	f, err := fields(job, body)
+	if err != nil {
+		return err
+	}
+	n, err := revive.Run(ctx, b.client, []string{k.failed, k.failedIdx, k.streams[prioIndex(job.Priority)]},
+		append([]any{id}, flat(f)...)...).Int()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
+	}
+	return nil
+}
+
+// SetPaused sets or clears the queue's paused flag.
+func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	if paused {
+		return b.client.Set(ctx, k.paused, "1", 0).Err()
+	}
+	return b.client.Del(ctx, k.paused).Err()
+}
+
+// Paused reads the flag.
+func (b *Backend) Paused(ctx context.Context, q string) (bool, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return false, err
+	}
+	n, err := b.client.Exists(ctx, k.paused).Result()
+	return n == 1, err
+}
+
+// Ping checks the connection.
+func (b *Backend) Ping(ctx context.Context) error { return b.client.Ping(ctx).Err() }
+
+// Close flushes buffered completion records and stops the publisher. It
+// closes the client only if Open created it.
+func (b *Backend) Close() error {
+	err := errors.Join(b.pub.Close(), b.rec.close())
+	if b.closeFn != nil {
+		err = errors.Join(err, b.closeFn())
+	}
+	return err
+}

@@ -1,0 +1,78 @@
+package redis
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/queue/queuetest"
+	"github.com/tipbox/tipbox/internal/testenv"
+)
+
+// testConfig is the driver config tests use: unique keys, quick ticks.
+func testConfig(t testing.TB) Config {
+	cfg := Config{Prefix: testenv.Prefix(t), Consumer: "test-worker", PromoteInterval: 5 * time.Millisecond,
+		TrimInterval: 50 * time.Millisecond}
+	cfg.SetDefaults()
+	return cfg
+}
+
+// deleteKeys removes every key under prefix (on every master of a cluster).
+func deleteKeys(t testing.TB, c goredis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	del := func(ctx context.Context, c *goredis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+		return iter.Err()
+	}
+	var err error
+	switch cc := c.(type) {
+	case *goredis.ClusterClient:
+		err = cc.ForEachMaster(ctx, del)
+	case *goredis.Client:
+		err = del(ctx, cc)
+	}
+	if err != nil {
+		t.Logf("delete test keys: %v", err)
+	}
+}
+
+// harness runs the semantics suite on backends over newClient.
+func harness(newClient func(t *testing.T) goredis.UniversalClient) queuetest.Harness {
+	return queuetest.Harness{
+		NewBackend: func(t *testing.T, qcfg queue.Config) queue.Backend {
+			c := newClient(t)
+			cfg := testConfig(t)
+			b, err := New(cfg, qcfg, c, queuetest.Logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = b.Close()
+				deleteKeys(t, c, cfg.Prefix)
+				_ = c.Close()
+			})
+			return b
+		},
+		InjectUndecodable: func(t *testing.T, qb queue.Backend, q string) {
+			b := qb.(*Backend)
+			ctx := context.Background()
+			stream := b.Topic(q, queue.PriorityNormal)
+			// Like `redis-cli XADD stream * foo bar`: not even a transport entry.
+			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			// A transport entry whose payload is not a job.
+			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream,
+				Values: []any{"_watermill_message_uuid", "hand-1", "payload", "not json", "metadata", ""}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Slow: 1.5,
+	}
+}
