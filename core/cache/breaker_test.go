@@ -43,13 +43,17 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	if err := b.Ping(ctx); !errors.Is(err, errDown) {
 		t.Fatalf("Ping = %v; must reach the store whatever the breaker's state", err)
 	}
-	// Failed probe: open again.
+	pings := s.pings.Load()
+	// Failed probe (a background Ping): open again. Callers never reach
+	// the store while it is believed down.
 	testenv.Eventually(t, 2*time.Second, func() bool {
-		_, err := b.Get(ctx, "k")
-		return errors.Is(err, errDown)
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, cache.ErrBreakerOpen) {
+			t.Fatalf("err = %v while not closed, want ErrBreakerOpen", err)
+		}
+		return s.pings.Load() > pings && b.State() == cache.BreakerOpen
 	}, "no probe after OpenFor")
-	if b.State() != cache.BreakerOpen {
-		t.Fatalf("state %s after a failed probe", b.State())
+	if s.gets.Load() != before {
+		t.Fatal("a caller reached the store while the circuit was not closed")
 	}
 	s.down.Store(false)
 	testenv.Eventually(t, 2*time.Second, func() bool {
@@ -108,44 +112,41 @@ func TestBreakerIgnoresCallerCancellation(t *testing.T) {
 func TestBreakerOneProbeAtATime(t *testing.T) {
 	t.Parallel()
 	s := newFakeStore()
-	b := cache.NewBreakerStore(s, cache.BreakerConfig{Failures: 1, OpenFor: 10 * time.Millisecond}, nil)
+	b := cache.NewBreakerStore(s, cache.BreakerConfig{Failures: 1, OpenFor: time.Millisecond}, nil)
 	ctx := context.Background()
 	s.down.Store(true)
 	_, _ = b.Get(ctx, "k")
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	s.setHook = func(string) {
+	s.pingHook = func() {
 		once.Do(func() { close(entered) })
 		<-release
 	}
 	s.down.Store(false)
+	// The first call after OpenFor starts the probe, which blocks in Ping.
 	testenv.Eventually(t, 2*time.Second, func() bool {
-		return b.State() == cache.BreakerOpen
-	}, "not open")
-	done := make(chan error, 1)
-	// The probe is a Set that blocks inside the store.
-	go func() {
-		for {
-			err := b.Set(ctx, "k", []byte("v"), 0)
-			if !errors.Is(err, cache.ErrBreakerOpen) {
-				done <- err
-				return
-			}
-			time.Sleep(time.Millisecond)
+		_, _ = b.Get(ctx, "k")
+		select {
+		case <-entered:
+			return true
+		default:
+			return false
 		}
-	}()
-	<-entered
+	}, "no probe started")
 	if b.State() != cache.BreakerHalfOpen {
 		t.Fatalf("state %s during the probe", b.State())
 	}
-	if _, err := b.Get(ctx, "k"); !errors.Is(err, cache.ErrBreakerOpen) {
-		t.Fatalf("a second call during the probe got %v, want ErrBreakerOpen", err)
+	for range 50 {
+		if _, err := b.Get(ctx, "k"); !errors.Is(err, cache.ErrBreakerOpen) {
+			t.Fatalf("a call during the probe got %v, want ErrBreakerOpen", err)
+		}
+	}
+	if n := s.pings.Load(); n != 1 {
+		t.Fatalf("%d probes in flight, want 1", n)
 	}
 	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if b.State() != cache.BreakerClosed {
-		t.Fatalf("state %s after a good probe", b.State())
+	testenv.Eventually(t, 2*time.Second, func() bool { return b.State() == cache.BreakerClosed }, "good probe did not close the circuit")
+	if _, err := b.Get(ctx, "k"); !errors.Is(err, cache.ErrMiss) {
+		t.Fatalf("after closing: %v", err)
 	}
 }

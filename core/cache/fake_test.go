@@ -22,6 +22,8 @@ type fakeStore struct {
 	down             atomic.Bool
 	gets, sets, dels atomic.Int64
 	setHook          func(key string) // called before a Set is applied
+	pings            atomic.Int64
+	pingHook         func() // called at the start of Ping
 }
 
 func newFakeStore() *fakeStore {
@@ -71,6 +73,10 @@ func (f *fakeStore) Delete(_ context.Context, keys ...string) error {
 }
 
 func (f *fakeStore) Ping(context.Context) error {
+	f.pings.Add(1)
+	if f.pingHook != nil {
+		f.pingHook()
+	}
 	if f.down.Load() {
 		return errDown
 	}

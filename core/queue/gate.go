@@ -31,6 +31,7 @@ type gate struct {
 	closing  chan struct{}
 	closeOne sync.Once
 	running  atomic.Int64 // handed out, not yet acked or nacked
+	bufs     []chan *message.Message
 }
 
 func newGate(sub message.Subscriber, topics []string, slots int, drain time.Duration) *gate {
@@ -57,16 +58,39 @@ func (g *gate) pauseChanged() <-chan struct{} {
 // Subscribe ignores topic: the gate knows its queue's topics.
 func (g *gate) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
 	ins := make([]<-chan *message.Message, len(g.topics))
+	g.bufs = make([]chan *message.Message, len(g.topics))
 	for i, t := range g.topics {
 		ch, err := g.sub.Subscribe(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		ins[i] = ch
+		// The transport hands messages over one send at a time; between two
+		// sends a lower priority could look like the only one ready. A
+		// buffer per topic, kept full by the transport's read-ahead, makes
+		// "is a higher priority ready?" a question about what was
+		// delivered, not about goroutine scheduling.
+		buf := make(chan *message.Message, 2*g.slots)
+		g.bufs[i], ins[i] = buf, buf
+		go g.fill(ctx, ch, buf)
 	}
 	out := make(chan *message.Message)
 	go g.forward(ctx, ins, out)
 	return out, nil
+}
+
+func (g *gate) fill(ctx context.Context, in <-chan *message.Message, buf chan<- *message.Message) {
+	defer close(buf)
+	for m := range in {
+		select {
+		case buf <- m:
+		case <-ctx.Done():
+			m.Nack()
+			return
+		case <-g.closing:
+			m.Nack()
+			return
+		}
+	}
 }
 
 func (g *gate) forward(ctx context.Context, ins []<-chan *message.Message, out chan<- *message.Message) {
@@ -178,6 +202,21 @@ func (g *gate) Close() error {
 	deadline := time.Now().Add(g.drain)
 	for g.running.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond) // shutdown path only
+	}
+	// Messages buffered but never handed out go back to the transport.
+	for _, b := range g.bufs {
+		for drained := false; !drained; {
+			select {
+			case m, ok := <-b:
+				if !ok {
+					drained = true
+					break
+				}
+				m.Nack()
+			default:
+				drained = true
+			}
+		}
 	}
 	return g.sub.Close()
 }

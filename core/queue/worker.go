@@ -86,7 +86,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return err
 	}
 	for q, d := range w.dispatch {
-		sub, err := w.backend.Subscriber(q, w.cfg.Concurrency)
+		// Twice the concurrency in flight keeps the gate's buffers primed
+		// (see gate.Subscribe) while every slot is busy.
+		sub, err := w.backend.Subscriber(q, 2*w.cfg.Concurrency)
 		if err != nil {
 			cancel()
 			return fmt.Errorf("queue: subscriber for %s: %w", q, err)

@@ -154,15 +154,17 @@ func TestRedisKilledDuringReadLoad(t *testing.T) {
 	p99 := openTook[len(openTook)*99/100]
 	slices.Sort(all)
 	t.Logf("all Gets with Redis dead: p50 %s p99 %s max %s", all[len(all)/2], all[len(all)*99/100], all[len(all)-1])
-	t.Logf("Redis dead: %d Gets, %d BYPASS; breaker open: p50 %s p99 %s max %s; %d calls reached Redis (probes)",
+	t.Logf("Redis dead: %d Gets, %d BYPASS; breaker open: p50 %s p99 %s max %s; %d Gets reached Redis once the breaker was open",
 		len(samples), bypass, openTook[len(openTook)/2], p99, openTook[len(openTook)-1], probes)
 	// Not a speed assertion: a Get that waited for a Redis timeout would
 	// take seconds (dial 2s, read 3s); these are fast failures.
 	if max := openTook[len(openTook)-1]; max > time.Second {
 		t.Errorf("a Get took %s with the breaker open: it waited on Redis", max)
 	}
-	if probes > int64(len(samples))/10 {
-		t.Errorf("%d of %d Gets reached the dead Redis", probes, len(samples))
+	// Only calls already past the breaker when it opened (one per worker)
+	// may still reach Redis; the probes are background Pings.
+	if probes > 4 {
+		t.Errorf("%d Gets reached the dead Redis after the breaker opened", probes)
 	}
 }
 

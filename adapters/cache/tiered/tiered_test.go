@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/cache/cachetest"

@@ -400,17 +400,6 @@ func (sub *subscription) releaseUndelivered() {
 	}
 }
 
-// own records an entry as read by this subscription; false if it already was.
-func (sub *subscription) own(id string) bool {
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if _, ok := sub.owned[id]; ok {
-		return false
-	}
-	sub.owned[id] = struct{}{}
-	return true
-}
-
 // disown stops renewing an entry without acking it: it stays pending.
 func (sub *subscription) disown(id string) {
 	sub.mu.Lock()
@@ -418,22 +407,38 @@ func (sub *subscription) disown(id string) {
 	sub.mu.Unlock()
 }
 
-// push hands a read or claimed entry to the dispatcher. It returns false
+// pushBatch records a read or claimed batch as owned — all of it before the
+// first entry is dispatched, so "nothing outstanding" (which flushes acks at
+// once) is not seen in the middle of a batch — and hands the new entries to
+// the dispatcher. Entries deleted while pending are acked. It returns false
 // when the subscription is stopping.
-func (sub *subscription) push(xm redis.XMessage) bool {
-	if xm.Values == nil { // deleted (trimmed) while pending: nothing to deliver
-		sub.ack(xm.ID)
-		return true
+func (sub *subscription) pushBatch(msgs []redis.XMessage) bool {
+	fresh := msgs[:0:0]
+	var gone []string
+	sub.mu.Lock()
+	for _, xm := range msgs {
+		if xm.Values == nil { // deleted (trimmed) while pending: nothing to deliver
+			gone = append(gone, xm.ID)
+			continue
+		}
+		if _, ok := sub.owned[xm.ID]; ok {
+			continue // already read ahead or in flight (XAUTOCLAIM of our own)
+		}
+		sub.owned[xm.ID] = struct{}{}
+		fresh = append(fresh, xm)
 	}
-	if !sub.own(xm.ID) {
-		return true
+	sub.mu.Unlock()
+	for _, id := range gone {
+		sub.ack(id)
 	}
-	select {
-	case sub.entries <- xm:
-		return true
-	case <-sub.readCtx.Done():
-		return false
+	for _, xm := range fresh {
+		select {
+		case sub.entries <- xm:
+		case <-sub.readCtx.Done():
+			return false
+		}
 	}
+	return true
 }
 
 func (sub *subscription) read() {
@@ -487,10 +492,8 @@ func (sub *subscription) read() {
 			}
 			pendingFrom = msgs[len(msgs)-1].ID
 		}
-		for _, xm := range msgs {
-			if !sub.push(xm) {
-				return
-			}
+		if !sub.pushBatch(msgs) {
+			return
 		}
 	}
 }
@@ -537,10 +540,8 @@ func (sub *subscription) claimOnce() bool {
 		if len(msgs) > 0 {
 			sub.s.logger.Debug("Claimed idle entries", sub.fields.Add(watermill.LogFields{"entries": len(msgs)}))
 		}
-		for _, xm := range msgs {
-			if !sub.push(xm) {
-				return false
-			}
+		if !sub.pushBatch(msgs) {
+			return false
 		}
 		if next == "" || next == "0-0" {
 			return true

@@ -319,7 +319,7 @@ func testCloseAndRestart(t *testing.T, _ backend, c redis.UniversalClient, topic
 		acked[m.UUID] = true
 		m.Ack()
 	}
-	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 20 }, "all 20 read ahead")
+	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 20 }, "all 20 read ahead, have %d", pendingCount(t, c, topic, "workers"))
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
 	}

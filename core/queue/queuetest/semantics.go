@@ -111,6 +111,26 @@ func testRetryHoldsNoSlot(t *testing.T, h Harness) {
 func testPriority(t *testing.T, h Harness) {
 	e := NewEnv(t, h, Config())
 	ctx := context.Background()
+	// The worker is up (paused, so the backlog builds up behind it), as in
+	// production where a backlog forms in front of running workers.
+	if err := e.Admin.Pause(ctx, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	var seq atomic.Int64
+	var highAt, lowAt atomic.Int64
+	var high, low atomic.Value
+	high.Store("")
+	low.Store("")
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(_ context.Context, j *queue.Job) error {
+		n := seq.Add(1)
+		switch j.ID {
+		case high.Load().(string):
+			highAt.Store(n)
+		case low.Load().(string):
+			lowAt.Store(n)
+		}
+		return nil
+	}})
 	const backlog = 10000
 	for i := 0; i < backlog; i += 1000 {
 		jobs := make([]queue.NewJob, 1000)
@@ -121,31 +141,26 @@ func testPriority(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 	}
-	low, err := e.Client.Enqueue(ctx, "jobs", "low", nil, queue.WithPriority(queue.PriorityLow))
-	if err != nil {
-		t.Fatal(err)
-	}
-	high, err := e.Client.Enqueue(ctx, "jobs", "high", nil, queue.WithPriority(queue.PriorityHigh))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seq atomic.Int64
-	var highAt, lowAt atomic.Int64
-	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(_ context.Context, j *queue.Job) error {
-		n := seq.Add(1)
-		switch j.ID {
-		case high:
-			highAt.Store(n)
-		case low:
-			lowAt.Store(n)
+	for _, p := range []struct {
+		prio queue.Priority
+		id   *atomic.Value
+	}{{queue.PriorityLow, &low}, {queue.PriorityHigh, &high}} {
+		id, err := e.Client.Enqueue(ctx, "jobs", p.prio.String(), nil, queue.WithPriority(p.prio))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	}})
-	testenv.Eventually(t, scale(h, 30*time.Second), func() bool { return lowAt.Load() > 0 }, "low job never ran")
-	// The high job may only be preceded by jobs already handed to the
-	// worker when it started (concurrency + read-ahead).
-	if at := highAt.Load(); at == 0 || at > 200 {
+		p.id.Store(id)
+	}
+	testenv.Eventually(t, 3*time.Second, func() bool { return e.Stats("jobs").Waiting+e.Stats("jobs").Active == backlog+2 }, "backlog not stored")
+	if err := e.Admin.Resume(ctx, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, scale(h, 30*time.Second), func() bool { return lowAt.Load() > 0 && highAt.Load() > 0 }, "high or low job never ran")
+	if at := highAt.Load(); at > 20 {
 		t.Fatalf("high-priority job ran as #%d of %d", at, backlog+2)
+	}
+	if at := lowAt.Load(); at <= backlog-200 {
+		t.Fatalf("low-priority job ran as #%d, before the normal backlog", at)
 	}
 	t.Logf("high ran #%d, low ran #%d of %d", highAt.Load(), lowAt.Load(), backlog+2)
 }
