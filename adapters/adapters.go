@@ -10,14 +10,19 @@ import (
 	cacheredis "github.com/tipbox/tipbox/adapters/cache/redis"
 	"github.com/tipbox/tipbox/adapters/database/postgres"
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
+	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
+	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/queue"
 )
 
-// All is every built-in adapter plus the ports' core modules.
+// All is every built-in adapter plus the ports' core modules (the
+// producer side of the queue included; the queue workers are separate).
 var All = fx.Options(
 	redisconn.Module,
 	database.Module, sqlite.Module, postgres.Module,
 	cache.Module, cachememory.Module, cacheredis.Module,
+	queue.Module, queuememory.Module, queueredis.Module,
 )

@@ -15,12 +15,14 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox/adapters"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/internal/cli"
 	"github.com/tipbox/tipbox/internal/programs"
+	"github.com/tipbox/tipbox/modules"
 )
 
 const prog = "tipbox-api"
@@ -51,7 +53,11 @@ func run(args []string) int {
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)
 	}
-	return cli.Serve(prog, src, programs.API()...)
+	opts, err := programs.API(src)
+	if err != nil {
+		return cli.Fail(os.Stderr, prog, err)
+	}
+	return cli.Serve(prog, src, opts...)
 }
 
 func token(args []string) int {
@@ -106,7 +112,7 @@ func migrate(args []string) int {
 	// once: the database module migrates in its start hook. Only the
 	// database (and what migrations need) is started: nothing is invoked
 	// but the *DB.
-	opts := append(programs.API()[:3:3], fx.Invoke(func(*database.DB) {}))
+	opts := []fx.Option{app.WorkerModule, adapters.All, modules.API, fx.Invoke(func(*database.DB) {})}
 	a, err := app.New(src, opts...)
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -73,6 +74,18 @@ type AsideOptions struct {
 	// MaxPendingInvalidations bounds the keys remembered when an Invalidate
 	// could not reach the store (default 10000).
 	MaxPendingInvalidations int
+	// MemoEntries bounds the memo of decoded values kept for in-process
+	// stores (see StableValues; default 10000, -1 turns it off).
+	MemoEntries int
+}
+
+// StableValues is implemented by in-process stores whose Get returns the
+// very slice they keep, never modified afterwards, so that one slice always
+// holds the same bytes. Aside then memoises decoded values by the slice's
+// identity: a hit skips decoding (a ~300-byte JSON profile costs ~4 µs to
+// decode, more than the rest of the hit path together).
+type StableValues interface {
+	StableValues() bool
 }
 
 // Aside is the cache-aside read path for values of type T under one cache
@@ -89,8 +102,9 @@ type AsideOptions struct {
 //     overwritten by the reload.
 //   - A loader's not-found (IsNotFound) is cached for NegativeTTL.
 //
-// Values handed out by a shared load are the same T for every waiter; treat
-// them as read-only.
+// Values returned by Get may be shared with other callers (a load shared by
+// concurrent misses, a memoised decode over an in-process store): treat them
+// as read-only, and copy before modifying.
 type Aside[T any] struct {
 	name    string
 	store   Store
@@ -106,6 +120,14 @@ type Aside[T any] struct {
 	// (possibly stale) result.
 	gens    [64]atomic.Uint64
 	pending *pendingSet
+	// memo maps the first byte of a stored slice (StableValues stores only)
+	// to its decoded value; the length is checked too.
+	memo *otter.Cache[*byte, memoEntry[T]]
+}
+
+type memoEntry[T any] struct {
+	n int
+	r result[T]
 }
 
 // NewAside returns an Aside for the cache called name over store. log and m
@@ -143,6 +165,12 @@ func NewAside[T any](name string, store Store, opts AsideOptions, log *slog.Logg
 		m:       m.forCache(name),
 		seed:    maphash.MakeSeed(),
 		pending: newPendingSet(opts.MaxPendingInvalidations),
+	}
+	if sv, ok := store.(StableValues); ok && sv.StableValues() && opts.MemoEntries != -1 {
+		if opts.MemoEntries <= 0 {
+			opts.MemoEntries = 10_000
+		}
+		a.memo = otter.Must(&otter.Options[*byte, memoEntry[T]]{MaximumSize: opts.MemoEntries})
 	}
 	a.store = store
 	if opts.Breaker.Failures != -1 {
@@ -313,13 +341,22 @@ func (a *Aside[T]) decode(ctx context.Context, key string, data []byte) (result[
 		var zero T
 		return result[T]{v: zero, status: StatusHit, err: a.opts.NotFound}, true
 	}
+	if a.memo != nil && len(data) > 0 {
+		if e, ok := a.memo.GetIfPresent(&data[0]); ok && e.n == len(data) {
+			return e.r, true
+		}
+	}
 	var v T
 	if err := a.opts.Codec.Unmarshal(data, &v); err != nil {
 		a.m.errors("decode").Inc()
 		a.log.WarnContext(ctx, "corrupt cache entry, reloading", "key", key, "err", fmt.Errorf("%w: %w", ErrCorrupt, err))
 		return result[T]{}, false
 	}
-	return result[T]{v: v, status: StatusHit}, true
+	r := result[T]{v: v, status: StatusHit}
+	if a.memo != nil && len(data) > 0 {
+		a.memo.Set(&data[0], memoEntry[T]{n: len(data), r: r})
+	}
+	return r, true
 }
 
 func (a *Aside[T]) jitter(ttl time.Duration) time.Duration {

@@ -29,6 +29,18 @@ func Provide[T any](key string) fx.Option {
 	)
 }
 
+// Register only declares the section at key as known, without providing
+// it: a program that shares profiles with another but does not run the
+// package owning the section (cmd/worker and the http section) registers
+// it so the profile still passes the strict check.
+func Register[T any](key string) fx.Option {
+	t := reflect.TypeFor[T]()
+	return fx.Provide(fx.Annotate(
+		func() Section { return Section{Key: key, Type: t} },
+		fx.ResultTags(`group:"config.sections"`),
+	))
+}
+
 type checkParams struct {
 	fx.In
 	Source   *Source

@@ -10,9 +10,11 @@ import (
 )
 
 // gate is the message.Subscriber the Router consumes for one queue. It
-// merges the queue's priority topics, taking a ready high message before a
-// ready normal one and a normal before a low (a message that arrives while
-// nothing is ready is taken as it comes, whatever its priority); it caps the messages
+// merges the queue's priority topics, taking a delivered high message before
+// a delivered normal one and a normal before a low. The order is strict for
+// what the transports have delivered, which is a read-ahead window per
+// topic: a high job overtakes any backlog, while a low job can slip in
+// when a fast drain momentarily empties the normal window; it caps the messages
 // handed to the Router and not yet acked at `slots` (queue.concurrency);
 // while the queue is paused it hands out nothing; and its Close stops
 // handing out, waits up to drain for the running jobs to be acked, and only

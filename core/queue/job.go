@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// Priority orders jobs of one queue: every waiting high job starts before
-// any waiting normal job, and normal before low.
+// Priority orders jobs of one queue: a worker takes a delivered high job
+// before any normal one, and normal before low (see the Worker for the
+// read-ahead window that bounds this).
 type Priority int
 
 // The priorities. The zero value is PriorityNormal.

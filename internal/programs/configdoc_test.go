@@ -31,12 +31,18 @@ type sectionsOut struct {
 
 // sections builds each program's app (not started) and collects the config
 // sections it registers.
-func sections(t *testing.T, profile string, opts []fx.Option) []config.Section {
+func sections(t *testing.T, profile string, worker bool) []config.Section {
 	t.Helper()
 	src, err := app.LoadProfile(profile, configs.FS, configs.Default,
 		[]string{"TIPBOX_DATABASE_DSN=file:" + t.TempDir() + "/doc.db"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	opts := programs.Worker()
+	if !worker {
+		if opts, err = programs.API(src); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out []config.Section
 	a, err := app.New(src, append(opts, fx.Invoke(func(s sectionsOut) { out = s.Sections }), fx.NopLogger)...)
@@ -50,7 +56,18 @@ func sections(t *testing.T, profile string, opts []fx.Option) []config.Section {
 // Both programs build from both profiles, and docs/configuration.md lists
 // exactly the keys they register, with their defaults.
 func TestConfigurationDocIsCurrent(t *testing.T) {
-	all := append(sections(t, "", programs.API()), sections(t, "configs/redis.yaml", programs.Worker())...)
+	api, worker := sections(t, "", false), sections(t, "configs/redis.yaml", true)
+	keys := func(ss []config.Section) string {
+		var k []string
+		for _, s := range configdoc.Rows(ss) {
+			k = append(k, s.Key)
+		}
+		return strings.Join(k, "\n")
+	}
+	if a, w := keys(api), keys(worker); a != w {
+		t.Fatalf("cmd/api and cmd/worker accept different keys; they must share profiles.\napi:\n%s\nworker:\n%s", a, w)
+	}
+	all := append(api, worker...)
 	var table bytes.Buffer
 	configdoc.Markdown(&table, configdoc.Rows(all))
 

@@ -9,29 +9,41 @@ import (
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/modules"
+	"github.com/tipbox/tipbox/modules/gamification"
 )
 
-// API is the option set of cmd/api. The HTTP server is invoked last so it
-// starts last and stops first.
-func API() []fx.Option {
-	return []fx.Option{
-		app.WorkerModule,
-		adapters.All,
-		modules.API,
-		httpserver.Module,
+// API is the option set of cmd/api for the profile src: with
+// worker.embedded it runs the queue workers too. The HTTP server comes
+// last so it starts last and stops first.
+func API(src *config.Source) ([]fx.Option, error) {
+	var w app.WorkerConfig
+	if err := src.Decode("worker", &w); err != nil {
+		return nil, err
 	}
+	opts := []fx.Option{app.WorkerModule, adapters.All, modules.API}
+	if w.RunsEmbedded() {
+		opts = append(opts, modules.Handlers, queue.WorkerModule)
+	}
+	return append(opts, httpserver.Module), nil
 }
 
-// Worker is the option set of cmd/worker, its admin server last. It
-// reads the same profiles as the API, so it registers the http section too
-// (unused here) to accept them.
+// Worker is the option set of cmd/worker: the queue workers and the admin
+// server (last). It refuses a queue driver that cannot be shared between
+// processes. It reads the same profiles as the API, so it registers every
+// section the API does.
 func Worker() []fx.Option {
 	return []fx.Option{
 		app.WorkerModule,
 		adapters.All,
+		fx.Invoke(queue.RequireShared),
 		modules.Worker,
-		config.Provide[httpserver.Config]("http"),
+		queue.WorkerModule,
+		// Sections of packages the worker does not run, so that it accepts
+		// the profiles it shares with the API.
+		config.Register[httpserver.Config]("http"),
+		config.Register[gamification.Config]("gamification"),
 		fx.Invoke(func(w app.WorkerConfig, p httpserver.AdminParams) error {
 			_, err := httpserver.RunAdmin(w.AdminAddr, p)
 			return err

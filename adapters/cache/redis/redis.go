@@ -86,7 +86,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 }
 
 // GetWithTTL returns the value and its remaining TTL (0: no expiry), in one
-// round trip.
+// round trip. A key that expires between the GET and the PTTL is a miss.
 func (s *Store) GetWithTTL(ctx context.Context, key string) ([]byte, time.Duration, error) {
 	if s.closed.Load() {
 		return nil, 0, cache.ErrClosed
@@ -107,7 +107,12 @@ func (s *Store) GetWithTTL(ctx context.Context, key string) ([]byte, time.Durati
 	}
 	v, _ := get.Bytes()
 	ttl := pttl.Val()
-	if ttl < 0 { // -1: no expiry; -2: gone between the two commands
+	switch {
+	case ttl == -2 || (ttl >= 0 && ttl < time.Millisecond):
+		// Expired between the two commands: as good as a miss (a caller
+		// keeping the value for "no expiry" would keep it for ever).
+		return nil, 0, cache.ErrMiss
+	case ttl < 0: // -1: no expiry
 		ttl = 0
 	}
 	return v, ttl, nil

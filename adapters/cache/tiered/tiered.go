@@ -361,3 +361,7 @@ func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver
 		return s, err
 	}}
 }
+
+// StableValues implements cache.StableValues: an L1 hit returns the slice
+// L1 keeps, which is never modified.
+func (s *Store) StableValues() bool { return true }

@@ -145,7 +145,7 @@ type Subscriber struct {
 }
 
 var (
-	_ message.Subscriber          = (*Subscriber)(nil)
+	_ message.Subscriber           = (*Subscriber)(nil)
 	_ message.SubscribeInitializer = (*Subscriber)(nil)
 )
 
@@ -291,9 +291,10 @@ type subscription struct {
 	readWG sync.WaitGroup // reader, claimer, dispatcher
 	waitWG sync.WaitGroup // waiters
 
-	mu    sync.Mutex
-	owned map[string]struct{} // read and not yet settled: renewed, deduplicated
-	acks  []string
+	mu       sync.Mutex
+	owned    map[string]struct{} // read and not yet settled: renewed, deduplicated
+	acks     []string
+	unpushed []string // read but never handed to the dispatcher (stopping)
 
 	ackArm  chan struct{} // first ack waiting: start the flush timer
 	ackNow  chan struct{} // flush at once
@@ -375,6 +376,11 @@ func (sub *subscription) hardStop() { sub.hardOnce.Do(func() { close(sub.hard) }
 // restart with the same name re-reads them at once too.
 func (sub *subscription) releaseUndelivered() {
 	var ids []any
+	sub.mu.Lock()
+	for _, id := range sub.unpushed {
+		ids = append(ids, id)
+	}
+	sub.mu.Unlock()
 	for {
 		select {
 		case xm := <-sub.entries:
@@ -431,10 +437,15 @@ func (sub *subscription) pushBatch(msgs []redis.XMessage) bool {
 	for _, id := range gone {
 		sub.ack(id)
 	}
-	for _, xm := range fresh {
+	for i, xm := range fresh {
 		select {
 		case sub.entries <- xm:
 		case <-sub.readCtx.Done():
+			sub.mu.Lock()
+			for _, rest := range fresh[i:] {
+				sub.unpushed = append(sub.unpushed, rest.ID)
+			}
+			sub.mu.Unlock()
 			return false
 		}
 	}
@@ -703,10 +714,15 @@ func (sub *subscription) ackLoop() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	ctx := context.WithoutCancel(sub.msgCtx)
+	var backoff time.Duration // after a failed XACK
 	for {
 		select {
 		case <-sub.ackArm:
-			timer.Reset(sub.cfg.AckFlushInterval)
+			delay := sub.cfg.AckFlushInterval
+			if backoff > 0 {
+				delay = backoff
+			}
+			timer.Reset(delay)
 			select {
 			case <-timer.C:
 			case <-sub.ackNow:
@@ -721,7 +737,11 @@ func (sub *subscription) ackLoop() {
 			sub.finalFlush()
 			return
 		}
-		sub.flushAcks(ctx)
+		if sub.flushAcks(ctx) != nil {
+			backoff = nextBackoff(backoff)
+		} else {
+			backoff = 0
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ var scenarios = []struct {
 	{"NackDoesNotBlockOthers", testNackDoesNotBlock},
 	{"CoalescedAcks", testCoalescedAcks},
 	{"CloseFlushesAcksAndRestartResumes", testCloseAndRestart},
+	{"CloseReleasesReadAheadToOthers", testCloseReleasesReadAhead},
 	{"CrashedConsumerResumesOwnPending", testCrashedConsumerResumes},
 	{"TakeoverOfDeadConsumer", testTakeover},
 	{"LeaseRenewalKeepsLongJobs", testLeaseRenewal},
@@ -346,6 +347,46 @@ func testCloseAndRestart(t *testing.T, _ backend, c redis.UniversalClient, topic
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("restart resumed after %s, want < 1s", d)
 	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 0 }, "all acked")
+}
+
+// testCloseReleasesReadAhead: entries read ahead but never delivered are
+// marked idle on Close, so another live consumer takes them over at its next
+// claim (not after MinIdleTime) when the closed worker does not come back.
+func testCloseReleasesReadAhead(t *testing.T, _ backend, c redis.UniversalClient, topic string) {
+	pub := mustPublisher(t, c, PublisherConfig{})
+	if err := pub.Publish(topic, newMsgs(20, "")...); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fastSubConfig("leaving")
+	cfg.InFlight = 1
+	sub := mustSubscriber(t, c, cfg)
+	out, err := sub.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := receive(t, out, 5*time.Second)
+	first.Ack()
+	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 19 }, "19 read ahead")
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	other := mustSubscriber(t, c, fastSubConfig("staying")) // MinIdleTime: 1 minute
+	out2, err := other.Subscribe(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 19 {
+		m := receive(t, out2, 5*time.Second)
+		if m.UUID == first.UUID {
+			t.Fatal("acked message delivered again")
+		}
+		seen[m.UUID] = true
+		m.Ack()
+	}
+	t.Logf("another consumer took over 19 released entries in %s (MinIdleTime %s)", time.Since(start), time.Minute)
 	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 0 }, "all acked")
 }
 

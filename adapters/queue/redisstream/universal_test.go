@@ -2,10 +2,10 @@ package redisstream
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"crypto/sha1"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +97,7 @@ func TestUniversalSuite(t *testing.T) {
 func TestUniversalSuiteCluster(t *testing.T) {
 	b := clusterBackend(t)
 	f := universalFeatures
-	f.ForceShort = true // a fresh throwaway cluster; the full suite runs above
+	f.ForceShort = testing.Short()
 	pubsub, group := universalConstructors(b, 8)
 	tests.TestPubSub(t, f, pubsub, group)
 }

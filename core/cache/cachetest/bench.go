@@ -50,6 +50,11 @@ func ProfileJSON(id int64) []byte {
 	return data
 }
 
+// Parallelism is the goroutines per core the benchmarks run (b.SetParallelism):
+// more than one, so that a remote store is measured by throughput, as a
+// server with concurrent requests uses it, not by one client's latency.
+const Parallelism = 4
+
 // BenchGetHit measures Store.Get of a present key, from parallel goroutines.
 func BenchGetHit(b *testing.B, s cache.Store) {
 	ctx := context.Background()
@@ -66,6 +71,7 @@ func BenchGetHit(b *testing.B, s cache.Store) {
 		}
 	}
 	b.ReportAllocs()
+	b.SetParallelism(Parallelism)
 	b.ResetTimer()
 	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
@@ -84,6 +90,7 @@ func BenchGetHit(b *testing.B, s cache.Store) {
 func BenchGetMiss(b *testing.B, s cache.Store) {
 	ctx := context.Background()
 	b.ReportAllocs()
+	b.SetParallelism(Parallelism)
 	b.ResetTimer()
 	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
@@ -114,6 +121,7 @@ func BenchAsideHit(b *testing.B, s cache.Store) {
 		}
 	}
 	b.ReportAllocs()
+	b.SetParallelism(Parallelism)
 	b.ResetTimer()
 	var seq atomic.Int64
 	var misses atomic.Int64

@@ -1,0 +1,91 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigDefaultsAndValidate(t *testing.T) {
+	t.Parallel()
+	var c Config
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Driver != "memory" || c.Concurrency != 5 || c.Retry.MaxAttempts != 3 || c.Retry.Backoff.Initial != 2*time.Second ||
+		c.Retry.Backoff.Multiplier != 2 || c.Retention.Completed != 100 || c.Retention.Failed != 50 ||
+		strings.Join(c.Queues, ",") != "notifications,analytics" {
+		t.Fatalf("defaults %+v", c)
+	}
+	bad := []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Concurrency = -1 }, "concurrency:"},
+		{func(c *Config) { c.Retry.MaxAttempts = -2 }, "retry.max_attempts:"},
+		{func(c *Config) { c.Retry.Backoff.Multiplier = 0.5 }, "retry.backoff.multiplier:"},
+		{func(c *Config) { c.Queues = []string{"a b"} }, "queues:"},
+		{func(c *Config) { c.Queues = []string{"a", "a"} }, "listed twice"},
+		{func(c *Config) { c.Retention.Failed = -1 }, "retention.failed:"},
+	}
+	for _, tc := range bad {
+		c := Config{}
+		c.SetDefaults()
+		tc.mut(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	b := BackoffConfig{Initial: 2 * time.Second, Multiplier: 2}
+	for attempt, want := range map[int]time.Duration{1: 2 * time.Second, 2: 4 * time.Second, 3: 8 * time.Second} {
+		if got := b.Backoff(attempt); got != want {
+			t.Errorf("attempt %d: %s, want %s", attempt, got, want)
+		}
+	}
+	b.Max = 5 * time.Second
+	if got := b.Backoff(3); got != 5*time.Second {
+		t.Errorf("capped: %s", got)
+	}
+}
+
+func TestFindDriverAndRequireShared(t *testing.T) {
+	t.Parallel()
+	ds := []Driver{{Name: "memory"}, {Name: "redis", Shared: true}}
+	if _, err := FindDriver(ds, "mongo"); !errors.Is(err, ErrDriverNotFound) || !strings.Contains(err.Error(), "memory, redis") {
+		t.Fatalf("unknown driver: %v", err)
+	}
+	d, err := FindDriver(ds, "memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RequireShared(d); !errors.Is(err, ErrNotShared) || !strings.Contains(err.Error(), "queue.driver") {
+		t.Fatalf("memory: %v", err)
+	}
+	if err := RequireShared(ds[1]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandlerValidation(t *testing.T) {
+	t.Parallel()
+	var cfg Config
+	cfg.SetDefaults()
+	h := func(context.Context, *Job) error { return nil }
+	if _, err := buildDispatch(cfg, []Handler{{Queue: "nope", Handle: h}}); !errors.Is(err, ErrQueueNotFound) {
+		t.Fatalf("unknown queue: %v", err)
+	}
+	if _, err := buildDispatch(cfg, []Handler{{Queue: "analytics", Name: "x", Handle: h}, {Queue: "analytics", Name: "x", Handle: h}}); err == nil {
+		t.Fatal("duplicate handler accepted")
+	}
+	d, err := buildDispatch(cfg, []Handler{{Queue: "analytics", Name: "x", Handle: h}, {Queue: "analytics", Handle: h}})
+	if err != nil || d["analytics"].handler("x") == nil || d["analytics"].handler("other") == nil {
+		t.Fatalf("dispatch %v %v", d, err)
+	}
+}

@@ -1,0 +1,114 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/config"
+	"github.com/tipbox/tipbox/core/health"
+	"github.com/tipbox/tipbox/core/httpserver"
+)
+
+// ErrNotShared is returned by RequireShared for a driver that only works
+// inside one process.
+var ErrNotShared = errors.New("queue: driver cannot be shared between processes")
+
+// Module is the producer side, for every process that enqueues: the config
+// section `queue`, the selected driver's Backend (closed at stop), the
+// Enqueuer, the Admin, the non-critical "queue" readiness checker and the
+// admin routes. It needs a *slog.Logger, a prometheus.Registerer, an
+// *auth.Verifier and at least one driver module (adapters/queue/...).
+var Module = fx.Module("queue",
+	config.Provide[Config]("queue"),
+	fx.Provide(
+		NewMetrics,
+		selectDriver,
+		openBackend,
+		fx.Annotate(newEnqueuer, fx.As(new(Enqueuer))),
+		fx.Annotate(newAdmin, fx.As(new(Admin))),
+		health.AsChecker(newChecker),
+		httpserver.AsRoutes(NewAdminRoutes),
+	),
+)
+
+// WorkerModule runs the consumers: the Worker over the handlers of the
+// group "queue.handlers", started and stopped with the app. Include it
+// with Module (cmd/api when worker.embedded, cmd/worker always). Its stop
+// takes up to queue.shutdown_timeout (+1 s), inside fx's stop budget when
+// that stays under ~14 s.
+var WorkerModule = fx.Module("queue.worker",
+	fx.Provide(newWorker),
+	fx.Invoke(func(lc fx.Lifecycle, w *Worker) {
+		lc.Append(fx.Hook{OnStart: w.Start, OnStop: w.Stop})
+	}),
+)
+
+type driversIn struct {
+	fx.In
+	Drivers []Driver `group:"queue.drivers"`
+}
+
+func selectDriver(cfg Config, in driversIn) (Driver, error) {
+	return FindDriver(in.Drivers, cfg.Driver)
+}
+
+// RequireShared fails unless the driver can be shared between processes.
+// cmd/worker invokes it: a worker on the memory driver would consume a
+// queue nobody else can fill.
+func RequireShared(d Driver) error {
+	if d.Shared {
+		return nil
+	}
+	return fmt.Errorf("%w: queue.driver is %q, which keeps jobs inside one process; "+
+		"cmd/worker needs a shared driver (set queue.driver: redis, or TIPBOX_QUEUE_DRIVER=redis)", ErrNotShared, d.Name)
+}
+
+func openBackend(lc fx.Lifecycle, cfg Config, d Driver, logger *slog.Logger) (Backend, error) {
+	b, err := d.Open(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("queue: open driver %s: %w", d.Name, err)
+	}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			logger.Info("queue backend open", "driver", d.Name, "queues", cfg.Queues)
+			return nil
+		},
+		OnStop: func(context.Context) error { return b.Close() },
+	})
+	return b, nil
+}
+
+type producerIn struct {
+	fx.In
+	Cfg     Config
+	Backend Backend
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+func newEnqueuer(in producerIn) (*Client, error) {
+	return NewClient(in.Cfg, in.Backend, in.Logger, in.Metrics)
+}
+
+func newAdmin(cfg Config, b Backend) *AdminService { return NewAdmin(cfg, b) }
+
+func newChecker(b Backend) health.Checker {
+	return health.Checker{Name: "queue", Critical: false, Check: b.Ping}
+}
+
+type workerIn struct {
+	fx.In
+	Cfg      Config
+	Backend  Backend
+	Handlers []Handler `group:"queue.handlers"`
+	Logger   *slog.Logger
+	Metrics  *Metrics
+}
+
+func newWorker(in workerIn) (*Worker, error) {
+	return NewWorker(in.Cfg, in.Backend, in.Handlers, in.Logger, in.Metrics)
+}

@@ -1,0 +1,104 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.uber.org/fx"
+)
+
+// Event is one push to one user: Payload is the JSON object that each of
+// the user's sockets receives as one text frame, byte for byte.
+type Event struct {
+	UserID  int64
+	Payload json.RawMessage
+}
+
+// Publisher pushes payloads to users' sockets, wherever they are connected.
+// It is what modules use (the notification worker handler, for one).
+//
+// Publish is fire-and-forget: nil means the event was handed to the bus,
+// not that anyone received it. A user with no open socket is not an error
+// (the event is simply not delivered; the inbox is the durable record). An
+// error means the bus could not take the event (Redis down, payload not a
+// JSON object); callers log it and carry on. Safe for concurrent use.
+type Publisher interface {
+	Publish(ctx context.Context, userID int64, payload any) error
+}
+
+// Bus carries events from publishers (in any process) to every subscribed
+// hub (in every API process). Delivery is at most once: an event published
+// while a subscriber is disconnected from the bus is lost for it.
+//
+// Implementations must be safe for concurrent use.
+type Bus interface {
+	// Publish hands ev to every current subscriber. It must not block on
+	// slow subscribers.
+	Publish(ctx context.Context, ev Event) error
+	// Subscribe calls handle for every event published from now on until
+	// the returned close function is called (close is idempotent and waits
+	// until handle is no longer running). handle must not block: it runs on
+	// the publisher's goroutine (memory) or on the bus's receive loop
+	// (redis). A bus that loses its server keeps the subscription and
+	// resubscribes by itself.
+	Subscribe(ctx context.Context, handle func(Event)) (close func(), err error)
+	// Close releases the bus's resources (its Redis client, say).
+	Close() error
+}
+
+// Driver is a named way to open a Bus, contributed by an adapter module to
+// the "realtime.drivers" value group. Only the driver realtime.driver names
+// is opened, so an unused Redis adapter never dials.
+type Driver struct {
+	Name string
+	// Open creates the bus. It fails on bad configuration, not because a
+	// server is unreachable (push only degrades).
+	Open func(ctx context.Context) (Bus, error)
+}
+
+// AsDriver annotates a constructor returning a Driver so its result joins
+// the "realtime.drivers" value group.
+func AsDriver(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"realtime.drivers"`))
+}
+
+// Errors.
+var (
+	// ErrUnknownDriver: realtime.driver names no registered driver.
+	ErrUnknownDriver = errors.New("realtime: unknown driver")
+	// ErrInvalidEvent: the user id is not positive or the payload is not
+	// a JSON object.
+	ErrInvalidEvent = errors.New("realtime: invalid event")
+	// ErrClosed: the bus was closed.
+	ErrClosed = errors.New("realtime: bus closed")
+)
+
+// OpenDriver opens the bus of the driver called name. An unknown name is an
+// error wrapping ErrUnknownDriver that names realtime.driver and the
+// registered drivers.
+func OpenDriver(ctx context.Context, name string, drivers []Driver) (Bus, error) {
+	names := make([]string, 0, len(drivers))
+	var found *Driver
+	for i, d := range drivers {
+		names = append(names, d.Name)
+		if d.Name == name {
+			if found != nil {
+				return nil, fmt.Errorf("realtime: driver %q registered twice", name)
+			}
+			found = &drivers[i]
+		}
+	}
+	if found == nil {
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w: realtime.driver: %q is not one of %s", ErrUnknownDriver, name, strings.Join(names, ", "))
+	}
+	b, err := found.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: open driver %q: %w", name, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,74 @@
+package analytics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tipbox/tipbox/core/auth"
+	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/modules/user"
+)
+
+// Handlers serves the analytics routes.
+type Handlers struct {
+	store *Store
+	q     queue.Enqueuer
+	v     *auth.Verifier
+}
+
+// NewHandlers returns the module's routes.
+func NewHandlers(store *Store, q queue.Enqueuer, v *auth.Verifier) *Handlers {
+	return &Handlers{store: store, q: q, v: v}
+}
+
+// RegisterRoutes implements httpserver.Routes.
+func (h *Handlers) RegisterRoutes(r fiber.Router) {
+	r.Post("/api/v1/analytics/events", h.v.Required(), h.track)
+	r.Get("/api/v1/admin/analytics/events", h.v.Required(), auth.RequireRole(auth.RoleAdmin), h.counts)
+}
+
+func (h *Handlers) track(c *fiber.Ctx) error {
+	var req struct {
+		Event string         `json:"event"`
+		Data  map[string]any `json:"data"`
+	}
+	if err := user.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if !ValidEvent(req.Event) {
+		return httpserver.Error(http.StatusBadRequest, "invalid_event", "event must be 1 to 64 of letters, digits and _ . : -")
+	}
+	p, _ := auth.PrincipalFrom(c)
+	id, err := h.q.Enqueue(c.UserContext(), Queue, JobName,
+		Event{Event: req.Event, UserID: p.UserID, Data: req.Data, At: time.Now().UTC()},
+		queue.WithPriority(queue.PriorityLow), queue.WithCorrelationID(httpserver.RequestID(c)))
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusAccepted).JSON(fiber.Map{"jobId": id})
+}
+
+func (h *Handlers) counts(c *fiber.Ctx) error {
+	today := time.Now().UTC().Format(time.DateOnly)
+	from, to := c.Query("from", today), c.Query("to", today)
+	for _, d := range []string{from, to} {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return httpserver.BadRequest("from and to must be dates as YYYY-MM-DD")
+		}
+	}
+	if from > to {
+		return httpserver.BadRequest("from must not be after to")
+	}
+	event := c.Query("event")
+	if event != "" && !ValidEvent(event) {
+		return httpserver.Error(http.StatusBadRequest, "invalid_event", "event must be 1 to 64 of letters, digits and _ . : -")
+	}
+	counts, err := h.store.Counts(c.UserContext(), event, from, to)
+	if err != nil {
+		return err
+	}
+	return c.JSON(counts)
+}

@@ -1,0 +1,93 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/config"
+	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/modules/analytics/migrations"
+)
+
+// Config is the `analytics` section.
+type Config struct {
+	// BatchSize is the most jobs one aggregate write covers.
+	BatchSize int `yaml:"batch_size"`
+	// BatchWait is the longest a job waits for its batch to fill.
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// DedupWindow is how long counted job ids are remembered.
+	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// SetDefaults applies the defaults.
+func (c *Config) SetDefaults() {
+	if c.BatchSize == 0 {
+		c.BatchSize = 100
+	}
+	if c.BatchWait == 0 {
+		c.BatchWait = 50 * time.Millisecond
+	}
+	if c.DedupWindow == 0 {
+		c.DedupWindow = 7 * 24 * time.Hour
+	}
+}
+
+// Validate checks the values.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch_size: %d must be at least 1", c.BatchSize)
+	case c.BatchWait <= 0:
+		return fmt.Errorf("batch_wait: %s must be positive", c.BatchWait)
+	case c.DedupWindow < time.Hour:
+		return fmt.Errorf("dedup_window: %s must be at least 1h", c.DedupWindow)
+	}
+	return nil
+}
+
+// Module is the analytics store, migrations and routes (the API runs it).
+var Module = fx.Module("analytics",
+	config.Provide[Config]("analytics"),
+	database.AsMigrations("analytics", migrations.FS),
+	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+)
+
+// WorkerModule adds the aggregating queue handler and the hourly pruning
+// of remembered job ids.
+var WorkerModule = fx.Module("analytics.worker",
+	fx.Provide(func(s *Store, cfg Config, log *slog.Logger) *Aggregator {
+		return NewAggregator(s, cfg.BatchSize, cfg.BatchWait, log)
+	}),
+	queue.AsHandler(func(a *Aggregator) queue.Handler { return a.QueueHandler() }),
+	fx.Invoke(func(lc fx.Lifecycle, s *Store, cfg Config, log *slog.Logger) {
+		ctx, cancel := context.WithCancel(context.Background())
+		lc.Append(fx.Hook{
+			OnStart: func(context.Context) error {
+				go func() {
+					t := time.NewTicker(time.Hour)
+					defer t.Stop()
+					for {
+						if n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow)); err != nil && ctx.Err() == nil {
+							log.Error("analytics: prune seen job ids", "err", err)
+						} else if n > 0 {
+							log.Debug("analytics: pruned seen job ids", "rows", n)
+						}
+						select {
+						case <-ctx.Done():
+							return
+						case <-t.C:
+						}
+					}
+				}()
+				return nil
+			},
+			OnStop: func(context.Context) error { cancel(); return nil },
+		})
+	}),
+)

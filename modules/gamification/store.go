@@ -1,0 +1,149 @@
+package gamification
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/modules/user"
+)
+
+// Store is the module's SQL. Safe for concurrent use.
+type Store struct {
+	db *database.DB
+}
+
+// NewStore returns a store on db (the "gamification" migrations applied).
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+// Badges lists the catalogue by id.
+func (s *Store) Badges(ctx context.Context) ([]Badge, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, icon, description FROM badges ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("gamification: badges: %w", err)
+	}
+	defer rows.Close()
+	out := []Badge{}
+	for rows.Next() {
+		var b Badge
+		if err := rows.Scan(&b.ID, &b.Name, &b.Icon, &b.Description); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// AddBadge adds a catalogue entry (used by tests and seeding tools).
+func (s *Store) AddBadge(ctx context.Context, b Badge) (Badge, error) {
+	err := s.db.QueryRowContext(ctx, `INSERT INTO badges (name, icon, description) VALUES ($1, $2, $3) RETURNING id`,
+		b.Name, b.Icon, b.Description).Scan(&b.ID)
+	if err != nil {
+		return Badge{}, fmt.Errorf("gamification: add badge: %w", err)
+	}
+	return b, nil
+}
+
+// BadgesOf implements user.BadgeSource: the user's badges, oldest first.
+func (s *Store) BadgesOf(ctx context.Context, userID int64) ([]user.Badge, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.name, b.icon, ub.granted_at
+		FROM user_badges ub JOIN badges b ON b.id = ub.badge_id
+		WHERE ub.user_id = $1 ORDER BY ub.granted_at, b.id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("gamification: badges of %d: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []user.Badge{}
+	for rows.Next() {
+		var b user.Badge
+		var at int64
+		if err := rows.Scan(&b.ID, &b.Name, &b.Icon, &at); err != nil {
+			return nil, err
+		}
+		b.GrantedAt = time.UnixMicro(at).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// JobID is the notification job id of a grant: stable, so a notification
+// enqueued twice (a re-flushed outbox row) is one job.
+func JobID(userID, badgeID int64) string { return fmt.Sprintf("badge-%d-%d", userID, badgeID) }
+
+// Grant records the grant and its outbox row in one transaction.
+func (s *Store) Grant(ctx context.Context, userID, badgeID int64) (Grant, error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	g := Grant{UserID: userID, BadgeID: badgeID, GrantedAt: now}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT name, icon FROM badges WHERE id = $1`, badgeID).Scan(&g.BadgeName, &g.BadgeIcon)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrBadgeNotFound
+		}
+		if err != nil {
+			return err
+		}
+		// ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL
+		// (a failed INSERT would abort it); no row back means granted before.
+		res, err := tx.ExecContext(ctx, `INSERT INTO user_badges (user_id, badge_id, granted_at) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id, badge_id) DO NOTHING`, userID, badgeID, now.UnixMicro())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrAlreadyGranted
+		}
+		payload, err := json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: userID, BadgeID: badgeID,
+			BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: now})
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO gamification_outbox (job_id, payload, created_at) VALUES ($1, $2, $3)`,
+			JobID(userID, badgeID), string(payload), now.UnixMicro())
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrBadgeNotFound) || errors.Is(err, ErrAlreadyGranted) {
+			return Grant{}, err
+		}
+		return Grant{}, fmt.Errorf("gamification: grant: %w", err)
+	}
+	return g, nil
+}
+
+// outboxRow is a notification not yet handed to the queue.
+type outboxRow struct {
+	ID      int64
+	JobID   string
+	Payload json.RawMessage
+}
+
+// pendingOutbox returns up to limit rows, oldest first.
+func (s *Store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, job_id, payload FROM gamification_outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []outboxRow
+	for rows.Next() {
+		var r outboxRow
+		var p string
+		if err := rows.Scan(&r.ID, &r.JobID, &p); err != nil {
+			return nil, err
+		}
+		r.Payload = json.RawMessage(p)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) deleteOutbox(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM gamification_outbox WHERE id = $1`, id)
+	return err
+}
