@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Status says how a value was served. The HTTP layer puts it in X-Cache.
@@ -113,7 +112,8 @@ type Aside[T any] struct {
 	log     *slog.Logger
 	m       asideMetrics
 
-	flights singleflight.Group
+	misses   group[T] // loads that store their result
+	bypasses group[T] // loads while the store is unusable
 	seed    maphash.Seed
 	// gens are striped per-key generations bumped by Invalidate: a load
 	// that started before an invalidation of its key does not store its
@@ -243,7 +243,8 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache miss", "key", key)
 	}
-	return a.wait(ctx, "m"+key, func() result[T] { return a.loadAndStore(ctx, key, load, recheck) })
+	r := a.misses.do(ctx, key, func() result[T] { return a.loadAndStore(ctx, key, load, recheck) })
+	return r.v, r.status, r.err
 }
 
 // bypass serves key from the loader without the store (still one load per
@@ -257,23 +258,11 @@ func (a *Aside[T]) bypass(ctx context.Context, key string, load func(context.Con
 	} else if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache bypass (breaker open)", "key", key)
 	}
-	return a.wait(ctx, "b"+key, func() result[T] {
-		v, err := a.load(ctx, load)
+	r := a.bypasses.do(ctx, key, func() result[T] {
+		v, err := a.load(context.WithoutCancel(ctx), load)
 		return result[T]{v: v, status: StatusBypass, err: err}
 	})
-}
-
-// wait runs fn once per flight key and waits for it or for ctx.
-func (a *Aside[T]) wait(ctx context.Context, flight string, fn func() result[T]) (T, Status, error) {
-	ch := a.flights.DoChan(flight, func() (any, error) { return fn(), nil })
-	select {
-	case r := <-ch:
-		res := r.Val.(result[T])
-		return res.v, res.status, res.err
-	case <-ctx.Done():
-		var zero T
-		return zero, StatusMiss, ctx.Err()
-	}
+	return r.v, r.status, r.err
 }
 
 // loadAndStore is the body of a miss flight.

@@ -33,6 +33,7 @@ type client struct {
 	text      string // close reason to send
 	why       atomic.Pointer[string]
 	aborted   atomic.Bool
+	hurried   atomic.Bool
 
 	mu  sync.Mutex
 	net net.Conn // the hijacked connection while the handler runs, then nil
@@ -99,14 +100,17 @@ func (c *client) serve(conn *websocket.Conn) {
 	readDone := make(chan struct{})
 	writeDone := make(chan struct{})
 	go c.writeLoop(conn, readDone, writeDone)
+	// Deferred, so a panic while reading still releases the socket:
+	// readDone is closed, the writer is awaited, then the hub forgets it.
+	defer func() {
+		c.mu.Lock()
+		c.net = nil
+		c.mu.Unlock()
+		h.detach(c)
+	}()
+	defer func() { <-writeDone }()
+	defer close(readDone)
 	c.readLoop(conn, alive)
-	close(readDone)
-	<-writeDone
-
-	c.mu.Lock()
-	c.net = nil
-	c.mu.Unlock()
-	h.detach(c)
 }
 
 func (c *client) readLoop(conn *websocket.Conn, alive time.Duration) {
@@ -130,7 +134,8 @@ func (c *client) readLoop(conn *websocket.Conn, alive time.Duration) {
 	}
 }
 
-// writeLoop is the only goroutine that writes data frames and pings.
+// writeLoop is the only goroutine that writes data frames, pings and the
+// close frame.
 func (c *client) writeLoop(conn *websocket.Conn, readDone <-chan struct{}, writeDone chan<- struct{}) {
 	defer close(writeDone)
 	h := c.hub
@@ -141,6 +146,13 @@ func (c *client) writeLoop(conn *websocket.Conn, readDone <-chan struct{}, write
 		c.abortUntil(readDone)
 	}
 	for {
+		// A close request wins over queued frames and pings.
+		select {
+		case <-c.quit:
+			c.closeWrite(conn, readDone)
+			return
+		default:
+		}
 		select {
 		case msg := <-c.send:
 			_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
@@ -156,21 +168,53 @@ func (c *client) writeLoop(conn *websocket.Conn, readDone <-chan struct{}, write
 				return
 			}
 		case <-c.quit:
-			deadline := time.Now().Add(min(closeGrace, h.cfg.WriteTimeout))
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.text), deadline)
-			// Wait for the peer's close frame (the reader then ends), but
-			// not for long.
-			t := time.NewTimer(closeGrace)
-			select {
-			case <-readDone:
-				t.Stop()
-			case <-t.C:
-				c.abortUntil(readDone)
-			}
+			c.closeWrite(conn, readDone)
 			return
 		case <-readDone:
 			return
 		}
+	}
+}
+
+// closeWrite flushes what is queued and sends the close frame, all within
+// closeGrace, then waits (briefly) for the peer's close frame.
+func (c *client) closeWrite(conn *websocket.Conn, readDone <-chan struct{}) {
+	h := c.hub
+	deadline := time.Now().Add(min(closeGrace, h.cfg.WriteTimeout))
+	_ = conn.SetWriteDeadline(deadline)
+flush:
+	for {
+		select {
+		case msg := <-c.send:
+			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+				h.m.dropped.WithLabelValues("closed").Inc()
+				break flush
+			}
+			h.m.delivered.Inc()
+		default:
+			break flush
+		}
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.text), deadline)
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-readDone:
+	case <-t.C:
+		c.abortUntil(readDone)
+	}
+}
+
+// hurry shortens a write that may be blocked on a peer that does not read,
+// so a slow consumer is cut within closeGrace rather than write_timeout.
+func (c *client) hurry() {
+	if !c.hurried.CompareAndSwap(false, true) {
+		return // once: repeated calls would keep pushing the deadline out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.net != nil {
+		_ = c.net.SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 }
 

@@ -96,6 +96,7 @@ func (h *Hub) Deliver(ev Event) {
 		default:
 			h.m.dropped.WithLabelValues("buffer_full").Inc()
 			c.requestClose(CloseTryAgainLater, "slow consumer", reasonSlow)
+			c.hurry()
 		}
 	}
 }

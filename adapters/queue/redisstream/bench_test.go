@@ -3,6 +3,7 @@ package redisstream
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +253,51 @@ func BenchmarkCeilingXReadGroup100(b *testing.B) {
 		done += len(ids)
 	}
 	reportRate(b, start)
+}
+
+// BenchmarkLatency500 publishes one job every 2 ms (500 jobs/s) and reports
+// the p50/p99 time from the start of Publish to the message reaching a
+// consumer. Use -benchtime 2000x (4 s).
+func BenchmarkLatency500(b *testing.B) {
+	c, topic := benchClient(b)
+	pub := mustPublisher(b, c, PublisherConfig{})
+	sub := mustSubscriber(b, c, SubscriberConfig{ConsumerGroup: "bench", Consumer: "w1", InFlight: 5})
+	out, err := sub.Subscribe(context.Background(), topic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := benchPayload()
+	lat := make([]time.Duration, 0, b.N)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range out {
+			sent, _ := time.Parse(time.RFC3339Nano, m.Metadata.Get("sent"))
+			lat = append(lat, time.Since(sent))
+			m.Ack()
+			if len(lat) == b.N {
+				return
+			}
+		}
+	}()
+	b.ResetTimer()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for range b.N {
+		<-tick.C
+		m := message.NewMessage(watermill.NewUUID(), payload)
+		m.Metadata.Set("sent", time.Now().Format(time.RFC3339Nano))
+		if err := pub.Publish(topic, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.Fatalf("received %d of %d", len(lat), b.N)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }

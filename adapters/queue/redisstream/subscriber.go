@@ -32,7 +32,9 @@ var ErrSubscriberClosed = errors.New("redisstream: subscriber closed")
 // decode: the topic, the entry id, its raw fields and the decoding error.
 // When it returns nil the entry is acknowledged; when it returns an error the
 // entry stays pending and is offered again after MinIdleTime (XAUTOCLAIM), so
-// a dead-letter store that is briefly down loses nothing.
+// a dead-letter store that is briefly down loses nothing. It is called from
+// the subscription's dispatch goroutine: while it runs, no other message of
+// that subscription is dispatched, so keep it to one store write.
 type DeadLetterFunc func(ctx context.Context, topic, id string, fields map[string]any, err error) error
 
 // SubscriberConfig configures a Subscriber. ConsumerGroup and Consumer are

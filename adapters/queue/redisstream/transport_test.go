@@ -40,6 +40,7 @@ var scenarios = []struct {
 	{"TrimAcked", testTrimAcked},
 	{"PublishMaxLen", testPublishMaxLen},
 	{"PublishBatchesConcurrentCallers", testPublishBatching},
+	{"PublishLingerAndClose", testPublishLinger},
 	{"SameTopicTwiceUsesDistinctConsumers", testSameTopicTwice},
 }
 
@@ -743,6 +744,37 @@ func testPublishBatching(t *testing.T, b backend, c redis.UniversalClient, topic
 	}
 	if err := pub.Publish(topic, newMsgs(1, "")...); !errors.Is(err, ErrPublisherClosed) {
 		t.Fatalf("Publish after Close: %v", err)
+	}
+}
+
+// testPublishLinger: with FlushInterval a flusher waits for more callers;
+// Close sends what was accepted before returning.
+func testPublishLinger(t *testing.T, b backend, c redis.UniversalClient, topic string) {
+	pc, counter := countedClient(t, b)
+	pub := mustPublisher(t, pc, PublisherConfig{FlushInterval: 2 * time.Millisecond, Pipelines: 1})
+	const callers, each = 20, 10
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range newMsgs(each, "") {
+				if err := pub.Publish(topic, m); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.XLen(context.Background(), topic).Result(); err != nil || n != callers*each {
+		t.Fatalf("XLEN %d (%v), want %d", n, err, callers*each)
+	}
+	if rt := counter.roundTrips(); rt > callers*each/2 {
+		t.Fatalf("%d round trips for %d entries with a 2ms linger", rt, callers*each)
 	}
 }
 

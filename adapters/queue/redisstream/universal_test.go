@@ -81,6 +81,8 @@ func universalConstructors(b backend, inFlight int) (tests.PubSubConstructor, te
 	return plain, withGroup
 }
 
+// TestUniversalSuite runs Watermill's universal Pub/Sub suite against the
+// shared Redis: full in `go test`, reduced with -short.
 func TestUniversalSuite(t *testing.T) {
 	b := sharedBackend(t)
 	f := universalFeatures
@@ -94,6 +96,8 @@ func TestUniversalSuite(t *testing.T) {
 	tests.TestPubSub(t, f, pubsub, group)
 }
 
+// TestUniversalSuiteCluster runs the same suite on a fresh local 3-master
+// Redis Cluster (topic names are single keys, so any slot works).
 func TestUniversalSuiteCluster(t *testing.T) {
 	b := clusterBackend(t)
 	f := universalFeatures
