@@ -8,6 +8,7 @@ import (
 
 	cachememory "github.com/tipbox/tipbox/adapters/cache/memory"
 	cacheredis "github.com/tipbox/tipbox/adapters/cache/redis"
+	cachetiered "github.com/tipbox/tipbox/adapters/cache/tiered"
 	"github.com/tipbox/tipbox/adapters/database/postgres"
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
@@ -23,6 +24,6 @@ import (
 var All = fx.Options(
 	redisconn.Module,
 	database.Module, sqlite.Module, postgres.Module,
-	cache.Module, cachememory.Module, cacheredis.Module,
+	cache.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
 	queue.Module, queuememory.Module, queueredis.Module,
 )

@@ -32,13 +32,14 @@ type gate struct {
 	pauseCh  chan struct{} // closed and replaced on every change
 	closing  chan struct{}
 	closeOne sync.Once
-	running  atomic.Int64 // handed out, not yet acked or nacked
+	running  atomic.Int64 // handed out, handler not yet returned
+	sem      chan struct{}
 	bufs     []chan *message.Message
 }
 
 func newGate(sub message.Subscriber, topics []string, slots int, drain time.Duration) *gate {
 	return &gate{sub: sub, topics: topics, slots: slots, drain: drain,
-		pauseCh: make(chan struct{}), closing: make(chan struct{})}
+		pauseCh: make(chan struct{}), closing: make(chan struct{}), sem: make(chan struct{}, slots)}
 }
 
 func (g *gate) setPaused(p bool) {
@@ -97,7 +98,7 @@ func (g *gate) fill(ctx context.Context, in <-chan *message.Message, buf chan<- 
 
 func (g *gate) forward(ctx context.Context, ins []<-chan *message.Message, out chan<- *message.Message) {
 	defer close(out)
-	sem := make(chan struct{}, g.slots)
+	sem := g.sem
 	for {
 		changed := g.pauseChanged()
 		if g.paused.Load() {
@@ -126,24 +127,24 @@ func (g *gate) forward(ctx context.Context, ins []<-chan *message.Message, out c
 			continue
 		}
 		g.running.Add(1)
-		go func() {
-			select {
-			case <-msg.Acked():
-			case <-msg.Nacked():
-			}
-			<-sem
-			g.running.Add(-1)
-		}()
 		select {
-		case out <- msg:
+		case out <- msg: // the Router runs it; slotMiddleware releases the slot
 		case <-ctx.Done():
 			msg.Nack()
+			g.release()
 			return
 		case <-g.closing:
 			msg.Nack()
+			g.release()
 			return
 		}
 	}
+}
+
+// release frees the slot of a message whose handler returned.
+func (g *gate) release() {
+	g.running.Add(-1)
+	<-g.sem
 }
 
 // pick returns the next message by priority; nil, false when the pause

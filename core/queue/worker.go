@@ -100,7 +100,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		g := newGate(sub, topics, w.cfg.Concurrency, w.cfg.ShutdownTimeout)
 		w.gates[q] = g
 		h := router.AddNoPublisherHandler("queue."+q, q, g, w.final(d))
-		h.AddMiddleware(w.decodeMiddleware(q), w.outcomeMiddleware(q), w.recoverMiddleware, w.contextMiddleware)
+		h.AddMiddleware(slotMiddleware(g), w.decodeMiddleware(q), w.outcomeMiddleware(q), w.recoverMiddleware, w.contextMiddleware)
 	}
 	w.refreshPaused(ctx)
 	w.router = router
