@@ -7,6 +7,7 @@ import (
 	"go.uber.org/fx"
 
 	cachememory "github.com/tipbox/tipbox/adapters/cache/memory"
+	cachenone "github.com/tipbox/tipbox/adapters/cache/none"
 	cacheredis "github.com/tipbox/tipbox/adapters/cache/redis"
 	cachetiered "github.com/tipbox/tipbox/adapters/cache/tiered"
 	"github.com/tipbox/tipbox/adapters/database/postgres"
@@ -24,6 +25,6 @@ import (
 var All = fx.Options(
 	redisconn.Module,
 	database.Module, sqlite.Module, postgres.Module,
-	cache.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
+	cache.Module, cachenone.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
 	queue.Module, queuememory.Module, queueredis.Module,
 )

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,5 +105,35 @@ func TestTieredCacheAcrossInstances(t *testing.T) {
 				t.Fatalf("instance B still serves bio %q 100ms after the update to %q", field(t, r.Body, "bio"), bio)
 			}
 		}
+	}
+}
+
+// Warming: at start the API loads the most recently active profiles, so
+// their first read is a hit.
+func TestCacheWarmingAtStart(t *testing.T) {
+	t.Parallel()
+	db := "TIPBOX_DATABASE_DSN=file:" + filepath.Join(t.TempDir(), "warm.db")
+	first := e2e.StartAPI(t, []string{db})
+	admin := e2e.Token(t, 1, "admin")
+	var ids []int64
+	for _, n := range []string{"warm1", "warm2", "warm3", "cold4"} {
+		ids = append(ids, createUser(t, first.BaseURL, admin, n))
+	}
+	// Touch the first three last, so they are the most recently active.
+	for _, id := range ids[:3] {
+		e2e.Do(t, "PATCH", profileURL(first.BaseURL, id), admin, `{"bio":"active"}`)
+	}
+	first.Signal(syscall.SIGTERM)
+	if code := first.Wait(20 * time.Second); code != 0 {
+		t.Fatalf("first instance exit %d", code)
+	}
+	second := e2e.StartAPI(t, []string{db, "TIPBOX_CACHE_WARM_COUNT=3"})
+	for _, id := range ids[:3] {
+		if r := e2e.Do(t, "GET", profileURL(second.BaseURL, id), admin, ""); r.Header.Get("X-Cache") != "HIT" {
+			t.Fatalf("warmed user %d: X-Cache %s", id, r.Header.Get("X-Cache"))
+		}
+	}
+	if r := e2e.Do(t, "GET", profileURL(second.BaseURL, ids[3]), admin, ""); r.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("unwarmed user: X-Cache %s", r.Header.Get("X-Cache"))
 	}
 }

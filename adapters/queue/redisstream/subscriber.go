@@ -285,7 +285,7 @@ type subscription struct {
 
 	readCtx  context.Context // cancelled when the subscription starts stopping
 	stopRead context.CancelFunc
-	msgCtx   context.Context // parent of message contexts; cancelled at the end
+	msgCtx   context.Context // parent of message contexts; cancelled by hardStop
 	stopMsgs context.CancelFunc
 	hard     chan struct{} // closed CloseTimeout after stopping began
 	hardOnce sync.Once
@@ -360,7 +360,6 @@ func (sub *subscription) supervise(ctx context.Context, renewDone <-chan struct{
 
 	close(sub.ackStop)
 	<-sub.ackDone
-	sub.stopMsgs()
 	<-renewDone
 	sub.releaseUndelivered()
 
@@ -370,7 +369,14 @@ func (sub *subscription) supervise(ctx context.Context, renewDone <-chan struct{
 	sub.s.wg.Done()
 }
 
-func (sub *subscription) hardStop() { sub.hardOnce.Do(func() { close(sub.hard) }) }
+// hardStop gives up on unsettled messages: their contexts (and a running
+// DeadLetter call's) are cancelled and the entries stay pending.
+func (sub *subscription) hardStop() {
+	sub.hardOnce.Do(func() {
+		close(sub.hard)
+		sub.stopMsgs()
+	})
+}
 
 // releaseUndelivered makes the entries that were read ahead but never
 // delivered claimable at once by other consumers (XCLAIM ... IDLE), instead
