@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/maypok86/otter/v2"
 	"go.uber.org/fx"
 
 	"github.com/tipbox/tipbox/core/config"
@@ -79,12 +80,23 @@ type Principal struct {
 // IsAdmin reports whether the caller has the admin role.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
 
-// Verifier signs and checks tokens. It is immutable and safe for
-// concurrent use.
+// Verifier signs and checks tokens. It is safe for concurrent use.
+//
+// Verified tokens are remembered (bounded, until they expire): an HS256
+// check plus claim parsing costs more than serving a cached profile, and a
+// client sends the same token on every request. Remembering is sound
+// because verification is deterministic for a given token and secret; the
+// expiry is still checked on every use.
 type Verifier struct {
 	secret []byte
 	cfg    Config
 	parser *jwt.Parser
+	seen   *otter.Cache[string, verified]
+}
+
+type verified struct {
+	p   Principal
+	exp time.Time
 }
 
 // NewVerifier returns a Verifier for cfg; production refuses DevSecret.
@@ -99,6 +111,7 @@ func NewVerifier(cfg Config, production bool) (*Verifier, error) {
 	return &Verifier{
 		secret: []byte(cfg.JWTSecret),
 		cfg:    cfg,
+		seen:   otter.Must(&otter.Options[string, verified]{MaximumSize: 10_000}),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
@@ -133,6 +146,12 @@ func (v *Verifier) Issue(userID int64, role string, ttl time.Duration) (string, 
 // Parse verifies a token and returns its principal. Every failure is
 // ErrInvalidToken (wrapping the reason).
 func (v *Verifier) Parse(token string) (Principal, error) {
+	if e, ok := v.seen.GetIfPresent(token); ok {
+		if time.Now().Before(e.exp.Add(v.cfg.Leeway)) {
+			return e.p, nil
+		}
+		v.seen.Invalidate(token)
+	}
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.secret, nil })
 	if err != nil {
@@ -145,7 +164,9 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 	if c.Role != RoleUser && c.Role != RoleAdmin {
 		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
-	return Principal{UserID: id, Role: c.Role}, nil
+	p := Principal{UserID: id, Role: c.Role}
+	v.seen.Set(token, verified{p: p, exp: c.ExpiresAt.Time})
+	return p, nil
 }
 
 // BearerToken extracts the token from an "Authorization: Bearer x" value.

@@ -94,3 +94,26 @@ func TestMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// A token verified once (and remembered) is still refused once it expires.
+func TestRememberedTokenStillExpires(t *testing.T) {
+	t.Parallel()
+	v, err := auth.NewVerifier(auth.Config{JWTSecret: strings.Repeat("k", 32), Leeway: time.Nanosecond}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := v.Issue(5, auth.RoleUser, time.Second)
+	if _, err := v.Parse(tok); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if _, err := v.Parse(tok); err != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("remembered token accepted 3s after a 1s lifetime")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -99,7 +99,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		g := newGate(sub, topics, w.cfg.Concurrency, w.cfg.ShutdownTimeout)
 		w.gates[q] = g
-		h := router.AddNoPublisherHandler("queue."+q, q, g, w.final(d))
+		h := router.AddConsumerHandler("queue."+q, q, g, w.final(d))
 		h.AddMiddleware(slotMiddleware(g), w.decodeMiddleware(q), w.outcomeMiddleware(q), w.recoverMiddleware, w.contextMiddleware)
 	}
 	w.refreshPaused(ctx)

@@ -33,7 +33,7 @@ type recorder struct {
 	mu      sync.RWMutex // guards closed against sends on ch
 	closed  bool
 	closing atomic.Bool // read by the loop, which must never take mu
-	pending sync.Map // queue → *int64 guarded by pmu
+	pending sync.Map    // queue → *int64 guarded by pmu
 	pmu     sync.Mutex
 	done    chan struct{}
 }

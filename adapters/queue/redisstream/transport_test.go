@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
 	stock "github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
@@ -831,8 +833,12 @@ func TestReconnectAfterRedisRestart(t *testing.T) {
 	t.Cleanup(func() { _ = c.Close() })
 	const topic = "tipbox:{notifications}:jobs"
 	pub := mustPublisher(t, c, PublisherConfig{})
-	cfg := fastSubConfig("w1")
-	sub := mustSubscriber(t, c, cfg)
+	logs := &recordingLogger{LoggerAdapter: testLogger()}
+	sub, err := NewSubscriber(fastSubConfig("w1"), c, logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
 	out, err := sub.Subscribe(context.Background(), topic)
 	if err != nil {
 		t.Fatal(err)
@@ -845,6 +851,10 @@ func TestReconnectAfterRedisRestart(t *testing.T) {
 	}
 
 	srv.Kill()
+	if err := pub.Publish(topic, newMsgs(1, "lost-")...); err == nil {
+		t.Fatal("Publish succeeded with Redis down")
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return logs.saw("XREADGROUP failed, retrying") }, "reader saw the outage")
 	srv.Start()
 
 	after := newMsgs(50, "after-")
@@ -861,4 +871,36 @@ func TestReconnectAfterRedisRestart(t *testing.T) {
 		m.Ack()
 	}
 	testenv.Eventually(t, 5*time.Second, func() bool { return pendingCount(t, c, topic, "workers") == 0 }, "acked after restart")
+	if !logs.saw("Consumer group missing, recreating it") {
+		t.Fatal("the group was not recreated after NOGROUP")
+	}
+}
+
+// recordingLogger remembers Info and Error messages on top of another logger.
+type recordingLogger struct {
+	watermill.LoggerAdapter
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *recordingLogger) Info(msg string, fields watermill.LogFields) {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, msg)
+	l.mu.Unlock()
+	l.LoggerAdapter.Info(msg, fields)
+}
+
+func (l *recordingLogger) Error(msg string, err error, fields watermill.LogFields) {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, msg)
+	l.mu.Unlock()
+	l.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (l *recordingLogger) With(watermill.LogFields) watermill.LoggerAdapter { return l }
+
+func (l *recordingLogger) saw(msg string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.msgs, msg)
 }

@@ -1,0 +1,26 @@
+package memory
+
+import (
+	"testing"
+
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/queue/queuetest"
+)
+
+// Run: go test -run '^$' -bench . -benchtime 20000x ./adapters/queue/memory/
+func openBench(tb testing.TB, cfg queue.Config) queue.Backend {
+	b, err := New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func BenchmarkEnqueueSingle(b *testing.B)       { queuetest.BenchEnqueueSingle(b, openBench) }
+func BenchmarkEnqueueConcurrent50(b *testing.B) { queuetest.BenchEnqueueConcurrent(b, openBench) }
+func BenchmarkEnqueueBulk100(b *testing.B)      { queuetest.BenchEnqueueBulk(b, openBench) }
+func BenchmarkDrainConcurrency5(b *testing.B)   { queuetest.BenchDrain(b, openBench, 5) }
+func BenchmarkDrainConcurrency50(b *testing.B)  { queuetest.BenchDrain(b, openBench, 50) }
+func BenchmarkLatency500PerSec(b *testing.B)    { queuetest.BenchLatency(b, openBench, 500) }
+func BenchmarkLatency5000PerSec(b *testing.B)   { queuetest.BenchLatency(b, openBench, 5000) }
