@@ -34,4 +34,3 @@ func run(args []string) int {
 	}
 	return cli.Serve(prog, src, programs.Worker()...)
 }
-

@@ -25,7 +25,9 @@ func createUser(t *testing.T, base, admin, name string) int64 {
 	return u.ID
 }
 
-func profileURL(base string, id int64) string { return fmt.Sprintf("%s/api/v1/users/%d/profile", base, id) }
+func profileURL(base string, id int64) string {
+	return fmt.Sprintf("%s/api/v1/users/%d/profile", base, id)
+}
 
 func field(t *testing.T, body []byte, name string) any {
 	t.Helper()

@@ -33,8 +33,8 @@ type recorder struct {
 	mu      sync.RWMutex // guards closed against sends on ch
 	closed  bool
 	closing atomic.Bool // read by the loop, which must never take mu
-	pending sync.Map    // queue → *int64 guarded by pmu
 	pmu     sync.Mutex
+	pending map[string]int64 // queue → completions not yet written
 	done    chan struct{}
 }
 
@@ -47,26 +47,22 @@ type completion struct {
 
 func newRecorder(c goredis.UniversalClient, k map[string]keys, keep int, linger time.Duration, logger *slog.Logger) *recorder {
 	r := &recorder{client: c, keys: k, keep: keep, linger: linger, logger: logger,
-		ch: make(chan completion, 4096), done: make(chan struct{})}
+		ch: make(chan completion, 4096), done: make(chan struct{}), pending: map[string]int64{}}
 	go r.loop()
 	return r
 }
 
 func (r *recorder) count(q string, d int64) {
 	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	v, _ := r.pending.LoadOrStore(q, new(int64))
-	*v.(*int64) += d
+	r.pending[q] += d
+	r.pmu.Unlock()
 }
 
 // unflushed is how many completions of q this process has not written yet.
 func (r *recorder) unflushed(q string) int64 {
 	r.pmu.Lock()
 	defer r.pmu.Unlock()
-	if v, ok := r.pending.Load(q); ok {
-		return *v.(*int64)
-	}
-	return 0
+	return r.pending[q]
 }
 
 func (r *recorder) add(ctx context.Context, job *queue.Job) error {
