@@ -21,7 +21,7 @@ const closeGrace = time.Second
 
 // Close codes the hub sends (RFC 6455 §7.4.1).
 const (
-	CloseGoingAway    = websocket.CloseGoingAway    // 1001: the server is shutting down
+	CloseGoingAway     = websocket.CloseGoingAway     // 1001: the server is shutting down
 	CloseTryAgainLater = websocket.CloseTryAgainLater // 1013: dropped as a slow consumer
 )
 

@@ -3,8 +3,41 @@
 // transport), delayed jobs and retries in a sorted set, and per queue a
 // stats hash, a capped list of completed records, a dead-letter hash with
 // its index, and a paused flag. All of a queue's keys share the hash tag
-// {name}, so the driver works on Redis Cluster. Every worker process joins
-// one consumer group; any number of them may share a queue.
+// {name}, so the driver works on Redis Cluster.
+//
+// Keys of queue q (Prefix default "tipbox:queue:"):
+//
+//	{q}:high {q}:normal {q}:low  streams; entries readable in redis-cli
+//	                             (_watermill_message_uuid, payload = job JSON, metadata)
+//	{q}:delayed                  ZSET job JSON by due time (ms): delays and retries
+//	{q}:stats                    HASH completed, failed, retried totals
+//	{q}:completed                LIST newest retention.completed records
+//	{q}:failed, {q}:failed:index HASH id → dead letter, ZSET id by failure time
+//	{q}:paused                   present while paused
+//	{q}:dedup:<id>               WithJobID ids, for dedup_window
+//
+// Scaling: every worker process joins the consumer group `group`; run as
+// many as needed, each with its own stable `consumer` name (the host name
+// by default; set it per replica when several share a host). A process
+// runs queue.concurrency jobs per queue at once and reads batch_size
+// entries ahead per priority. A worker killed mid-job loses nothing: its
+// entries stay pending and another worker takes them over after
+// min_idle_time (live workers renew theirs, so a long job is not stolen);
+// a worker restarted under the same name resumes them at once.
+//
+// Trade-offs: a bigger batch_size drains faster but counts more entries as
+// active and leaves more with a dead worker; a shorter min_idle_time takes
+// over sooner but must exceed a worker's pauses; promote_interval bounds how
+// late a delayed job or retry starts (and costs one ZRANGEBYSCORE per queue
+// per tick); record_flush and ack_flush_interval trade counter freshness and
+// redelivery window for fewer round trips.
+//
+// Reading the stats: waiting = entries not yet delivered to the group;
+// active = delivered and not acked (running, plus read-ahead held by a
+// worker, plus up to ack_flush_interval of finished ones); delayed = delays
+// and retries not due yet; completed/failed = totals since the queue was
+// created (failed counts dead-lettered jobs, not failed attempts; retries
+// are in {q}:stats "retried" and the Prometheus counters).
 package redis
 
 import (
