@@ -109,6 +109,17 @@ func (h *Hub) Connections(userID int64) int {
 	return len(h.users[userID])
 }
 
+// Len returns how many sockets the hub holds (all users).
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, set := range h.users {
+		n += len(set)
+	}
+	return n
+}
+
 // register adds a socket for userID before the upgrade completes, so an
 // event published as soon as the client sees 101 is already queued for it.
 func (h *Hub) register(userID int64) (*client, error) {

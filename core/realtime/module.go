@@ -36,7 +36,7 @@ var HubModule = fx.Module("realtime.hub",
 			return NewHandler(h, v, root.Production())
 		}),
 	),
-	// fx.Invoke(closeSocketsBeforeServer),
+	fx.Invoke(closeSocketsBeforeServer),
 )
 
 func openBus(lc fx.Lifecycle, cfg Config, log *slog.Logger, drivers []Driver) (Bus, error) {

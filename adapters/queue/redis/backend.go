@@ -246,7 +246,10 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 	delayed := p.ZCard(ctx, k.delayed)
 	counts := p.HMGet(ctx, k.stats, "completed", "failed")
 	paused := p.Exists(ctx, k.paused)
+	b.rec.flushMu.Lock()
 	_, _ = p.Exec(ctx) // XINFO fails for a stream not created yet; checked per command
+	unflushed := b.rec.unflushed(q)
+	b.rec.flushMu.Unlock()
 	st := queue.Stats{Name: q}
 	for i := range k.streams {
 		n, err := lens[i].Result()
@@ -281,7 +284,7 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 		return st, err
 	}
 	st.Completed, st.Failed = toInt(vals[0]), toInt(vals[1])
-	st.Completed += b.rec.unflushed(q)
+	st.Completed += unflushed
 	st.Paused = paused.Val() == 1
 	return st, nil
 }

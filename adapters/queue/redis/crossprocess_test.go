@@ -103,6 +103,12 @@ func TestGracefulRestart(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool { return c.SCard(ctx, prefix+"done").Val() == total }, "not all jobs done")
 	runs, _ := c.Get(ctx, prefix+"runs").Int64()
 	if runs != total {
+		byID := c.HGetAll(ctx, prefix+"runs:by-id").Val()
+		for id, n := range byID {
+			if n != "1" {
+				t.Logf("job %s ran %s times", id, n)
+			}
+		}
 		t.Fatalf("%d runs for %d jobs: a graceful stop must not re-run finished jobs", runs, total)
 	}
 	t.Logf("stopped at %d done; restarted worker resumed in %s", before, resumed)

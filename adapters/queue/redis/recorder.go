@@ -35,6 +35,10 @@ type recorder struct {
 	closing atomic.Bool // read by the loop, which must never take mu
 	pmu     sync.Mutex
 	pending map[string]int64 // queue → completions not yet written
+	// flushMu is held across a write and the decrement of pending that
+	// follows it, and by Stats across its read, so a batch is counted
+	// either in Redis or in pending, never in both.
+	flushMu sync.Mutex
 	done    chan struct{}
 }
 
@@ -69,7 +73,8 @@ func (r *recorder) add(ctx context.Context, job *queue.Job) error {
 	c := completion{Queue: job.Queue, ID: job.ID, Name: job.Name, FinishedAt: time.Now()}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	if r.closed {
+	if r.closed { // a job that finished during Close: written directly
+		r.count(c.Queue, 1)
 		r.write([]completion{c}, time.Now().Add(time.Second))
 		return nil
 	}
@@ -120,6 +125,7 @@ func (r *recorder) write(batch []completion, deadline time.Time) {
 	}
 	ctx := context.Background()
 	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		r.flushMu.Lock()
 		_, err := r.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
 			for q, recs := range per {
 				k := r.keys[q]
@@ -132,20 +138,25 @@ func (r *recorder) write(batch []completion, deadline time.Time) {
 			return nil
 		})
 		if err == nil {
-			break
+			for q, recs := range per {
+				r.count(q, -int64(len(recs)))
+			}
+			r.flushMu.Unlock()
+			return
 		}
+		r.flushMu.Unlock()
 		r.logger.Error("queue completion records not written, retrying", "error", err, "records", len(batch))
 		if deadline.IsZero() && r.isClosed() {
 			deadline = time.Now().Add(5 * time.Second)
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			r.logger.Error("queue completion records dropped", "records", len(batch))
-			break
+			for q, recs := range per {
+				r.count(q, -int64(len(recs)))
+			}
+			return
 		}
 		time.Sleep(backoff)
-	}
-	for q, recs := range per {
-		r.count(q, -int64(len(recs)))
 	}
 }
 

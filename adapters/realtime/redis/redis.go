@@ -256,7 +256,7 @@ func (s *subscription) loop() {
 				return
 			case <-t.C:
 			}
-			backoff = min(backoff*2, 2*time.Second)
+			backoff = min(backoff*2, time.Second)
 			continue
 		}
 		idle, backoff = 0, 50*time.Millisecond

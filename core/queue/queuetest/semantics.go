@@ -183,7 +183,7 @@ func testDelay(t *testing.T, h Harness) {
 		select {
 		case at := <-started:
 			got := at.Sub(t0)
-			if got < d || got > d+scale(h, 100*time.Millisecond) {
+			if got < d || got > d+lateness(h) {
 				t.Fatalf("delay %s: ran after %s, want within [%s, %s]", d, got, d, d+100*time.Millisecond)
 			}
 			t.Logf("delay %s ran after %s", d, got)

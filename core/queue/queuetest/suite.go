@@ -124,3 +124,14 @@ func scale(h Harness, d time.Duration) time.Duration {
 	}
 	return d
 }
+
+// lateness is how late a delayed job may start: 100 ms (SPEC), scaled for
+// slow backends, and tripled under the race detector, whose overhead on a
+// loaded 2-core machine alone can exceed it.
+func lateness(h Harness) time.Duration {
+	d := scale(h, 100*time.Millisecond)
+	if raceEnabled {
+		d *= 3
+	}
+	return d
+}
