@@ -14,10 +14,13 @@ import (
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
 	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
+	rtmemory "github.com/tipbox/tipbox/adapters/realtime/memory"
+	rtredis "github.com/tipbox/tipbox/adapters/realtime/redis"
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/realtime"
 )
 
 // All is every built-in adapter plus the ports' core modules (the
@@ -27,4 +30,5 @@ var All = fx.Options(
 	database.Module, sqlite.Module, postgres.Module,
 	cache.Module, cachenone.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
 	queue.Module, queuememory.Module, queueredis.Module,
+	realtime.Module, rtmemory.Module, rtredis.Module,
 )

@@ -21,6 +21,7 @@ var API = fx.Options(
 // Handlers are the modules' queue handlers, run wherever the queue workers
 // run (cmd/worker, or cmd/api when worker.embedded).
 var Handlers = fx.Options(
+	notification.WorkerModule,
 	analytics.WorkerModule,
 )
 

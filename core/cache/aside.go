@@ -67,8 +67,8 @@ type AsideOptions struct {
 	// disables it).
 	Breaker BreakerConfig
 	// LoadTimeout bounds one load (0: only the loader's own limits). A load
-	// is shared by every caller waiting on the key, so it does not run under
-	// any one caller's context cancellation.
+	// is shared by every caller waiting on the key: its context is cancelled
+	// only when all of them have given up.
 	LoadTimeout time.Duration
 	// MaxPendingInvalidations bounds the keys remembered when an Invalidate
 	// could not reach the store (default 10000).
@@ -114,7 +114,7 @@ type Aside[T any] struct {
 
 	misses   group[T] // loads that store their result
 	bypasses group[T] // loads while the store is unusable
-	seed    maphash.Seed
+	seed     maphash.Seed
 	// gens are striped per-key generations bumped by Invalidate: a load
 	// that started before an invalidation of its key does not store its
 	// (possibly stale) result.
@@ -243,7 +243,7 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache miss", "key", key)
 	}
-	r := a.misses.do(ctx, key, func() result[T] { return a.loadAndStore(ctx, key, load, recheck) })
+	r := a.misses.do(ctx, key, func(ctx context.Context) result[T] { return a.loadAndStore(ctx, key, load, recheck) })
 	return r.v, r.status, r.err
 }
 
@@ -258,8 +258,8 @@ func (a *Aside[T]) bypass(ctx context.Context, key string, load func(context.Con
 	} else if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache bypass (breaker open)", "key", key)
 	}
-	r := a.bypasses.do(ctx, key, func() result[T] {
-		v, err := a.load(context.WithoutCancel(ctx), load)
+	r := a.bypasses.do(ctx, key, func(ctx context.Context) result[T] {
+		v, err := a.load(ctx, load)
 		return result[T]{v: v, status: StatusBypass, err: err}
 	})
 	return r.v, r.status, r.err
@@ -267,7 +267,6 @@ func (a *Aside[T]) bypass(ctx context.Context, key string, load func(context.Con
 
 // loadAndStore is the body of a miss flight.
 func (a *Aside[T]) loadAndStore(ctx context.Context, key string, load func(context.Context) (T, error), recheck bool) result[T] {
-	ctx = context.WithoutCancel(ctx)
 	gen := a.gen(key)
 	// A caller that missed just after the previous flight ended would load
 	// again; a second look at the store makes it one load per key.

@@ -370,9 +370,13 @@ func TestAsideCallerContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := a.Get(ctx, "k", func(context.Context) (profile, error) {
-			<-release
-			return profile{}, nil
+		_, _, err := a.Get(ctx, "k", func(ctx context.Context) (profile, error) {
+			select {
+			case <-release:
+				return profile{}, nil
+			case <-ctx.Done(): // the only caller left: the load is cancelled
+				return profile{}, ctx.Err()
+			}
 		})
 		errc <- err
 	}()
@@ -380,6 +384,44 @@ func TestAsideCallerContextEnds(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
+}
+
+// A caller that gives up does not cancel a load others still wait for.
+func TestAsideSharedLoadOutlivesOneCaller(t *testing.T) {
+	t.Parallel()
+	a, _ := newAside(t, newFakeStore(), cache.AsideOptions{})
+	inLoad, release := make(chan struct{}), make(chan struct{})
+	load := func(ctx context.Context) (profile, error) {
+		close(inLoad)
+		select {
+		case <-release:
+			return profile{ID: 1}, nil
+		case <-ctx.Done():
+			return profile{}, ctx.Err()
+		}
+	}
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leader := make(chan error, 1)
+	go func() {
+		_, _, err := a.Get(leaderCtx, "k", load)
+		leader <- err
+	}()
+	<-inLoad
+	waiter := make(chan profile, 1)
+	go func() {
+		v, _, err := a.Get(context.Background(), "k", load)
+		if err != nil {
+			t.Errorf("waiter: %v", err)
+		}
+		waiter <- v
+	}()
+	testenv.Eventually(t, 5*time.Second, func() bool { return cache.FlightRefs(a, "k") == 2 }, "waiter did not join the load")
+	cancelLeader()
+	close(release)
+	if v := <-waiter; v.ID != 1 {
+		t.Fatalf("waiter got %+v", v)
+	}
+	<-leader
 }
 
 func TestAsideBreakerDisabled(t *testing.T) {
@@ -398,9 +440,11 @@ func TestAsideBreakerDisabled(t *testing.T) {
 	}
 }
 
-func hits(m *cache.Metrics) prometheus.Collector     { return cache.MetricFor(m, "hits", "profile") }
-func misses(m *cache.Metrics) prometheus.Collector   { return cache.MetricFor(m, "misses", "profile") }
-func bypasses(m *cache.Metrics) prometheus.Collector { return cache.MetricFor(m, "bypasses", "profile") }
+func hits(m *cache.Metrics) prometheus.Collector   { return cache.MetricFor(m, "hits", "profile") }
+func misses(m *cache.Metrics) prometheus.Collector { return cache.MetricFor(m, "misses", "profile") }
+func bypasses(m *cache.Metrics) prometheus.Collector {
+	return cache.MetricFor(m, "bypasses", "profile")
+}
 func errorsOf(m *cache.Metrics, op string) prometheus.Collector {
 	return cache.MetricFor(m, "errors", "profile", op)
 }

@@ -16,3 +16,13 @@ func MetricFor(m *Metrics, name string, labels ...string) prometheus.Collector {
 	}
 	panic(name)
 }
+
+// FlightRefs returns how many callers wait on the miss load of key.
+func FlightRefs[T any](a *Aside[T], key string) int {
+	a.misses.mu.Lock()
+	defer a.misses.mu.Unlock()
+	if c, ok := a.misses.m[key]; ok {
+		return c.refs
+	}
+	return 0
+}

@@ -32,6 +32,7 @@ type gate struct {
 	pauseCh  chan struct{} // closed and replaced on every change
 	closing  chan struct{}
 	closeOne sync.Once
+	closeErr error
 	running  atomic.Int64 // handed out, handler not yet returned
 	sem      chan struct{}
 	bufs     []chan *message.Message
@@ -59,11 +60,17 @@ func (g *gate) pauseChanged() <-chan struct{} {
 }
 
 // Subscribe ignores topic: the gate knows its queue's topics.
+//
+// The Router cancels ctx the moment it starts closing, before running
+// handlers finish; the transport subscriptions (and so the running jobs'
+// contexts, which derive from them) get a context detached from it, and
+// end only through Close, after the drain.
 func (g *gate) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	tctx := context.WithoutCancel(ctx)
 	ins := make([]<-chan *message.Message, len(g.topics))
 	g.bufs = make([]chan *message.Message, len(g.topics))
 	for i, t := range g.topics {
-		ch, err := g.sub.Subscribe(ctx, t)
+		ch, err := g.sub.Subscribe(tctx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -74,21 +81,18 @@ func (g *gate) Subscribe(ctx context.Context, _ string) (<-chan *message.Message
 		// delivered, not about goroutine scheduling.
 		buf := make(chan *message.Message, 2*g.slots)
 		g.bufs[i], ins[i] = buf, buf
-		go g.fill(ctx, ch, buf)
+		go g.fill(ch, buf)
 	}
 	out := make(chan *message.Message)
 	go g.forward(ctx, ins, out)
 	return out, nil
 }
 
-func (g *gate) fill(ctx context.Context, in <-chan *message.Message, buf chan<- *message.Message) {
+func (g *gate) fill(in <-chan *message.Message, buf chan<- *message.Message) {
 	defer close(buf)
 	for m := range in {
 		select {
 		case buf <- m:
-		case <-ctx.Done():
-			m.Nack()
-			return
 		case <-g.closing:
 			m.Nack()
 			return
@@ -199,9 +203,17 @@ func (g *gate) pick(ctx context.Context, ins []<-chan *message.Message, changed 
 }
 
 // Close stops handing out messages, waits up to drain for running jobs,
-// then closes the transport subscriber.
+// hands buffered messages back, then closes the transport subscriber, which
+// flushes the acks. It runs once; later and concurrent calls wait for that
+// run and return its result (the Router calls Close from its own goroutine
+// and does not wait for it: Worker.Stop calls it again to wait).
 func (g *gate) Close() error {
-	g.closeOne.Do(func() { close(g.closing) })
+	g.closeOne.Do(func() { g.closeErr = g.close() })
+	return g.closeErr
+}
+
+func (g *gate) close() error {
+	close(g.closing)
 	deadline := time.Now().Add(g.drain)
 	for g.running.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond) // shutdown path only

@@ -157,6 +157,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 	var err error
 	if w.router != nil {
 		err = w.router.Close()
+		// The Router closes its subscribers without waiting for them; wait
+		// here, so the transports have flushed their acks when Stop returns.
+		for _, g := range w.gates {
+			err = errors.Join(err, g.Close())
+		}
 	}
 	w.cancel()
 	done := make(chan struct{})

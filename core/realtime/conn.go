@@ -15,8 +15,11 @@ import (
 // messages are read and ignored), so anything large is abuse.
 const readLimit = 4096
 
-// client is one socket. The fields below mu are set once; send is written
-// by Deliver (any goroutine) and drained by the writer goroutine only.
+// client is one socket. hub, userID and send are set at registration; send
+// is filled by Deliver (any goroutine) and drained by the writer goroutine
+// only. The registration state is guarded by hub.mu, the close request by
+// closeOnce (code and text are written before quit is closed, read after),
+// net by mu.
 type client struct {
 	hub    *Hub
 	userID int64

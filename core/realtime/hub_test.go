@@ -1,6 +1,7 @@
 package realtime_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -41,6 +42,14 @@ func TestTokenViaHeaderOrQuery(t *testing.T) {
 	}
 }
 
+type refusal struct {
+	name   string
+	url    string
+	header http.Header
+	status int
+	code   string
+}
+
 func TestUpgradeRefusals(t *testing.T) {
 	t.Parallel()
 	s := rt.StartServer(t, realtime.Config{}, nil, rt.Options{})
@@ -57,13 +66,7 @@ func TestUpgradeRefusals(t *testing.T) {
 	}
 	foreign, _ := other.Issue(1, auth.RoleUser, time.Hour)
 	bearer := func(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
-	cases := []struct {
-		name   string
-		url    string
-		header http.Header
-		status int
-		code   string
-	}{
+	cases := []refusal{
 		{"no token", s.URL, nil, 401, "unauthorized"},
 		{"garbage token", s.URL + "?token=abc", nil, 401, "unauthorized"},
 		{"expired token", s.URL, bearer(expired), 401, "unauthorized"},
@@ -73,6 +76,12 @@ func TestUpgradeRefusals(t *testing.T) {
 		{"cross-site origin in production", prod.URL, http.Header{
 			"Authorization": {"Bearer " + prod.Token(t, 1)}, "Origin": {"https://evil.example"}}, 403, "forbidden"},
 	}
+	t.Run("group", func(t *testing.T) { refusals(t, s, prod, cases) })
+	// Refused or failed upgrades leave no registration behind.
+	rt.WaitFor(t, 5*time.Second, func() bool { return s.Hub.Len() == 0 && prod.Hub.Len() == 0 }, "no stale registration")
+}
+
+func refusals(t *testing.T, s, prod *rt.Server, cases []refusal) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -106,22 +115,27 @@ func TestUpgradeRefusals(t *testing.T) {
 		}
 		c.Close()
 	})
-	t.Run("plain GET is 426", func(t *testing.T) {
-		t.Parallel()
-		req, _ := http.NewRequest("GET", "http"+strings.TrimPrefix(s.URL, "ws"), nil)
-		req.Header.Set("Authorization", "Bearer "+s.Token(t, 1))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if e := rt.ErrorOf(t, resp); resp.StatusCode != 426 || e.Code != "upgrade_required" {
-			t.Fatalf("%d %+v", resp.StatusCode, e)
-		}
-	})
-	if n := s.Hub.Connections(1); n != 0 {
-		// Refused upgrades must not leave registrations behind.
-		rt.WaitFor(t, 5*time.Second, func() bool { return s.Hub.Connections(1) == 0 }, "no stale registration")
+	for name, hdr := range map[string]map[string]string{
+		"plain GET is 426":             {},
+		"upgrade without key is 426":   {"Connection": "Upgrade", "Upgrade": "websocket"},
+		"upgrade with bad version 426": {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "8", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequest("GET", "http"+strings.TrimPrefix(s.URL, "ws"), nil)
+			req.Header.Set("Authorization", "Bearer "+s.Token(t, 1))
+			for k, v := range hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if e := rt.ErrorOf(t, resp); resp.StatusCode != 426 || e.Code != "upgrade_required" {
+				t.Fatalf("%d %+v", resp.StatusCode, e)
+			}
+		})
 	}
 }
 
@@ -254,7 +268,7 @@ func TestShutdownClosesWith1001AndRefusesNewSockets(t *testing.T) {
 	for i, c := range conns {
 		wg.Go(func() { codes[i] = rt.CloseCode(t, c, 5*time.Second) })
 	}
-	ctx, cancel := contextWithTimeout(5 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Hub.Shutdown(ctx); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/realtime"
 	"github.com/tipbox/tipbox/modules"
 	"github.com/tipbox/tipbox/modules/gamification"
 )
@@ -26,7 +27,7 @@ func API(src *config.Source) ([]fx.Option, error) {
 	if w.RunsEmbedded() {
 		opts = append(opts, modules.Handlers, queue.WorkerModule)
 	}
-	return append(opts, httpserver.Module), nil
+	return append(opts, realtime.HubModule, httpserver.Module), nil
 }
 
 // Worker is the option set of cmd/worker: the queue workers and the admin

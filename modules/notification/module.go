@@ -6,6 +6,7 @@ import (
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/realtime"
 	"github.com/tipbox/tipbox/modules/notification/migrations"
 )
 
@@ -15,9 +16,12 @@ var Module = fx.Module("notification",
 	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
 )
 
-// WorkerModule adds the queue handler; it needs a Pusher (the realtime
-// publisher). Whichever process runs the queue workers includes it.
+// WorkerModule adds the queue handler, pushing through the realtime
+// Publisher. Whichever process runs the queue workers includes it.
 var WorkerModule = fx.Module("notification.worker",
-	fx.Provide(NewHandler),
+	fx.Provide(
+		NewHandler,
+		func(p realtime.Publisher) Pusher { return p },
+	),
 	queue.AsHandler(func(h *Handler) queue.Handler { return h.QueueHandler() }),
 )

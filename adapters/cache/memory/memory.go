@@ -169,7 +169,6 @@ func NewDriver(cfg Config, log *slog.Logger) cache.Driver {
 	}}
 }
 
-
 // StableValues implements cache.StableValues: Get returns the slice the
 // store keeps, which it never modifies.
 func (s *Store) StableValues() bool { return true }

@@ -57,7 +57,6 @@ func helperWorker() int {
 		_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.SAdd(ctx, done, j.ID)
 			p.Incr(ctx, runs)
-			p.HIncrBy(ctx, runs+":by-id", j.ID, 1)
 			return nil
 		})
 		return err

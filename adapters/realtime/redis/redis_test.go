@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +173,105 @@ func TestMalformedMessagesAreIgnored(t *testing.T) {
 	if got := string(rt.Read(t, c, 5*time.Second)); got != `{"ok":1}` {
 		t.Fatalf("got %s", got)
 	}
+}
+
+// blackhole is a TCP proxy to Redis that can silently stop forwarding on
+// the connections it has (as a NAT or firewall that forgot them does), while
+// new connections still work.
+type blackhole struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	frozen []*atomic.Bool
+}
+
+func newBlackhole(t *testing.T, upstream string) *blackhole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blackhole{ln: ln}
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	var cmu sync.Mutex
+	t.Cleanup(func() {
+		ln.Close()
+		cmu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		cmu.Unlock()
+		wg.Wait()
+	})
+	pipe := func(dst, src net.Conn, frozen *atomic.Bool) {
+		defer wg.Done()
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if err != nil {
+				return
+			}
+			if !frozen.Load() {
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+		}
+	}
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			frozen := &atomic.Bool{}
+			p.mu.Lock()
+			p.frozen = append(p.frozen, frozen)
+			p.mu.Unlock()
+			cmu.Lock()
+			conns = append(conns, c, up)
+			cmu.Unlock()
+			wg.Add(2)
+			go pipe(up, c, frozen)
+			go pipe(c, up, frozen)
+		}
+	})
+	return p
+}
+
+func (p *blackhole) Addr() string { return p.ln.Addr().String() }
+
+// freeze drops, from now on, everything on the connections open so far.
+func (p *blackhole) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.frozen {
+		f.Store(true)
+	}
+}
+
+// A subscription whose connection goes silent without being closed is
+// replaced after two health-check intervals.
+func TestSilentConnectionIsReplaced(t *testing.T) {
+	t.Parallel()
+	addr, prefix := testenv.RedisAddr(t), testenv.Prefix(t)
+	proxy := newBlackhole(t, addr)
+	sub, err := redis.New(redis.Config{ChannelPrefix: prefix, HealthCheck: 200 * time.Millisecond},
+		redisconn.Config{URL: "redis://" + proxy.Addr()}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	s := rt.StartServer(t, realtime.Config{}, sub, rt.Options{})
+	pub := realtime.NewPublisher(newBus(t, addr, prefix))
+	got := frames(s.Connect(t, 5))
+	publishUntilReceived(t, pub, 5, got, 5*time.Second)
+	proxy.freeze()
+	publishUntilReceived(t, pub, 5, got, 10*time.Second)
 }
