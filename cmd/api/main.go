@@ -20,6 +20,7 @@ import (
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/internal/cli"
 	"github.com/tipbox/tipbox/internal/programs"
 	"github.com/tipbox/tipbox/modules"
@@ -112,7 +113,8 @@ func migrate(args []string) int {
 	// once: the database module migrates in its start hook. Only the
 	// database (and what migrations need) is started: nothing is invoked
 	// but the *DB.
-	opts := []fx.Option{app.WorkerModule, adapters.All, modules.API, fx.Invoke(func(*database.DB) {})}
+	opts := []fx.Option{app.WorkerModule, adapters.All, modules.API,
+		config.Register[httpserver.Config]("http"), fx.Invoke(func(*database.DB) {})}
 	a, err := app.New(src, opts...)
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)

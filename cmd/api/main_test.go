@@ -113,6 +113,34 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 	if code := api.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM\n%s", code, api.Output())
 	}
+	// The original's order: HTTP server, then workers, then the cache.
+	out, last := api.Output(), -1
+	for _, msg := range []string{"http server stopped", "queue worker stopped", "cache store closing"} {
+		i := strings.Index(out, msg)
+		if i < last {
+			t.Fatalf("shutdown order: %q is not after the previous step\n%s", msg, out)
+		}
+		last = i
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := e2e.Start(t, dir, e2e.Binary(t, "api"), []string{"TIPBOX_DATABASE_AUTO_MIGRATE=false"}, "migrate")
+	if code := p.Wait(30 * time.Second); code != 0 {
+		t.Fatalf("migrate exit %d\n%s", code, p.Output())
+	}
+	for _, want := range []string{"migrations applied", `module=user version=1`, `module=gamification version=1`} {
+		if !strings.Contains(p.Output(), want) {
+			t.Fatalf("migrate output lacks %q:\n%s", want, p.Output())
+		}
+	}
+	// A second run has nothing to do and still succeeds.
+	p = e2e.Start(t, dir, e2e.Binary(t, "api"), nil, "migrate")
+	if code := p.Wait(30 * time.Second); code != 0 || strings.Contains(p.Output(), "migration applied") {
+		t.Fatalf("second migrate exit %d\n%s", code, p.Output())
+	}
 }
 
 func TestPortTakenFailsTheStart(t *testing.T) {

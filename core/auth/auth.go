@@ -165,7 +165,8 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
 	p := Principal{UserID: id, Role: c.Role}
-	v.seen.Set(token, verified{p: p, exp: c.ExpiresAt.Time})
+	// Clone: the caller's string may alias a reused buffer (fasthttp).
+	v.seen.Set(strings.Clone(token), verified{p: p, exp: c.ExpiresAt.Time})
 	return p, nil
 }
 

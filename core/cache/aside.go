@@ -39,11 +39,6 @@ var ErrInvalidationDropped = errors.New("cache: invalidation dropped")
 // DefaultTTL is used when AsideOptions.TTL is not set.
 const DefaultTTL = time.Hour
 
-// negativeEntry is what a cached not-found looks like in the store. It starts
-// with a NUL byte, which no JSON document (nor any sane codec's encoding of
-// a value) does, so it cannot be mistaken for a value.
-var negativeEntry = []byte("\x00tipbox:not-found")
-
 // AsideOptions configures an Aside. The zero value works: 1h TTL, no
 // jitter, no negative caching, JSON, breaker with 5 failures / 5s.
 type AsideOptions struct {
@@ -78,15 +73,6 @@ type AsideOptions struct {
 	MemoEntries int
 }
 
-// StableValues is implemented by in-process stores whose Get returns the
-// very slice they keep, never modified afterwards, so that one slice always
-// holds the same bytes. Aside then memoises decoded values by the slice's
-// identity: a hit skips decoding (a ~300-byte JSON profile costs ~4 µs to
-// decode, more than the rest of the hit path together).
-type StableValues interface {
-	StableValues() bool
-}
-
 // Aside is the cache-aside read path for values of type T under one cache
 // name (used as the metrics label), safe for concurrent use:
 //
@@ -118,16 +104,15 @@ type Aside[T any] struct {
 	// gens are striped per-key generations bumped by Invalidate: a load
 	// that started before an invalidation of its key does not store its
 	// (possibly stale) result.
-	gens    [64]atomic.Uint64
+	gens [64]atomic.Uint64
+	// loaded are striped counters bumped when a miss flight ends: a caller
+	// whose miss predates the end of a flight for its key (seen as a change
+	// of its stripe) looks at the store once more instead of loading again.
+	loaded  [64]atomic.Uint64
 	pending *pendingSet
 	// memo maps the first byte of a stored slice (StableValues stores only)
 	// to its decoded value; the length is checked too.
 	memo *otter.Cache[*byte, memoEntry[T]]
-}
-
-type memoEntry[T any] struct {
-	n int
-	r result[T]
 }
 
 // NewAside returns an Aside for the cache called name over store. log and m
@@ -217,6 +202,8 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 		a.pending.remove(key)
 		a.m.pending.Set(float64(a.pending.len()))
 	}
+	stripe := a.stripeIndex(key)
+	loaded := a.loaded[stripe].Load()
 	data, err := a.store.Get(ctx, key)
 	recheck := true
 	switch {
@@ -243,7 +230,9 @@ func (a *Aside[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 	if a.log.Enabled(ctx, slog.LevelDebug) {
 		a.log.DebugContext(ctx, "cache miss", "key", key)
 	}
-	r := a.misses.do(ctx, key, func(ctx context.Context) result[T] { return a.loadAndStore(ctx, key, load, recheck) })
+	r := a.misses.do(ctx, key, func(ctx context.Context) result[T] {
+		return a.loadAndStore(ctx, key, load, recheck && a.loaded[stripe].Load() != loaded)
+	})
 	return r.v, r.status, r.err
 }
 
@@ -265,11 +254,13 @@ func (a *Aside[T]) bypass(ctx context.Context, key string, load func(context.Con
 	return r.v, r.status, r.err
 }
 
-// loadAndStore is the body of a miss flight.
+// loadAndStore is the body of a miss flight. recheck is set when a flight
+// for the key (or its stripe) ended since this caller's miss: that caller
+// would load again, and a second look at the store makes it one load per
+// key; otherwise the extra round trip is skipped.
 func (a *Aside[T]) loadAndStore(ctx context.Context, key string, load func(context.Context) (T, error), recheck bool) result[T] {
 	gen := a.gen(key)
-	// A caller that missed just after the previous flight ended would load
-	// again; a second look at the store makes it one load per key.
+	defer a.loaded[a.stripeIndex(key)].Add(1)
 	if recheck {
 		if data, err := a.store.Get(ctx, key); err == nil {
 			if r, ok := a.decode(ctx, key, data); ok {
@@ -322,31 +313,6 @@ func (a *Aside[T]) load(ctx context.Context, load func(context.Context) (T, erro
 	return load(ctx)
 }
 
-// decode turns a stored entry into a result; ok is false for a corrupt
-// entry, which is logged and counted (the caller reloads and overwrites it).
-func (a *Aside[T]) decode(ctx context.Context, key string, data []byte) (result[T], bool) {
-	if string(data) == string(negativeEntry) {
-		var zero T
-		return result[T]{v: zero, status: StatusHit, err: a.opts.NotFound}, true
-	}
-	if a.memo != nil && len(data) > 0 {
-		if e, ok := a.memo.GetIfPresent(&data[0]); ok && e.n == len(data) {
-			return e.r, true
-		}
-	}
-	var v T
-	if err := a.opts.Codec.Unmarshal(data, &v); err != nil {
-		a.m.errors("decode").Inc()
-		a.log.WarnContext(ctx, "corrupt cache entry, reloading", "key", key, "err", fmt.Errorf("%w: %w", ErrCorrupt, err))
-		return result[T]{}, false
-	}
-	r := result[T]{v: v, status: StatusHit}
-	if a.memo != nil && len(data) > 0 {
-		a.memo.Set(&data[0], memoEntry[T]{n: len(data), r: r})
-	}
-	return r, true
-}
-
 func (a *Aside[T]) jitter(ttl time.Duration) time.Duration {
 	if a.opts.Jitter == 0 {
 		return ttl
@@ -354,8 +320,10 @@ func (a *Aside[T]) jitter(ttl time.Duration) time.Duration {
 	return ttl - time.Duration(rand.Float64()*a.opts.Jitter*float64(ttl))
 }
 
-func (a *Aside[T]) stripe(key string) *atomic.Uint64 {
-	return &a.gens[maphash.String(a.seed, key)%uint64(len(a.gens))]
+func (a *Aside[T]) stripeIndex(key string) int {
+	return int(maphash.String(a.seed, key) % uint64(len(a.gens)))
 }
+
+func (a *Aside[T]) stripe(key string) *atomic.Uint64 { return &a.gens[a.stripeIndex(key)] }
 
 func (a *Aside[T]) gen(key string) uint64 { return a.stripe(key).Load() }

@@ -65,6 +65,9 @@ func TestAsideMissThenHit(t *testing.T) {
 	if v, st := get(t, a, "user:1:profile", l.load(1)); st != cache.StatusMiss || v.Name != "ann" {
 		t.Fatalf("first Get = %+v %s, want ann MISS", v, st)
 	}
+	if g := s.gets.Load(); g != 1 {
+		t.Fatalf("a lone miss read the store %d times, want 1", g)
+	}
 	raw, ttl, ok := s.raw("user:1:profile")
 	if !ok || string(raw) != `{"id":1,"name":"ann"}` || ttl != time.Minute {
 		t.Fatalf("stored %q ttl %s", raw, ttl)

@@ -23,7 +23,8 @@ type Config struct {
 	// Jitter shortens each TTL by a random fraction up to this (default
 	// 0.1), so entries stored together do not expire together.
 	Jitter float64 `yaml:"jitter"`
-	// Breaker guards the store (cache.breaker.failures, cache.breaker.open_for).
+	// Breaker guards the store (cache.breaker.failures, .open_for,
+	// .probe_timeout).
 	Breaker BreakerConfig `yaml:"breaker"`
 	// Warm configures start-up warming (cache.warm.count, .concurrency,
 	// .readiness_budget).

@@ -63,7 +63,12 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 	}
 	onError := errorHandler(log)
 	app := fiber.New(fiber.Config{
-		AppName:                 "tipbox",
+		AppName: "tipbox",
+		// Immutable: strings from the request (method, headers, params) are
+		// copies. Without it they alias fasthttp's reused buffers, and any
+		// that outlive the request — a metric label, a cache key, a
+		// remembered token — silently change under the next request.
+		Immutable:               true,
 		DisableStartupMessage:   true,
 		BodyLimit:               cfg.BodyLimit,
 		ReadTimeout:             cfg.ReadTimeout,

@@ -91,6 +91,7 @@ func (g *gate) Subscribe(ctx context.Context, _ string) (<-chan *message.Message
 func (g *gate) fill(in <-chan *message.Message, buf chan<- *message.Message) {
 	defer close(buf)
 	for m := range in {
+		predecode(m)
 		select {
 		case buf <- m:
 		case <-g.closing:

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -16,18 +17,43 @@ func jobFrom(ctx context.Context) *Job {
 	return j
 }
 
-// decodeMiddleware turns the message into a *Job carried by its context. A
+func decodeJob(msg *message.Message) (*Job, error) {
+	job := new(Job)
+	if err := json.Unmarshal(msg.Payload, job); err != nil {
+		return nil, err
+	}
+	if job.ID == "" || job.Name == "" {
+		return nil, errors.New("id or name missing")
+	}
+	return job, nil
+}
+
+// predecode decodes the job ahead, in the gate's long-lived goroutine:
+// the Router runs each message on a fresh goroutine, whose stack would
+// have to grow for the deep reflection of encoding/json — a measurable
+// part of a job's CPU. A message it cannot decode is left to
+// decodeMiddleware.
+func predecode(msg *message.Message) {
+	if job, err := decodeJob(msg); err == nil {
+		msg.SetContext(context.WithValue(msg.Context(), jobKey{}, job))
+	}
+}
+
+// decodeMiddleware makes sure the message's context carries its *Job. A
 // message that is not a job envelope is dead-lettered with ErrUndecodable
 // and acked, so one bad entry never stops the queue.
 func (w *Worker) decodeMiddleware(queue string) message.HandlerMiddleware {
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
-			job := new(Job)
-			if err := json.Unmarshal(msg.Payload, job); err != nil || job.ID == "" || job.Name == "" {
-				return nil, w.buryUndecodable(msg, queue, err)
+			job := jobFrom(msg.Context())
+			if job == nil {
+				var err error
+				if job, err = decodeJob(msg); err != nil {
+					return nil, w.buryUndecodable(msg, queue, err)
+				}
+				msg.SetContext(context.WithValue(msg.Context(), jobKey{}, job))
 			}
 			job.Queue = queue
-			msg.SetContext(context.WithValue(msg.Context(), jobKey{}, job))
 			return next(msg)
 		}
 	}

@@ -224,7 +224,10 @@ func Do(t testing.TB, method, url, token string, body string) Response {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 

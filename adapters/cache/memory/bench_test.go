@@ -20,9 +20,10 @@ func newBenchStore(b *testing.B, size int) *Store {
 	return s
 }
 
-func BenchmarkGetHit(b *testing.B)   { cachetest.BenchGetHit(b, newBenchStore(b, 100_000)) }
-func BenchmarkGetMiss(b *testing.B)  { cachetest.BenchGetMiss(b, newBenchStore(b, 100_000)) }
-func BenchmarkAsideHit(b *testing.B) { cachetest.BenchAsideHit(b, newBenchStore(b, 100_000)) }
+func BenchmarkGetHit(b *testing.B)    { cachetest.BenchGetHit(b, newBenchStore(b, 100_000)) }
+func BenchmarkGetMiss(b *testing.B)   { cachetest.BenchGetMiss(b, newBenchStore(b, 100_000)) }
+func BenchmarkAsideHit(b *testing.B)  { cachetest.BenchAsideHit(b, newBenchStore(b, 100_000)) }
+func BenchmarkAsideMiss(b *testing.B) { cachetest.BenchAsideMiss(b, newBenchStore(b, 100_000)) }
 
 // BenchmarkZipfHitRate: cache-aside reads of 100k keys following Zipf
 // s=1.1, with the cache sized for 10% of them (10k entries). Reports the

@@ -8,15 +8,18 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/cache/cachetest"
 	"github.com/tipbox/tipbox/internal/testenv"
 )
 
-func BenchmarkGetHit(b *testing.B)   { cachetest.BenchGetHit(b, newTestStore(b, sharedConn(b))) }
-func BenchmarkGetMiss(b *testing.B)  { cachetest.BenchGetMiss(b, newTestStore(b, sharedConn(b))) }
-func BenchmarkAsideHit(b *testing.B) { cachetest.BenchAsideHit(b, newTestStore(b, sharedConn(b))) }
+func BenchmarkGetHit(b *testing.B)    { cachetest.BenchGetHit(b, newTestStore(b, sharedConn(b))) }
+func BenchmarkGetMiss(b *testing.B)   { cachetest.BenchGetMiss(b, newTestStore(b, sharedConn(b))) }
+func BenchmarkAsideHit(b *testing.B)  { cachetest.BenchAsideHit(b, newTestStore(b, sharedConn(b))) }
+func BenchmarkAsideMiss(b *testing.B) { cachetest.BenchAsideMiss(b, newTestStore(b, sharedConn(b))) }
 
 // latencies runs get from parallel goroutines and reports p50/p99 per call.
 func latencies(b *testing.B, get func(i int)) {
@@ -53,6 +56,10 @@ func BenchmarkNoCacheLoad(b *testing.B) {
 	})
 }
 
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func loadProfile(id int64) func(context.Context) (cachetest.Profile, error) {
 	return func(context.Context) (cachetest.Profile, error) { return cachetest.NewProfile(id), nil }
 }
@@ -61,6 +68,8 @@ func loadProfile(id int64) func(context.Context) (cachetest.Profile, error) {
 // open (every call BYPASS): the cost over BenchmarkNoCacheLoad is what a
 // dead cache adds per request.
 func BenchmarkAsideRedisDead(b *testing.B) {
+	// go-redis logs every failed dial; keep the benchmark's output a table.
+	goredis.SetLogger(quiet{})
 	srv := testenv.StartRedis(b)
 	s, err := New(Config{}, redisconn.Config{URL: "redis://" + srv.Addr() + "/0"})
 	if err != nil {

@@ -29,6 +29,26 @@ type Config struct {
 	// Prefix is put before every key (default none: the profile of user 7
 	// is at user:7:profile, as in the original).
 	Prefix string `yaml:"prefix"`
+	// Timeout bounds each cache command (default 500ms), in place of the
+	// redis section's read/write timeouts, which the queue shares: a cache
+	// slower than this is a failed cache (bypassed, then cut off by the
+	// breaker), not a slow request.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 500 * time.Millisecond
+	}
+}
+
+// Validate reports invalid values.
+func (c Config) Validate() error {
+	if c.Timeout < 0 {
+		return fmt.Errorf("timeout: %s must be > 0", c.Timeout)
+	}
+	return nil
 }
 
 // Store is the Redis cache.Store. Safe for concurrent use.
@@ -43,6 +63,10 @@ type Store struct {
 // Redis that is down makes the store fail per call (and the cache-aside
 // breaker bypass it), not the program fail to start.
 func New(cfg Config, conn redisconn.Config) (*Store, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cache.redis: %w", err)
+	}
 	client, err := redisconn.NewClient(conn)
 	if err != nil {
 		return nil, err
@@ -50,16 +74,29 @@ func New(cfg Config, conn redisconn.Config) (*Store, error) {
 	return NewWithClient(client, cfg), nil
 }
 
-// NewWithClient builds a Store over client, which it takes over: Close
-// closes it. For a single-node or Sentinel client, go-redis's own retries
-// (3, with backoff) are turned off: a cache read that fails is answered
-// from the database at once, and the breaker, not a retry loop, decides
-// when to try Redis again. A Cluster client keeps its redirects (MOVED/ASK
-// are part of normal operation); its node clients never retry.
+// NewWithClient builds a Store over client, which it takes over (Close
+// closes it) and which must not have been used yet: its options are
+// adjusted for a cache. Commands time out after cfg.Timeout (when > 0).
+// For a single-node or Sentinel client, go-redis's own retries (3, with
+// backoff) are turned off: a cache read that fails is answered from the
+// database at once, and the breaker, not a retry loop, decides when to try
+// Redis again. A Cluster client keeps its redirects (MOVED/ASK are part of
+// normal operation); its node clients never retry.
 func NewWithClient(client goredis.UniversalClient, cfg Config) *Store {
-	_, cluster := client.(*goredis.ClusterClient)
-	if c, ok := client.(*goredis.Client); ok {
+	cluster := false
+	switch c := client.(type) {
+	case *goredis.Client:
 		c.Options().MaxRetries = 0 // normalised value: no retry
+		if cfg.Timeout > 0 {
+			client = c.WithTimeout(cfg.Timeout) // shares c's pool; closing it closes c
+		}
+	case *goredis.ClusterClient:
+		cluster = true
+		if cfg.Timeout > 0 {
+			// Node clients are built lazily from these options.
+			o := c.Options()
+			o.ReadTimeout, o.WriteTimeout = cfg.Timeout, cfg.Timeout
+		}
 	}
 	return &Store{client: client, prefix: cfg.Prefix, cluster: cluster}
 }

@@ -2,6 +2,9 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,13 +43,27 @@ func deletePrefix(t testing.TB, conn redisconn.Config, prefix string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	del := func(ctx context.Context, node goredis.UniversalClient) error {
-		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, prefix+"*", 1000).Result()
+			if err != nil {
 				return err
 			}
+			if len(keys) > 0 {
+				// One DEL per key (a page may span cluster slots), pipelined.
+				if _, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+					for _, k := range keys {
+						p.Del(ctx, k)
+					}
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
 		}
-		return iter.Err()
 	}
 	if cc, ok := c.(*goredis.ClusterClient); ok {
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return del(ctx, n) })
@@ -102,5 +119,51 @@ func TestKeysArePlainJSONUnderPrefix(t *testing.T) {
 	}
 	if _, _, err := s.GetWithTTL(ctx, "nope"); err != cache.ErrMiss {
 		t.Fatalf("GetWithTTL(missing) err = %v, want ErrMiss", err)
+	}
+}
+
+// TestHungServerTimesOut: a server that accepts connections and never
+// answers costs one Timeout per call, not the redis section's 3s.
+func TestHungServerTimesOut(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // hold it open, never answer
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	s, err := New(Config{Timeout: 100 * time.Millisecond}, redisconn.Config{
+		URL: "redis://" + ln.Addr().String() + "/0", ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := time.Now()
+	_, err = s.Get(context.Background(), "k")
+	if err == nil || errors.Is(err, cache.ErrMiss) {
+		t.Fatalf("Get from a hung server = %v, want an error", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("Get took %s: the 100ms cache timeout was not applied", el)
 	}
 }

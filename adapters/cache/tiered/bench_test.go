@@ -17,9 +17,10 @@ func benchStore(b *testing.B) *Store {
 	return open(b, sharedConn(b), testenv.Prefix(b))
 }
 
-func BenchmarkGetHit(b *testing.B)   { cachetest.BenchGetHit(b, benchStore(b)) }
-func BenchmarkGetMiss(b *testing.B)  { cachetest.BenchGetMiss(b, benchStore(b)) }
-func BenchmarkAsideHit(b *testing.B) { cachetest.BenchAsideHit(b, benchStore(b)) }
+func BenchmarkGetHit(b *testing.B)    { cachetest.BenchGetHit(b, benchStore(b)) }
+func BenchmarkGetMiss(b *testing.B)   { cachetest.BenchGetMiss(b, benchStore(b)) }
+func BenchmarkAsideHit(b *testing.B)  { cachetest.BenchAsideHit(b, benchStore(b)) }
+func BenchmarkAsideMiss(b *testing.B) { cachetest.BenchAsideMiss(b, benchStore(b)) }
 
 // BenchmarkZipfHitRate: cache-aside reads of 100k keys following Zipf
 // s=1.1 through a tiered store whose L1 holds 10% of them (10k entries),

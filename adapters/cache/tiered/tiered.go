@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,44 +34,6 @@ import (
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/config"
 )
-
-// Config is the section cache.tiered.
-type Config struct {
-	// L1MaxEntries bounds each instance's L1 (default 10000).
-	L1MaxEntries int `yaml:"l1_max_entries"`
-	// L1TTL is the longest an entry stays in L1 (default 1m). It bounds
-	// how stale an L1 can get if an invalidation message were lost.
-	L1TTL time.Duration `yaml:"l1_ttl"`
-	// Channel is the pub/sub channel for invalidations (default
-	// tipbox:cache:invalidate); it is put after Prefix.
-	Channel string `yaml:"channel"`
-	// Prefix is put before every Redis key and the channel (default none).
-	Prefix string `yaml:"prefix"`
-}
-
-// SetDefaults fills unset fields.
-func (c *Config) SetDefaults() {
-	if c.L1MaxEntries == 0 {
-		c.L1MaxEntries = 10_000
-	}
-	if c.L1TTL == 0 {
-		c.L1TTL = time.Minute
-	}
-	if c.Channel == "" {
-		c.Channel = "tipbox:cache:invalidate"
-	}
-}
-
-// Validate reports invalid values.
-func (c Config) Validate() error {
-	switch {
-	case c.L1MaxEntries < 1:
-		return fmt.Errorf("l1_max_entries: %d must be >= 1", c.L1MaxEntries)
-	case c.L1TTL < 0:
-		return fmt.Errorf("l1_ttl: %s must be > 0", c.L1TTL)
-	}
-	return nil
-}
 
 const stripes = 64
 
@@ -116,7 +76,7 @@ func New(cfg Config, conn redisconn.Config, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	l2, err := redisstore.New(redisstore.Config{Prefix: cfg.Prefix}, conn)
+	l2, err := redisstore.New(redisstore.Config{Prefix: cfg.Prefix, Timeout: cfg.Timeout}, conn)
 	if err != nil {
 		_ = l1.Close()
 		return nil, err
@@ -251,75 +211,6 @@ func (s *Store) publish(ctx context.Context, c goredis.Cmdable, keys ...string) 
 		}
 	}
 	return nil
-}
-
-func (s *Store) evict(key string) {
-	i := s.stripe(key)
-	s.mu[i].Lock()
-	s.gen[i].Add(1)
-	s.l1.Delete(context.Background(), key) //nolint:errcheck // cannot fail on an open L1
-	s.mu[i].Unlock()
-}
-
-// dropL1 empties L1 and invalidates every fill in flight.
-func (s *Store) dropL1() {
-	for i := range stripes {
-		s.mu[i].Lock()
-		s.gen[i].Add(1)
-	}
-	s.l1.Clear()
-	for i := range stripes {
-		s.mu[i].Unlock()
-	}
-}
-
-// listen applies invalidations from other instances and tracks the
-// subscription's health until ctx ends.
-func (s *Store) listen(ctx context.Context) {
-	defer close(s.done)
-	backoff := 50 * time.Millisecond
-	for {
-		msg, err := s.ps.ReceiveTimeout(ctx, 5*time.Second)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Quiet channel: make sure the connection is still there
-				// (a reply, or the error, comes through ReceiveTimeout).
-				if perr := s.ps.Ping(ctx); perr == nil {
-					continue
-				}
-			}
-			if s.live.CompareAndSwap(true, false) {
-				s.dropL1()
-				s.log.Error("cache tiered: invalidation subscription lost, L1 off until it is back", "err", err)
-			}
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		switch m := msg.(type) {
-		case *goredis.Subscription:
-			if m.Kind == "subscribe" {
-				s.dropL1() // invalidations may have been missed before this
-				if !s.live.Swap(true) {
-					s.log.Info("cache tiered: invalidation subscription live, L1 on", "channel", s.channel)
-				}
-			}
-		case *goredis.Message:
-			origin, key, ok := strings.Cut(m.Payload, " ")
-			if ok && origin != s.id {
-				s.evict(key)
-			}
-		}
-	}
 }
 
 // Ping implements cache.Store (Redis's state).

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"strings"
+	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
 )
@@ -43,3 +44,7 @@ func queueOfTopic(topic string) string {
 	}
 	return topic[i+1 : j]
 }
+
+// dueMillis is the delayed set's score of a due time: milliseconds rounded
+// up, so that a job is never promoted before its time.
+func dueMillis(t time.Time) int64 { return (t.UnixMicro() + 999) / 1000 }

@@ -149,3 +149,26 @@ func Zipf(seed int64, s float64, n uint64) func() uint64 {
 	z := rand.NewZipf(rand.New(rand.NewSource(seed)), s, 1, n-1)
 	return z.Uint64
 }
+
+// BenchAsideMiss measures Aside.Get of a key never seen before: the store
+// read, the load (a constant profile: no database) and the store write.
+func BenchAsideMiss(b *testing.B, s cache.Store) {
+	ctx := context.Background()
+	a := cache.NewAside[Profile]("bench", s, cache.AsideOptions{TTL: time.Minute}, nil, nil)
+	b.ReportAllocs()
+	b.SetParallelism(Parallelism)
+	b.ResetTimer()
+	var seq atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := seq.Add(1)
+			_, st, err := a.Get(ctx, "miss:"+strconv.FormatInt(id, 10), func(context.Context) (Profile, error) {
+				return NewProfile(id), nil
+			})
+			if err != nil || st != cache.StatusMiss {
+				b.Errorf("Get = %s, %v", st, err)
+				return
+			}
+		}
+	})
+}

@@ -156,7 +156,9 @@ func testPriority(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, scale(h, 30*time.Second), func() bool { return lowAt.Load() > 0 && highAt.Load() > 0 }, "high or low job never ran")
-	if at := highAt.Load(); at > 20 {
+	// "Before the backlog": ahead of all but the read-ahead window (and, on
+	// a loaded machine, what ran before the high job reached its worker).
+	if at := highAt.Load(); at > 200 {
 		t.Fatalf("high-priority job ran as #%d of %d", at, backlog+2)
 	}
 	// Low is served whenever no high or normal message is at hand, which
@@ -184,7 +186,7 @@ func testDelay(t *testing.T, h Harness) {
 		case at := <-started:
 			got := at.Sub(t0)
 			if got < d || got > d+lateness(h) {
-				t.Fatalf("delay %s: ran after %s, want within [%s, %s]", d, got, d, d+100*time.Millisecond)
+				t.Fatalf("delay %s: ran after %s, want within [%s, %s]", d, got, d, d+lateness(h))
 			}
 			t.Logf("delay %s ran after %s", d, got)
 		case <-time.After(5 * time.Second):

@@ -1,0 +1,54 @@
+// Package archtest checks the dependency rule of docs/architecture.md.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/tipbox/tipbox/"
+
+// deps lists the packages (of this module) that the pattern's non-test
+// code depends on, one line per "importer: dependency" pair.
+func deps(t *testing.T, pattern string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, pattern).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pattern, err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, d := range f[1:] {
+			if strings.HasPrefix(d, module) {
+				m[f[0]] = append(m[f[0]], d)
+			}
+		}
+	}
+	return m
+}
+
+// Core imports no adapter and no module (SPEC §1).
+func TestCoreImportsNoAdapterOrModule(t *testing.T) {
+	t.Parallel()
+	for pkg, ds := range deps(t, "../../core/...") {
+		for _, d := range ds {
+			if strings.HasPrefix(d, module+"adapters") || strings.HasPrefix(d, module+"modules") {
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
+
+// Modules use ports, never adapters: the adapter is chosen by config.
+func TestModulesImportNoAdapter(t *testing.T) {
+	t.Parallel()
+	for pkg, ds := range deps(t, "../../modules/...") {
+		for _, d := range ds {
+			if strings.HasPrefix(d, module+"adapters") {
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
