@@ -82,13 +82,34 @@ func (c Config) Mode() string {
 	}
 }
 
+// Option adjusts a client for its user.
+type Option func(*options)
+
+type options struct {
+	dialRetries int
+	maxRetries  int
+}
+
+// FailFast makes a client give up on a dead server at once: one dial
+// attempt and no command retries. The cache uses it: with go-redis'
+// defaults (5 dials 100 ms apart, 3 retries) every request that reaches a
+// dead Redis before the cache's breaker opens would wait ~0.5 s, whereas
+// the cache would rather answer from the database right away.
+func FailFast() Option {
+	return func(o *options) { o.dialRetries, o.maxRetries = 1, -1 }
+}
+
 // NewClient builds a new client for cfg. The caller owns it and closes it.
 // It does not dial: go-redis connects lazily, so a Redis that is down at
 // start degrades the subsystem instead of failing the program.
-func NewClient(cfg Config) (redis.UniversalClient, error) {
+func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redisconn: %w", err)
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
 	}
 	switch cfg.Mode() {
 	case "single":
@@ -106,17 +127,20 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 			opt.PoolSize = cfg.PoolSize
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
+		opt.DialerRetries, opt.MaxRetries = o.dialRetries, o.maxRetries
 		return redis.NewClient(opt), nil
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: cfg.MasterName, SentinelAddrs: cfg.Addrs,
 			Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, PoolSize: cfg.PoolSize,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+			DialerRetries: o.dialRetries, MaxRetries: o.maxRetries,
 		}), nil
 	default:
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: cfg.Addrs, Username: cfg.Username, Password: cfg.Password, PoolSize: cfg.PoolSize,
 			DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+			DialerRetries: o.dialRetries, MaxRetries: o.maxRetries,
 		}), nil
 	}
 }

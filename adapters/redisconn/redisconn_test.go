@@ -63,3 +63,24 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestFailFast(t *testing.T) {
+	t.Parallel()
+	c, err := redisconn.NewClient(redisconn.Config{URL: "redis://127.0.0.1:1/0"}, redisconn.FailFast())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.(*redis.Client).Options()
+	if o.DialerRetries != 1 || o.MaxRetries != 0 { // go-redis normalises -1 (no retries) to 0
+		t.Fatalf("DialerRetries %d MaxRetries %d, want 1 and 0", o.DialerRetries, o.MaxRetries)
+	}
+	if err := c.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("ping of a closed port succeeded")
+	}
+	d, _ := redisconn.NewClient(redisconn.Config{URL: "redis://127.0.0.1:1/0"})
+	defer d.Close()
+	if o := d.(*redis.Client).Options(); o.DialerRetries <= 1 {
+		t.Fatalf("default DialerRetries %d, want go-redis' retries", o.DialerRetries)
+	}
+}
