@@ -293,8 +293,13 @@ type subscription struct {
 	readWG sync.WaitGroup // reader, claimer, dispatcher
 	waitWG sync.WaitGroup // waiters
 
-	mu       sync.Mutex
-	owned    map[string]struct{} // read and not yet settled: renewed, deduplicated
+	mu    sync.Mutex
+	owned map[string]struct{} // read and not yet settled: renewed, deduplicated
+	// acking holds ids settled by the handler whose XACK has not reached
+	// Redis yet. They are still pending there, so a claim or a re-read of
+	// our own pending entries can return them: they must not be delivered
+	// again.
+	acking   map[string]struct{}
 	acks     []string
 	unpushed []string // read but never handed to the dispatcher (stopping)
 
@@ -320,6 +325,7 @@ func newSubscription(ctx context.Context, s *Subscriber, topic, consumer string)
 		handoff:   make(chan *delivery, cfg.InFlight),
 		hard:      make(chan struct{}),
 		owned:     make(map[string]struct{}),
+		acking:    make(map[string]struct{}),
 		ackArm:    make(chan struct{}, 1),
 		ackNow:    make(chan struct{}, 1),
 		ackStop:   make(chan struct{}),
@@ -437,6 +443,9 @@ func (sub *subscription) pushBatch(msgs []redis.XMessage) bool {
 		}
 		if _, ok := sub.owned[xm.ID]; ok {
 			continue // already read ahead or in flight (XAUTOCLAIM of our own)
+		}
+		if _, ok := sub.acking[xm.ID]; ok {
+			continue // done; its XACK is on the way
 		}
 		sub.owned[xm.ID] = struct{}{}
 		fresh = append(fresh, xm)
@@ -699,6 +708,7 @@ func (sub *subscription) wait() {
 func (sub *subscription) ack(id string) {
 	sub.mu.Lock()
 	delete(sub.owned, id)
+	sub.acking[id] = struct{}{}
 	sub.acks = append(sub.acks, id)
 	first := len(sub.acks) == 1
 	now := len(sub.acks) >= sub.cfg.BatchSize || len(sub.owned) == 0
@@ -775,6 +785,11 @@ func (sub *subscription) flushAcks(ctx context.Context) error {
 	}
 	err := sub.client.XAck(ctx, sub.topic, sub.cfg.ConsumerGroup, ids...).Err()
 	if err == nil || isNoGroup(err) {
+		sub.mu.Lock()
+		for _, id := range ids {
+			delete(sub.acking, id)
+		}
+		sub.mu.Unlock()
 		return nil
 	}
 	sub.s.logger.Error("XACK failed, will retry", err, sub.fields.Add(watermill.LogFields{"ids": len(ids)}))
