@@ -174,7 +174,7 @@ func (b *Backend) addUnique(ctx context.Context, k keys, s queue.Scheduled) erro
 func (b *Backend) Subscriber(q string, inFlight int) (message.Subscriber, error) {
 	return redisstream.NewSubscriber(redisstream.SubscriberConfig{
 		ConsumerGroup:    b.cfg.Group,
-		Consumer:         b.cfg.Consumer,
+		Consumer:         b.cfg.ConsumerName(),
 		BatchSize:        b.cfg.BatchSize,
 		InFlight:         inFlight,
 		ClaimInterval:    b.cfg.ClaimInterval,

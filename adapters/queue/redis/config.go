@@ -49,13 +49,6 @@ func (c *Config) SetDefaults() {
 	if c.Group == "" {
 		c.Group = "tipbox"
 	}
-	if c.Consumer == "" {
-		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "worker"
-		}
-		c.Consumer = h
-	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 100
 	}
@@ -82,6 +75,20 @@ func (c *Config) SetDefaults() {
 	}
 }
 
+// ConsumerName is Consumer, or the host name when Consumer is empty (the
+// default is resolved here, not in SetDefaults, so that it is not baked into
+// generated documentation or shared profiles).
+func (c Config) ConsumerName() string {
+	if c.Consumer != "" {
+		return c.Consumer
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "worker"
+	}
+	return h
+}
+
 // Validate checks the section; errors name the key relative to queue.redis.
 func (c Config) Validate() error {
 	switch {
@@ -89,8 +96,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("prefix: %q must not contain { or } (the queue name is the hash tag)", c.Prefix)
 	case c.Group == "":
 		return fmt.Errorf("group: must not be empty")
-	case c.Consumer == "":
-		return fmt.Errorf("consumer: must not be empty")
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return fmt.Errorf("batch_size: %d is not between 1 and 10000", c.BatchSize)
 	case c.MinIdleTime < time.Second:
