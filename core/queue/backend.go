@@ -54,7 +54,7 @@ func (d DeadLetter) Revive(now time.Time) (*Job, []byte, error) {
 	}
 	j := *d.Job
 	j.Attempt, j.EnqueuedAt = 1, now
-	body, err := json.Marshal(&j)
+	body, err := marshalJob(&j, false)
 	return &j, body, err
 }
 

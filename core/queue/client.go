@@ -100,12 +100,14 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 		opt(&o)
 	}
 	var raw json.RawMessage
+	trusted := false // raw comes from json.Marshal (see marshalJob)
 	switch p := payload.(type) {
 	case json.RawMessage:
 		raw = p
 	case []byte:
 		raw = p
 	default:
+		trusted = true
 		b, err := json.Marshal(payload)
 		if err != nil {
 			return Scheduled{}, fmt.Errorf("queue: marshal payload of %s: %w", name, err)
@@ -113,7 +115,7 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 		raw = b
 	}
 	if len(raw) == 0 {
-		raw = json.RawMessage("null")
+		raw, trusted = json.RawMessage("null"), true
 	}
 	now := c.now()
 	j := &Job{ID: o.jobID, Queue: queue, Name: name, Payload: raw, Attempt: 1,
@@ -137,7 +139,7 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 		s.RunAt = now.Add(o.delay)
 		j.EnqueuedAt = s.RunAt
 	}
-	body, err := json.Marshal(j)
+	body, err := marshalJob(j, trusted)
 	if err != nil {
 		return Scheduled{}, fmt.Errorf("queue: payload of %s is not valid JSON: %w", name, err)
 	}

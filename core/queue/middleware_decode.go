@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -19,7 +18,7 @@ func jobFrom(ctx context.Context) *Job {
 
 func decodeJob(msg *message.Message) (*Job, error) {
 	job := new(Job)
-	if err := json.Unmarshal(msg.Payload, job); err != nil {
+	if err := unmarshalJob(msg.Payload, job); err != nil {
 		return nil, err
 	}
 	if job.ID == "" || job.Name == "" {

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"time"
@@ -50,7 +49,7 @@ func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 				next.Attempt++
 				delay := w.cfg.Retry.Backoff.Backoff(job.Attempt)
 				next.EnqueuedAt = time.Now().Add(delay)
-				body, merr := json.Marshal(&next)
+				body, merr := marshalJob(&next, false)
 				if merr == nil {
 					if rerr := w.backend.Reschedule(ctx, &next, body, next.EnqueuedAt); rerr != nil {
 						return nil, rerr

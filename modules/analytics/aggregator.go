@@ -22,6 +22,11 @@ type Aggregator struct {
 	maxWait  time.Duration
 	log      *slog.Logger
 
+	// commit serialises batch writes: while one commits, the next batch
+	// fills (group commit), and two batches never contend for the same
+	// aggregate rows.
+	commit sync.Mutex
+
 	mu      sync.Mutex
 	pending []counted
 	waiters []chan error
@@ -81,6 +86,8 @@ func (a *Aggregator) flushLocked() {
 	batch, waiters := a.pending, a.waiters
 	a.pending, a.waiters = nil, nil
 	go func() {
+		a.commit.Lock()
+		defer a.commit.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := a.store.apply(ctx, batch)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"time"
 
 	"github.com/tipbox/tipbox/core/database"
@@ -73,7 +74,17 @@ func (s *Store) apply(ctx context.Context, batch []counted) error {
 				sums[[2]string{c.event, c.day}]++
 			}
 		}
-		for k, n := range sums {
+		// Upsert in a fixed order: two transactions touching the same rows
+		// then lock them in the same order and cannot deadlock.
+		keys := make([][2]string, 0, len(sums))
+		for k := range sums {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+		})
+		for _, k := range keys {
+			n := sums[k]
 			if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_daily (event, day, count) VALUES ($1, $2, $3)
 				ON CONFLICT (event, day) DO UPDATE SET count = analytics_daily.count + excluded.count`, k[0], k[1], n); err != nil {
 				return err

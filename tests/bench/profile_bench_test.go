@@ -48,6 +48,13 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 		"TIPBOX_DATABASE_DRIVER=" + driver, "TIPBOX_DATABASE_DSN=" + dsn,
 		"TIPBOX_CACHE_DRIVER=" + cacheDriver,
 	}
+	if cacheDriver == "redis-dead" {
+		// A Redis that was there and died: the breaker must make it free.
+		rs := testenv.StartRedis(b)
+		rs.Kill()
+		env[len(env)-1] = "TIPBOX_CACHE_DRIVER=redis"
+		env = append(env, "REDIS_URL=redis://"+rs.Addr()+"/0")
+	}
 	if cacheDriver == "redis" || cacheDriver == "tiered" {
 		prefix := testenv.Prefix(b)
 		b.Cleanup(func() { deleteKeys(b, testenv.RedisAddr(b), prefix) })
@@ -155,10 +162,11 @@ func BenchmarkTrivialRoute(b *testing.B) {
 }
 
 // BenchmarkProfileGET measures GET /api/v1/users/{id}/profile over 1000
-// users (all cached after the warm-up pass, except with cache none).
+// users (all cached after the warm-up pass, except with cache none, and
+// redis-dead: a Redis killed before the start, which the breaker bypasses).
 func BenchmarkProfileGET(b *testing.B) {
 	for _, db := range []string{"sqlite", "postgres"} {
-		for _, c := range []string{"none", "memory", "redis", "tiered"} {
+		for _, c := range []string{"none", "memory", "redis", "tiered", "redis-dead"} {
 			b.Run(db+"/"+c, func(b *testing.B) {
 				s := startApp(b, c, db)
 				drive(b, s, func(i int) string { return fmt.Sprintf("/api/v1/users/%d/profile", s.ids[i]) })

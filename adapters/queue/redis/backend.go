@@ -107,18 +107,6 @@ func (b *Backend) Topic(q string, p queue.Priority) string {
 	return newKeys(b.cfg.Prefix, q).streams[prioIndex(p)]
 }
 
-func fields(job *queue.Job, body []byte) (map[string]any, error) {
-	return redisstream.JSONMarshaller{}.Marshal("", message.NewMessage(job.ID, body))
-}
-
-func flat(f map[string]any) []any {
-	out := make([]any, 0, 2*len(f))
-	for k, v := range f {
-		out = append(out, k, v)
-	}
-	return out
-}
-
 // Enqueue: due jobs go through the auto-batching publisher (one pipeline
 // for many concurrent callers), delayed ones to the sorted set, and jobs
 // with a caller-chosen id through a script that adds them only once.
@@ -127,7 +115,9 @@ func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.Scheduled)
 	if err != nil {
 		return err
 	}
-	var due [3][]*message.Message
+	// Entries, not message.NewMessage: no per-job metadata map to build
+	// and marshal (see redisstream.Publisher.PublishEntries).
+	var due [3][]redisstream.Entry
 	var later []goredis.Z
 	for _, s := range jobs {
 		switch {
@@ -139,7 +129,7 @@ func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.Scheduled)
 			later = append(later, goredis.Z{Score: float64(dueMillis(s.RunAt)), Member: s.Body})
 		default:
 			i := prioIndex(s.Job.Priority)
-			due[i] = append(due[i], message.NewMessage(s.Job.ID, s.Body))
+			due[i] = append(due[i], redisstream.Entry{UUID: s.Job.ID, Payload: s.Body})
 		}
 	}
 	if len(later) > 0 {
@@ -147,9 +137,9 @@ func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.Scheduled)
 			return err
 		}
 	}
-	for i, msgs := range due {
-		if len(msgs) > 0 {
-			if err := b.pub.Publish(k.streams[i], msgs...); err != nil {
+	for i, entries := range due {
+		if len(entries) > 0 {
+			if err := b.pub.PublishEntries(k.streams[i], entries...); err != nil {
 				return err
 			}
 		}
@@ -158,15 +148,12 @@ func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.Scheduled)
 }
 
 func (b *Backend) addUnique(ctx context.Context, k keys, s queue.Scheduled) error {
-	f, err := fields(s.Job, s.Body)
-	if err != nil {
-		return err
-	}
 	mode, score := "now", "0"
 	if !s.RunAt.IsZero() && s.RunAt.After(time.Now()) {
 		mode, score = "later", strconv.FormatInt(dueMillis(s.RunAt), 10)
 	}
-	args := append([]any{b.cfg.DedupWindow.Milliseconds(), mode, score, s.Body}, flat(f)...)
+	args := append([]any{b.cfg.DedupWindow.Milliseconds(), mode, score, s.Body},
+		redisstream.Entry{UUID: s.Job.ID, Payload: s.Body}.Values()...)
 	return addUnique.Run(ctx, b.client, []string{k.dedupPrefix + s.Job.ID, k.streams[prioIndex(s.Job.Priority)], k.delayed}, args...).Err()
 }
 

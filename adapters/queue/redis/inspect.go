@@ -11,6 +11,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/tipbox/tipbox/adapters/queue/redisstream"
 	"github.com/tipbox/tipbox/core/queue"
 )
 
@@ -131,12 +132,8 @@ func (b *Backend) RetryFailed(ctx context.Context, q, id string) error {
 	if err != nil {
 		return err
 	}
-	f, err := fields(job, body)
-	if err != nil {
-		return err
-	}
 	n, err := revive.Run(ctx, b.client, []string{k.failed, k.failedIdx, k.streams[prioIndex(job.Priority)]},
-		append([]any{id}, flat(f)...)...).Int()
+		append([]any{id}, redisstream.Entry{UUID: job.ID, Payload: body}.Values()...)...).Int()
 	if err != nil {
 		return err
 	}

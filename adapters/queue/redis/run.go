@@ -72,12 +72,7 @@ func (b *Backend) promoteDue(ctx context.Context, q string) error {
 			}
 			// The stream entry carries the body unchanged: a member that is
 			// not a job still flows to the worker, which dead-letters it.
-			job.ID = id
-			f, err := fields(&job, []byte(m))
-			if err != nil {
-				return err
-			}
-			fl := flat(f)
+			fl := redisstream.Entry{UUID: id, Payload: []byte(m)}.Values()
 			args = append(args, m, idx+1, len(fl))
 			args = append(args, fl...)
 		}

@@ -38,22 +38,38 @@ var _ Marshaller = JSONMarshaller{}
 // Marshal implements redisstream.Marshaller. The metadata key
 // UUIDField is reserved, as in the stock marshaller.
 func (JSONMarshaller) Marshal(_ string, msg *message.Message) (map[string]any, error) {
-	if _, ok := msg.Metadata[UUIDField]; ok {
-		return nil, fmt.Errorf("redisstream: metadata %s is reserved for the message UUID", UUIDField)
-	}
-	md := ""
-	if len(msg.Metadata) > 0 {
-		b, err := json.Marshal(map[string]string(msg.Metadata))
-		if err != nil {
-			return nil, fmt.Errorf("redisstream: marshal metadata of %s: %w", msg.UUID, err)
-		}
-		md = string(b)
+	md, err := jsonMetadata(msg)
+	if err != nil {
+		return nil, err
 	}
 	return map[string]any{
 		UUIDField:     msg.UUID,
 		PayloadField:  []byte(msg.Payload),
 		MetadataField: md,
 	}, nil
+}
+
+// jsonValues is Marshal as an XADD field-value list (see publishReq).
+func jsonValues(msg *message.Message) ([]any, error) {
+	md, err := jsonMetadata(msg)
+	if err != nil {
+		return nil, err
+	}
+	return []any{UUIDField, msg.UUID, PayloadField, []byte(msg.Payload), MetadataField, md}, nil
+}
+
+func jsonMetadata(msg *message.Message) (string, error) {
+	if _, ok := msg.Metadata[UUIDField]; ok {
+		return "", fmt.Errorf("redisstream: metadata %s is reserved for the message UUID", UUIDField)
+	}
+	if len(msg.Metadata) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(map[string]string(msg.Metadata))
+	if err != nil {
+		return "", fmt.Errorf("redisstream: marshal metadata of %s: %w", msg.UUID, err)
+	}
+	return string(b), nil
 }
 
 // ErrMissingUUID is returned by Unmarshal for an entry without UUIDField,

@@ -1,0 +1,80 @@
+package analytics_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/dbtest"
+	"github.com/tipbox/tipbox/modules/analytics"
+	"github.com/tipbox/tipbox/modules/analytics/migrations"
+)
+
+func event(t *testing.T, id, name string, at time.Time) *queue.Job {
+	b, err := json.Marshal(analytics.Event{Event: name, UserID: 1, At: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &queue.Job{ID: id, Queue: analytics.Queue, Name: analytics.JobName, Payload: b}
+}
+
+// Concurrent jobs are counted in batches, a redelivered job is counted
+// once, and counts are per event and UTC day.
+func TestAggregator(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := analytics.NewStore(dbtest.Open(t, backend, database.Migrations{Module: "analytics", FS: migrations.FS}))
+		agg := analytics.NewAggregator(store, 16, 5*time.Millisecond, slog.New(slog.DiscardHandler))
+		ctx := t.Context()
+		day1 := time.Date(2026, 11, 26, 23, 59, 0, 0, time.UTC)
+		day2 := day1.Add(2 * time.Minute)
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Go(func() {
+				at, name := day1, "user_login"
+				if i%4 == 0 {
+					at = day2
+				}
+				if i%10 == 0 {
+					name = "post_created"
+				}
+				if err := agg.Handle(ctx, event(t, fmt.Sprintf("job-%d", i), name, at)); err != nil {
+					t.Errorf("handle %d: %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		// Redelivery of ten jobs adds nothing.
+		for i := range 10 {
+			if err := agg.Handle(ctx, event(t, fmt.Sprintf("job-%d", i*3), "user_login", day1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := store.Counts(ctx, "", "2026-11-26", "2026-11-27")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// i%10==0 → post_created (10: day2 when i%4==0 too: i=0,20,40,60,80 → 5 on each day)
+		want := []analytics.Count{
+			{Event: "post_created", Day: "2026-11-26", Count: 5},
+			{Event: "post_created", Day: "2026-11-27", Count: 5},
+			{Event: "user_login", Day: "2026-11-26", Count: 70},
+			{Event: "user_login", Day: "2026-11-27", Count: 20},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("counts %v, want %v", got, want)
+		}
+		one, _ := store.Counts(ctx, "post_created", "2026-11-27", "2026-11-27")
+		if len(one) != 1 || one[0].Count != 5 {
+			t.Fatalf("filtered %v", one)
+		}
+		if err := agg.Handle(ctx, &queue.Job{ID: "bad", Payload: json.RawMessage(`{"event":"bad name!"}`)}); !queue.IsPermanent(err) {
+			t.Fatalf("invalid event: %v", err)
+		}
+	})
+}

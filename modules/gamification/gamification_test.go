@@ -1,0 +1,179 @@
+package gamification_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/dbtest"
+	"github.com/tipbox/tipbox/modules/gamification"
+	gmig "github.com/tipbox/tipbox/modules/gamification/migrations"
+	"github.com/tipbox/tipbox/modules/user"
+	umig "github.com/tipbox/tipbox/modules/user/migrations"
+)
+
+// fakeQueue records enqueued jobs; it fails while failing is set.
+type fakeQueue struct {
+	mu      sync.Mutex
+	jobs    map[string]json.RawMessage // by job id: a re-enqueue is one job
+	calls   int
+	failing atomic.Bool
+}
+
+func (q *fakeQueue) Enqueue(_ context.Context, name, job string, payload any, opts ...queue.Option) (string, error) {
+	if q.failing.Load() {
+		return "", errors.New("queue down")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	if q.jobs == nil {
+		q.jobs = map[string]json.RawMessage{}
+	}
+	raw := payload.(json.RawMessage)
+	// The id is the only option the service must set besides priority;
+	// recover it from the payload to key the map.
+	var ev gamification.NewBadgeEvent
+	_ = json.Unmarshal(raw, &ev)
+	q.jobs[gamification.JobID(ev.UserID, ev.BadgeID)] = raw
+	return "x", nil
+}
+
+func (q *fakeQueue) EnqueueBulk(context.Context, string, []queue.NewJob) ([]string, error) {
+	return nil, errors.New("not used")
+}
+
+func (q *fakeQueue) count() int { q.mu.Lock(); defer q.mu.Unlock(); return len(q.jobs) }
+
+type invalidations struct {
+	mu  sync.Mutex
+	ids []int64
+}
+
+func (i *invalidations) InvalidateProfile(_ context.Context, id int64) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.ids = append(i.ids, id)
+}
+
+type rig struct {
+	svc   *gamification.Service
+	store *gamification.Store
+	q     *fakeQueue
+	inv   *invalidations
+	users user.Store
+}
+
+func newRig(t *testing.T, backend string) *rig {
+	db := dbtest.Open(t, backend,
+		database.Migrations{Module: "user", FS: umig.FS}, database.Migrations{Module: "gamification", FS: gmig.FS})
+	r := &rig{store: gamification.NewStore(db), q: &fakeQueue{}, inv: &invalidations{}, users: user.NewSQLStore(db)}
+	r.svc = gamification.NewService(r.store, r.users, r.inv, r.q, slog.New(slog.DiscardHandler))
+	return r
+}
+
+func TestGrant(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		r := newRig(t, backend)
+		ctx := t.Context()
+		u, err := r.users.Create(ctx, user.User{Username: "ayse", Email: "a@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		badges, err := r.svc.Badges(ctx)
+		if err != nil || len(badges) < 5 || badges[0].Name != "First Post" || badges[0].Icon != "🎯" {
+			t.Fatalf("catalogue %+v %v", badges, err)
+		}
+		g, err := r.svc.GrantBadge(ctx, u.ID, badges[0].ID)
+		if err != nil || g.BadgeName != "First Post" {
+			t.Fatalf("grant %+v %v", g, err)
+		}
+		if _, err := r.svc.GrantBadge(ctx, u.ID, badges[0].ID); !errors.Is(err, gamification.ErrAlreadyGranted) {
+			t.Fatalf("second grant: %v", err)
+		}
+		if _, err := r.svc.GrantBadge(ctx, u.ID, 9999); !errors.Is(err, gamification.ErrBadgeNotFound) {
+			t.Fatalf("unknown badge: %v", err)
+		}
+		if _, err := r.svc.GrantBadge(ctx, u.ID+100, badges[0].ID); !errors.Is(err, gamification.ErrUserNotFound) {
+			t.Fatalf("unknown user: %v", err)
+		}
+		if r.q.count() != 1 || len(r.inv.ids) != 1 || r.inv.ids[0] != u.ID {
+			t.Fatalf("jobs %d, invalidations %v", r.q.count(), r.inv.ids)
+		}
+		var ev gamification.NewBadgeEvent
+		_ = json.Unmarshal(r.q.jobs[gamification.JobID(u.ID, badges[0].ID)], &ev)
+		if ev.Type != "NEW_BADGE" || ev.UserID != u.ID || ev.BadgeName != "First Post" || ev.BadgeIcon != "🎯" {
+			t.Fatalf("event %+v", ev)
+		}
+		mine, err := r.store.BadgesOf(ctx, u.ID)
+		if err != nil || len(mine) != 1 || mine[0].ID != badges[0].ID {
+			t.Fatalf("badges of user: %+v %v", mine, err)
+		}
+	})
+}
+
+// A queue outage does not fail grants; the outbox keeps the notifications
+// and a later flush sends each exactly once.
+func TestOutboxSurvivesAQueueOutage(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		r := newRig(t, backend)
+		ctx := t.Context()
+		u, _ := r.users.Create(ctx, user.User{Username: "mehmet", Email: "m@example.com"})
+		r.q.failing.Store(true)
+		for _, b := range []int64{1, 2, 3} {
+			if _, err := r.svc.GrantBadge(ctx, u.ID, b); err != nil {
+				t.Fatalf("grant %d with the queue down: %v", b, err)
+			}
+		}
+		if r.q.count() != 0 {
+			t.Fatal("enqueued while failing")
+		}
+		r.q.failing.Store(false)
+		if err := r.svc.FlushOutbox(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.svc.FlushOutbox(ctx); err != nil { // nothing left: no second send
+			t.Fatal(err)
+		}
+		if r.q.count() != 3 || r.q.calls != 3 {
+			t.Fatalf("%d jobs in %d calls after the outage, want 3 in 3", r.q.count(), r.q.calls)
+		}
+	})
+}
+
+// Concurrent grants of one badge: exactly one wins.
+func TestConcurrentGrantsOfOneBadge(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		r := newRig(t, backend)
+		ctx := t.Context()
+		u, _ := r.users.Create(ctx, user.User{Username: "zeynep", Email: "z@example.com"})
+		var ok, dup atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				_, err := r.svc.GrantBadge(ctx, u.ID, 1)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, gamification.ErrAlreadyGranted):
+					dup.Add(1)
+				default:
+					t.Errorf("grant: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		if ok.Load() != 1 || dup.Load() != 7 || r.q.count() != 1 {
+			t.Fatalf("ok %d dup %d jobs %d", ok.Load(), dup.Load(), r.q.count())
+		}
+	})
+}

@@ -1,0 +1,116 @@
+package notification_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/dbtest"
+	"github.com/tipbox/tipbox/modules/notification"
+	"github.com/tipbox/tipbox/modules/notification/migrations"
+)
+
+type pusher struct {
+	mu   sync.Mutex
+	got  []string
+	fail bool
+}
+
+func (p *pusher) Publish(_ context.Context, userID int64, payload any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, _ := json.Marshal(payload)
+	p.got = append(p.got, strconv.FormatInt(userID, 10)+" "+string(b))
+	if p.fail {
+		return errors.New("bus down")
+	}
+	return nil
+}
+
+func newStore(t *testing.T, backend string) *notification.Store {
+	return notification.NewStore(dbtest.Open(t, backend, database.Migrations{Module: "notification", FS: migrations.FS}))
+}
+
+func job(id string, payload string) *queue.Job {
+	return &queue.Job{ID: id, Queue: notification.Queue, Name: "NEW_BADGE", Payload: json.RawMessage(payload)}
+}
+
+func TestHandlerStoresOncePushesAlways(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := newStore(t, backend)
+		p := &pusher{}
+		h := notification.NewHandler(store, p, slog.New(slog.DiscardHandler))
+		ctx := t.Context()
+		j := job("badge-7-1", `{"type":"NEW_BADGE","userId":7,"badgeId":1,"badgeName":"First Post","badgeIcon":"🎯"}`)
+		for range 2 { // a redelivered job
+			if err := h.Handle(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		items, err := store.List(ctx, 7, 10, 0)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("inbox %+v %v", items, err)
+		}
+		var frame map[string]any
+		if err := json.Unmarshal([]byte(p.got[0][2:]), &frame); err != nil {
+			t.Fatal(err)
+		}
+		if frame["type"] != "NEW_BADGE" || frame["userId"] != float64(7) || frame["badgeName"] != "First Post" ||
+			frame["id"] != strconv.FormatInt(items[0].ID, 10) || frame["createdAt"] == nil || p.got[0] != p.got[1] {
+			t.Fatalf("pushed %v", p.got)
+		}
+		// A failing push does not fail the job.
+		p.fail = true
+		if err := h.Handle(ctx, job("badge-7-2", `{"type":"NEW_BADGE","userId":7,"badgeId":2}`)); err != nil {
+			t.Fatalf("push failure failed the job: %v", err)
+		}
+		// A payload without a user is dead-lettered at once.
+		if err := h.Handle(ctx, job("bad", `{"type":"NEW_BADGE"}`)); !queue.IsPermanent(err) {
+			t.Fatalf("bad payload: %v", err)
+		}
+		if err := h.Handle(ctx, job("bad2", `not json`)); !queue.IsPermanent(err) {
+			t.Fatalf("bad payload: %v", err)
+		}
+	})
+}
+
+func TestInboxPagingAndRead(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := newStore(t, backend)
+		ctx := t.Context()
+		for i := range 5 {
+			if _, _, err := store.Save(ctx, "j"+strconv.Itoa(i), 3, "NEW_BADGE", map[string]json.RawMessage{"n": json.RawMessage(strconv.Itoa(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, _, _ = store.Save(ctx, "other", 4, "NEW_BADGE", nil)
+		page1, _ := store.List(ctx, 3, 2, 0)
+		page2, _ := store.List(ctx, 3, 2, page1[1].ID)
+		page3, _ := store.List(ctx, 3, 2, page2[1].ID)
+		if len(page1) != 2 || len(page2) != 2 || len(page3) != 1 || page1[0].ID <= page1[1].ID || page1[1].ID <= page2[0].ID {
+			t.Fatalf("pages %v %v %v", page1, page2, page3)
+		}
+		if string(page1[0].Data["n"]) != "4" {
+			t.Fatalf("newest first: %s", page1[0].Data["n"])
+		}
+		n, err := store.MarkRead(ctx, 3, page3[0].ID)
+		if err != nil || n.ReadAt == nil {
+			t.Fatalf("mark read: %+v %v", n, err)
+		}
+		again, _ := store.MarkRead(ctx, 3, page3[0].ID)
+		if !again.ReadAt.Equal(*n.ReadAt) {
+			t.Fatal("a second mark-read moved readAt")
+		}
+		if _, err := store.MarkRead(ctx, 4, page3[0].ID); !errors.Is(err, notification.ErrNotFound) {
+			t.Fatalf("another user's notification: %v", err)
+		}
+	})
+}
