@@ -3,9 +3,8 @@ package cache
 import (
 	"context"
 	"fmt"
+	"github.com/tipbox/tipbox/core/registry"
 	"log/slog"
-	"sort"
-	"strings"
 
 	"go.uber.org/fx"
 
@@ -51,20 +50,9 @@ var Module = fx.Module("cache",
 // an error wrapping ErrUnknownDriver that names cache.driver and the
 // registered drivers.
 func OpenDriver(ctx context.Context, name string, drivers []Driver) (Store, error) {
-	names := make([]string, 0, len(drivers))
-	var found *Driver
-	for i, d := range drivers {
-		names = append(names, d.Name)
-		if d.Name == name {
-			if found != nil {
-				return nil, fmt.Errorf("cache: driver %q registered twice", name)
-			}
-			found = &drivers[i]
-		}
-	}
-	if found == nil {
-		sort.Strings(names)
-		return nil, fmt.Errorf("%w: cache.driver: %q is not one of %s", ErrUnknownDriver, name, strings.Join(names, ", "))
+	found, err := registry.Find(drivers, func(d Driver) string { return d.Name }, "cache.driver", name, ErrUnknownDriver)
+	if err != nil {
+		return nil, err
 	}
 	s, err := found.Open(ctx)
 	if err != nil {

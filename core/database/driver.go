@@ -3,9 +3,8 @@ package database
 import (
 	"context"
 	"fmt"
+	"github.com/tipbox/tipbox/core/registry"
 	"log/slog"
-	"slices"
-	"strings"
 
 	"go.uber.org/fx"
 )
@@ -32,23 +31,13 @@ func AsDriver(constructor any) fx.Option {
 // Open opens cfg.Driver from drivers. An unknown name gives ErrUnknownDriver
 // with the registered names, under the config key database.driver.
 func Open(ctx context.Context, cfg Config, drivers []Driver, log *slog.Logger) (*DB, error) {
-	for _, d := range drivers {
-		if d.Name == cfg.Driver {
-			db, err := d.Open(ctx, cfg, log)
-			if err != nil {
-				return nil, fmt.Errorf("database: open %s: %w", d.Name, err)
-			}
-			return db, nil
-		}
+	d, err := registry.Find(drivers, func(d Driver) string { return d.Name }, "database.driver", cfg.Driver, ErrUnknownDriver)
+	if err != nil {
+		return nil, err
 	}
-	names := make([]string, 0, len(drivers))
-	for _, d := range drivers {
-		names = append(names, d.Name)
+	db, err := d.Open(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("database: open %s: %w", d.Name, err)
 	}
-	slices.Sort(names)
-	registered := strings.Join(names, ", ")
-	if registered == "" {
-		registered = "none (no database adapter module is installed)"
-	}
-	return nil, fmt.Errorf("%w: database.driver: %q is not one of %s", ErrUnknownDriver, cfg.Driver, registered)
+	return db, nil
 }

@@ -1,11 +1,9 @@
 package queue
 
 import (
-	"fmt"
-	"sort"
-	"strings"
-
 	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/registry"
 )
 
 // Driver is a named backend factory, contributed by an adapter module to
@@ -28,13 +26,5 @@ func AsDriver(constructor any) fx.Option {
 // FindDriver returns the driver named name (ErrDriverNotFound otherwise,
 // with the names that are registered).
 func FindDriver(drivers []Driver, name string) (Driver, error) {
-	names := make([]string, 0, len(drivers))
-	for _, d := range drivers {
-		if d.Name == name {
-			return d, nil
-		}
-		names = append(names, d.Name)
-	}
-	sort.Strings(names)
-	return Driver{}, fmt.Errorf("%w: queue.driver %q is not one of %s", ErrDriverNotFound, name, strings.Join(names, ", "))
+	return registry.Find(drivers, func(d Driver) string { return d.Name }, "queue.driver", name, ErrDriverNotFound)
 }

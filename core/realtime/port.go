@@ -5,8 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
+	"github.com/tipbox/tipbox/core/registry"
 
 	"go.uber.org/fx"
 )
@@ -81,20 +80,9 @@ var (
 // error wrapping ErrUnknownDriver that names realtime.driver and the
 // registered drivers.
 func OpenDriver(ctx context.Context, name string, drivers []Driver) (Bus, error) {
-	names := make([]string, 0, len(drivers))
-	var found *Driver
-	for i, d := range drivers {
-		names = append(names, d.Name)
-		if d.Name == name {
-			if found != nil {
-				return nil, fmt.Errorf("realtime: driver %q registered twice", name)
-			}
-			found = &drivers[i]
-		}
-	}
-	if found == nil {
-		sort.Strings(names)
-		return nil, fmt.Errorf("%w: realtime.driver: %q is not one of %s", ErrUnknownDriver, name, strings.Join(names, ", "))
+	found, err := registry.Find(drivers, func(d Driver) string { return d.Name }, "realtime.driver", name, ErrUnknownDriver)
+	if err != nil {
+		return nil, err
 	}
 	b, err := found.Open(ctx)
 	if err != nil {

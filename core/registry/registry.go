@@ -1,0 +1,41 @@
+// Package registry finds a named plug-in (a driver) among those that
+// adapter modules contributed to an fx value group. Every port (database,
+// cache, queue, realtime) selects its adapter by a config key this way, so
+// the error a user sees for a wrong name is the same everywhere.
+package registry
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Find returns the item whose name (by nameOf) is name. When there is none
+// it returns an error wrapping notFound that names the config key and the
+// registered names; when two are registered under name, an error saying so
+// (a wiring mistake: two modules claim one name).
+func Find[T any](items []T, nameOf func(T) string, key, name string, notFound error) (T, error) {
+	var zero, found T
+	matches := 0
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		n := nameOf(it)
+		names = append(names, n)
+		if n == name {
+			found = it
+			matches++
+		}
+	}
+	switch {
+	case matches == 1:
+		return found, nil
+	case matches > 1:
+		return zero, fmt.Errorf("%s: %q is registered %d times", key, name, matches)
+	}
+	slices.Sort(names)
+	registered := strings.Join(names, ", ")
+	if registered == "" {
+		registered = "none (no adapter module for it is installed)"
+	}
+	return zero, fmt.Errorf("%w: %s: %q is not one of %s", notFound, key, name, registered)
+}
