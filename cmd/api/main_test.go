@@ -100,7 +100,7 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"big","email":"b@example.com","bio":"`+strings.Repeat("x", 20000)+`"}`), 413, "too_large")
 
 	r = e2e.Do(t, "GET", api.BaseURL+"/readyz", "", "")
-	if ready := decode[map[string]string](t, r); r.Status != 200 || ready["database"] != "up" || ready["cache"] != "up" {
+	if ready := decode[map[string]string](t, r); r.Status != 200 || len(ready) != 3 || ready["database"] != "up" || ready["cache"] != "up" || ready["queue"] != "up" {
 		t.Fatalf("readyz: %d %s", r.Status, r.Body)
 	}
 	r = e2e.Do(t, "GET", api.BaseURL+"/metrics", "", "")

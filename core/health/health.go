@@ -20,6 +20,10 @@ import (
 type Checker struct {
 	Name     string
 	Critical bool
+	// Unlisted checkers gate readiness (when Critical) but are not shown
+	// in the report, whose keys are part of the API contract (SPEC §4):
+	// cache warm-up, for one.
+	Unlisted bool
 	Check    func(ctx context.Context) error
 }
 
@@ -59,7 +63,9 @@ func (r *Registry) Report(ctx context.Context) (map[string]string, bool) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			out[c.Name] = state
+			if !c.Unlisted {
+				out[c.Name] = state
+			}
 			if state == "down" && c.Critical {
 				ready = false
 			}

@@ -132,3 +132,15 @@ func TestStartFailsOnTakenPort(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 }
+
+func TestUnlistedCheckerGatesReadinessOnly(t *testing.T) {
+	t.Parallel()
+	down := func(context.Context) error { return io.ErrUnexpectedEOF }
+	up := func(context.Context) error { return nil }
+	s, _ := newServer(t, []health.Checker{{Name: "database", Critical: true, Check: up}, {Name: "warmup", Critical: true, Unlisted: true, Check: down}})
+	resp, _ := s.App().Test(httptest.NewRequest("GET", "/readyz", nil))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || string(body) != `{"database":"up"}` {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}

@@ -114,3 +114,40 @@ func FuzzEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func benchEnvelope() *Job {
+	p, _ := json.Marshal(map[string]any{"userId": 10000, "event": "profile_view", "sentAt": int64(1e15),
+		"data": map[string]string{"source": "web", "ref": "notification", "session": "3f1c2d9e-7b7a-4c1e-9a51-2b8f0c6d4e11", "pad": "xxxxxxxxxxxxxxxxxxxx"}})
+	return &Job{ID: "3f1c2d9e-7b7a-4c1e-9a51-2b8f0c6d4e11", Queue: "q", Name: "event", Payload: p,
+		Attempt: 1, MaxAttempts: 3, EnqueuedAt: time.Now()}
+}
+
+func BenchmarkEnvelopeMarshal(b *testing.B) {
+	j := benchEnvelope()
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = json.Marshal(j)
+		}
+	})
+	b.Run("marshalJob", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = marshalJob(j, true)
+		}
+	})
+}
+
+func BenchmarkEnvelopeUnmarshal(b *testing.B) {
+	data, _ := json.Marshal(benchEnvelope())
+	b.Run("encoding/json", func(b *testing.B) {
+		for b.Loop() {
+			var j Job
+			_ = json.Unmarshal(data, &j)
+		}
+	})
+	b.Run("unmarshalJob", func(b *testing.B) {
+		for b.Loop() {
+			var j Job
+			_ = unmarshalJob(data, &j)
+		}
+	})
+}

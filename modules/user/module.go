@@ -80,7 +80,7 @@ func startWarming(lc fx.Lifecycle, svc *Service, cfg cache.Config, log *slog.Log
 var errWarming = errors.New("user: profile cache warming in progress")
 
 func warmChecker(wm *warmer) health.Checker {
-	return health.Checker{Name: "warmup", Critical: true, Check: func(context.Context) error {
+	return health.Checker{Name: "warmup", Critical: true, Unlisted: true, Check: func(context.Context) error {
 		if wm.w != nil && !wm.w.Ready() {
 			return errWarming
 		}
