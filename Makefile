@@ -21,7 +21,7 @@ build: ## Build both programs into ./bin
 	$(GO) build -o bin/worker ./cmd/worker
 
 test: ## All tests, race detector on (needs Redis and PostgreSQL; see README)
-	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+	./scripts/test.sh
 
 test-short: ## Quick tests only
 	$(GO) test -short -count=1 $(PKGS)

@@ -197,8 +197,8 @@ func decodeFast(data []byte, j *Job) bool {
 			}
 			i = next
 		case "payload":
-			end := skipValue(d, i)
-			if end < 0 || !json.Valid(d[i:end]) {
+			end := scanValue(d, i, 0)
+			if end < 0 {
 				return false
 			}
 			j.Payload = append(json.RawMessage(nil), d[i:end]...)
@@ -261,45 +261,131 @@ func plainInt(d []byte, i int) (int, int, bool) {
 	return n, i, true
 }
 
-// skipValue returns the end of the JSON value at d[i] by its structure
-// (strings and nesting), or -1. It does not validate: the caller does.
-func skipValue(d []byte, i int) int {
-	depth, inStr := 0, false
-	for k := i; k < len(d); k++ {
-		c := d[k]
-		if inStr {
-			switch c {
-			case '\\':
-				k++
-			case '"':
-				inStr = false
-				if depth == 0 {
-					return k + 1
-				}
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth == 0 {
-				return k
-			}
-			depth--
-			if depth == 0 {
-				return k + 1
-			}
-		case ',':
-			if depth == 0 {
-				return k
-			}
-		}
+// maxScanDepth bounds scanValue's nesting; deeper payloads take the
+// encoding/json path.
+const maxScanDepth = 64
+
+// scanValue returns the end of the compact JSON value at d[i], or -1 when
+// it is not one (or is deeper than maxScanDepth, or has whitespace). It
+// stands in for json.Valid on the payload, which scans a byte at a time
+// through a function pointer; it need only be sound: what it accepts,
+// json.Valid accepts (envelope_test.go fuzzes this), and what it rejects
+// goes to encoding/json.
+func scanValue(d []byte, i, depth int) int {
+	if i >= len(d) || depth > maxScanDepth {
+		return -1
 	}
-	if depth == 0 && !inStr {
-		return len(d)
+	switch c := d[i]; {
+	case c == '"':
+		return scanString(d, i)
+	case c == '{' || c == '[':
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		i++
+		if i < len(d) && d[i] == close {
+			return i + 1
+		}
+		for {
+			if c == '{' {
+				if i = scanString(d, i); i < 0 || i >= len(d) || d[i] != ':' {
+					return -1
+				}
+				i++
+			}
+			if i = scanValue(d, i, depth+1); i < 0 || i >= len(d) {
+				return -1
+			}
+			switch d[i] {
+			case ',':
+				i++
+			case close:
+				return i + 1
+			default:
+				return -1
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return scanNumber(d, i)
+	}
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(d)-i >= len(lit) && string(d[i:i+len(lit)]) == lit {
+			return i + len(lit)
+		}
 	}
 	return -1
+}
+
+// scanString returns the end of the JSON string at d[i], or -1.
+func scanString(d []byte, i int) int {
+	if i >= len(d) || d[i] != '"' {
+		return -1
+	}
+	for k := i + 1; k < len(d); k++ {
+		switch c := d[k]; {
+		case c == '"':
+			return k + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			k++
+			if k >= len(d) {
+				return -1
+			}
+			switch d[k] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if k+4 >= len(d) {
+					return -1
+				}
+				for _, h := range d[k+1 : k+5] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return -1
+					}
+				}
+				k += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+// scanNumber returns the end of the JSON number at d[i], or -1.
+func scanNumber(d []byte, i int) int {
+	digits := func(i int) int { // end of a run of at least one digit, or -1
+		k := i
+		for k < len(d) && d[k] >= '0' && d[k] <= '9' {
+			k++
+		}
+		if k == i {
+			return -1
+		}
+		return k
+	}
+	if d[i] == '-' {
+		i++
+	}
+	if i < len(d) && d[i] == '0' {
+		i++
+	} else if i = digits(i); i < 0 {
+		return -1
+	}
+	if i < len(d) && d[i] == '.' {
+		if i = digits(i + 1); i < 0 {
+			return -1
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i = digits(i); i < 0 {
+			return -1
+		}
+	}
+	return i
 }

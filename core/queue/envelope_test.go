@@ -151,3 +151,32 @@ func BenchmarkEnvelopeUnmarshal(b *testing.B) {
 		}
 	})
 }
+
+func checkScan(t *testing.T, b []byte) {
+	t.Helper()
+	if scanValue(b, 0, 0) == len(b) && !json.Valid(b) {
+		t.Fatalf("scanValue accepts %q, json.Valid does not", b)
+	}
+	var v any
+	if json.Unmarshal(b, &v) == nil {
+		m, _ := json.Marshal(v)
+		if scanValue(m, 0, 0) != len(m) && bytes.Count(m, []byte("[")) < maxScanDepth/2 && bytes.Count(m, []byte("{")) < maxScanDepth/2 {
+			t.Fatalf("scanValue rejects compact %q", m)
+		}
+	}
+}
+
+func TestScanValue(t *testing.T) {
+	for _, s := range []string{`0`, `-0`, `01`, `-`, `1.`, `1.5e`, `1.5e+3`, `1E-2`, `-12.5E3`, `"a\u00e9\n\"\\\/"`,
+		`"\u12"`, `"\x"`, "\"\x01\"", `tru`, `true`, `nul`, `[1,[2,{"a":{}}],[]]`, `{"a":1,}`, `[1,]`, `{"a"}`,
+		`{"a":1 }`, `[1 ,2]`, `{1:2}`, `"abc`, `[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`} {
+		checkScan(t, []byte(s))
+	}
+}
+
+func FuzzScanValue(f *testing.F) {
+	for _, s := range []string{`{"a":[1,-2.5e3,"x\u0041",true,false,null,{}]}`, `"\\"`, `0`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkScan(t, b) })
+}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
@@ -80,7 +79,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return nil
 	}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.ShutdownTimeout + time.Second},
-		watermill.NewSlogLoggerWithLevelMapping(w.logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug}))
+		newRouterLogger(w.logger))
 	if err != nil {
 		cancel()
 		return err
