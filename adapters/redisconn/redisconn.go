@@ -145,5 +145,6 @@ func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 	}
 }
 
-// Module provides Config from the `redis` section.
-var Module = fx.Module("redisconn", config.Provide[Config]("redis"))
+// Module provides Config from the `redis` section and routes go-redis'
+// own log lines to the application's slog logger.
+var Module = fx.Module("redisconn", config.Provide[Config]("redis"), logModule)

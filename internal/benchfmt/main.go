@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -47,7 +48,14 @@ func run(in io.Reader, out io.Writer) error {
 			tables = append(tables, cur)
 		case strings.HasPrefix(line, "Benchmark") && cur != nil:
 			f := strings.Fields(line)
-			if len(f) < 4 || len(f)%2 != 0 {
+			if len(f) < 4 || len(f)%2 != 0 || !numeric(f[1]) {
+				continue // not a result line (e.g. a log line interleaved)
+			}
+			ok := true
+			for i := 2; i < len(f); i += 2 {
+				ok = ok && numeric(f[i])
+			}
+			if !ok {
 				continue
 			}
 			r := row{name: strings.TrimPrefix(f[0], "Benchmark"), metrics: map[string]string{}}
@@ -81,6 +89,11 @@ func run(in io.Reader, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func numeric(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
 }
 
 func contains(s []string, v string) bool {

@@ -11,6 +11,7 @@ cpu: AMD EPYC
 pkg: example.com/a
 BenchmarkX-2   	 100	 20713 ns/op	 3748 p99-µs	 48278 req/s
 BenchmarkY/sub-2   	 100	 10 ns/op
+BenchmarkZ-2   	2026/11/27 11:36:32 redis: pool.go:770: connection failed
 PASS
 `
 	var out strings.Builder
