@@ -38,10 +38,11 @@ type Worker struct {
 	abort   context.Context // cancelled when shutdown_timeout runs out
 	abortFn context.CancelFunc
 
-	router *message.Router
-	gates  map[string]*gate
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	router  *message.Router
+	gates   map[string]*gate
+	runners []*runners
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
 // NewWorker checks the handlers against cfg (unknown queue, duplicate
@@ -90,6 +91,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		sub, err := w.backend.Subscriber(q, 2*w.cfg.Concurrency)
 		if err != nil {
 			cancel()
+			w.closeRunners()
 			return fmt.Errorf("queue: subscriber for %s: %w", q, err)
 		}
 		topics := make([]string, len(Priorities))
@@ -98,8 +100,11 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		g := newGate(sub, topics, w.cfg.Concurrency, w.cfg.ShutdownTimeout)
 		w.gates[q] = g
+		rn := newRunners(w.cfg.Concurrency)
+		w.runners = append(w.runners, rn)
 		h := router.AddConsumerHandler("queue."+q, q, g, w.final(d))
-		h.AddMiddleware(slotMiddleware(g), w.decodeMiddleware(q), w.outcomeMiddleware(q), w.recoverMiddleware, w.contextMiddleware)
+		h.AddMiddleware(slotMiddleware(g), w.decodeMiddleware(q), w.outcomeMiddleware(q), rn.middleware,
+			w.recoverMiddleware, w.contextMiddleware)
 	}
 	w.refreshPaused(ctx)
 	w.router = router
@@ -162,6 +167,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 			err = errors.Join(err, g.Close())
 		}
 	}
+	w.closeRunners()
 	w.cancel()
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
@@ -174,6 +180,12 @@ func (w *Worker) Stop(ctx context.Context) error {
 	w.abortFn()
 	w.logger.Info("queue worker stopped")
 	return err
+}
+
+func (w *Worker) closeRunners() {
+	for _, r := range w.runners {
+		r.close()
+	}
 }
 
 func (w *Worker) final(d *dispatch) message.NoPublishHandlerFunc {
