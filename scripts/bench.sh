@@ -15,7 +15,7 @@ echo "# Tipbox benchmarks — $(date -u '+%F %H:%M UTC') — $(nproc) cores, $(g
 echo "# command: BENCHTIME=$BENCHTIME BENCH='$BENCH' make bench"
 if [ -z "${PKGS:-}" ]; then
   PKGS=$(go list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r p d; do
-    grep -ql '^func Benchmark' "$d"/*_test.go 2>/dev/null && echo "$p"
+    if grep -ql '^func Benchmark' "$d"/*_test.go 2>/dev/null; then echo "$p"; fi
   done)
 fi
 # The grant→socket benchmark has at most 2,000 distinct grants per run:
