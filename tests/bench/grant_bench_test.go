@@ -160,7 +160,8 @@ func (r *grantRig) run(b *testing.B, rate int) {
 // BenchmarkGrantToSocket: POST a badge grant → the NEW_BADGE frame on the
 // user's socket, in the embedded profile (one process) and across
 // processes (API A holds the sockets, API B takes the grants, a worker
-// runs the jobs; Redis and PostgreSQL in between). Run with
+// runs the jobs; Redis and PostgreSQL — or one SQLite file on the same
+// host — in between). Run with
 // -benchtime 1000x (at most 2,000 grants per run).
 func BenchmarkGrantToSocket(b *testing.B) {
 	for _, rate := range []int{500, 0} {
@@ -179,23 +180,37 @@ func BenchmarkGrantToSocket(b *testing.B) {
 			r := newGrantRig(b, api.BaseURL, api.BaseURL, api.BaseURL, badgeAdder(b, db, "?"))
 			r.run(b, rate)
 		})
-		b.Run("crossprocess/"+name, func(b *testing.B) {
-			rs := testenv.StartRedis(b)
-			dsn := testenv.PostgresDSN(b)
-			env := []string{"REDIS_URL=redis://" + rs.Addr() + "/0", "DATABASE_URL=" + dsn, "TIPBOX_LOG_LEVEL=error"}
-			profile := []string{"--config", "configs/redis.yaml"}
-			a := e2e.StartAPI(b, env, profile...)
-			bb := e2e.StartAPI(b, env, profile...)
-			e2e.Start(b, b.TempDir(), e2e.Binary(b, "worker"), append(env,
-				fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(b)), "TIPBOX_QUEUE_REDIS_CONSUMER=bench"), profile...)
-			db, err := sql.Open("pgx", dsn)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			r := newGrantRig(b, a.BaseURL, a.BaseURL, bb.BaseURL, badgeAdder(b, db, "$1"))
-			r.run(b, rate)
-		})
+		for _, dbKind := range []string{"postgres", "sqlite"} {
+			b.Run("crossprocess-"+dbKind+"/"+name, func(b *testing.B) {
+				rs := testenv.StartRedis(b)
+				env := []string{"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_LOG_LEVEL=error"}
+				var db *sql.DB
+				var err error
+				placeholder := "$1"
+				if dbKind == "postgres" {
+					dsn := testenv.PostgresDSN(b)
+					env = append(env, "DATABASE_URL="+dsn)
+					db, err = sql.Open("pgx", dsn)
+				} else {
+					// One SQLite file shared by the processes of one host (WAL).
+					file := b.TempDir() + "/shared.db"
+					env = append(env, "TIPBOX_DATABASE_DSN=file:"+file)
+					db, err = sql.Open("sqlite", "file:"+file+"?_pragma=busy_timeout(5000)")
+					placeholder = "?"
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Close()
+				profile := []string{"--config", "configs/redis.yaml"}
+				a := e2e.StartAPI(b, env, profile...)
+				bb := e2e.StartAPI(b, env, profile...)
+				e2e.Start(b, b.TempDir(), e2e.Binary(b, "worker"), append(env,
+					fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(b)), "TIPBOX_QUEUE_REDIS_CONSUMER=bench"), profile...)
+				r := newGrantRig(b, a.BaseURL, a.BaseURL, bb.BaseURL, badgeAdder(b, db, placeholder))
+				r.run(b, rate)
+			})
+		}
 	}
 }
 
