@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
@@ -74,7 +75,10 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 	var srv *httpserver.Server
 	var svc *user.Service
 	var v *auth.Verifier
-	opts = append(opts, fx.NopLogger, fx.Populate(&srv, &svc, &v),
+	// No logs: a benchmark's output is parsed line by line, and the breaker's
+	// one "cache unavailable" error (redis-dead) would land inside a result.
+	opts = append(opts, fx.NopLogger, fx.Decorate(func() *slog.Logger { return slog.New(slog.DiscardHandler) }),
+		fx.Populate(&srv, &svc, &v),
 		fx.Provide(httpserver.AsRoutes(func() httpserver.Routes {
 			return httpserver.RoutesFunc(func(r fiber.Router) {
 				r.Get("/bench/trivial", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"ok": true}) })
