@@ -1,15 +1,12 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tipbox/tipbox/internal/e2e"
 	"github.com/tipbox/tipbox/internal/testenv"
@@ -32,7 +29,7 @@ func TestWorkerServesAdminEndpoints(t *testing.T) {
 	t.Parallel()
 	redisAddr := testenv.RedisAddr(t)
 	prefix := testenv.Prefix(t)
-	t.Cleanup(func() { deleteKeys(t, redisAddr, prefix) })
+	t.Cleanup(func() { testenv.DeleteKeys(t, redisAddr, prefix) })
 	admin := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	p := e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), []string{
 		"TIPBOX_WORKER_ADMIN_ADDR=" + admin,
@@ -59,15 +56,5 @@ func TestWorkerServesAdminEndpoints(t *testing.T) {
 	p.Signal(syscall.SIGTERM)
 	if code := p.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
-	}
-}
-
-func deleteKeys(t *testing.T, addr, prefix string) {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
 	}
 }

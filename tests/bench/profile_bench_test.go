@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/fx"
 
@@ -58,7 +57,7 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 	}
 	if cacheDriver == "redis" || cacheDriver == "tiered" {
 		prefix := testenv.Prefix(b)
-		b.Cleanup(func() { deleteKeys(b, testenv.RedisAddr(b), prefix) })
+		b.Cleanup(func() { testenv.DeleteKeys(b, testenv.RedisAddr(b), prefix) })
 		env = append(env, "REDIS_URL=redis://"+testenv.RedisAddr(b)+"/0", "TIPBOX_CACHE_REDIS_PREFIX="+prefix)
 		if cacheDriver == "tiered" {
 			env = append(env, "TIPBOX_CACHE_TIERED_PREFIX="+prefix)
@@ -176,15 +175,5 @@ func BenchmarkProfileGET(b *testing.B) {
 				drive(b, s, func(i int) string { return fmt.Sprintf("/api/v1/users/%d/profile", s.ids[i]) })
 			})
 		}
-	}
-}
-
-func deleteKeys(b *testing.B, addr, prefix string) {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
 	}
 }
