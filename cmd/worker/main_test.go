@@ -58,3 +58,35 @@ func TestWorkerServesAdminEndpoints(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM\n%s", code, p.Output())
 	}
 }
+
+// A worker may start before its Redis: it waits, then consumes once Redis
+// answers (here: an analytics event enqueued through the API afterwards).
+func TestWorkerStartsBeforeRedis(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartRedis(t)
+	rs.Kill()
+	env := []string{"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_DATABASE_DSN=file:" + t.TempDir() + "/shared.db"}
+	profile := []string{"--config", "configs/redis.yaml"}
+	api := e2e.StartAPI(t, env, profile...) // migrates the shared database
+	admin := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	w := e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), append(env,
+		"TIPBOX_WORKER_ADMIN_ADDR="+admin, "TIPBOX_QUEUE_REDIS_CONSUMER=before-redis"), profile...)
+	w.BaseURL = "http://" + admin
+	w.WaitReady(15 * time.Second) // ready: the database is up; the queue is reported down
+	if r := e2e.Do(t, "GET", w.BaseURL+"/readyz", "", ""); !strings.Contains(string(r.Body), `"queue":"down"`) {
+		t.Fatalf("readyz with Redis down: %s", r.Body)
+	}
+	rs.Start()
+	tok, adm := e2e.Token(t, 5, ""), e2e.Token(t, 1, "admin")
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		return e2e.Do(t, "POST", api.BaseURL+"/api/v1/analytics/events", tok, `{"event":"late_start"}`).Status == http.StatusAccepted
+	}, "the API could not enqueue after Redis came back")
+	today := time.Now().UTC().Format(time.DateOnly)
+	testenv.Eventually(t, 15*time.Second, func() bool {
+		r := e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/analytics/events?event=late_start&from="+today+"&to="+today, adm, "")
+		return strings.Contains(string(r.Body), `"count":`)
+	}, "the worker did not consume after Redis came back")
+	if w.Exited() {
+		t.Fatalf("worker exited:\n%s", w.Output())
+	}
+}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -185,7 +188,7 @@ func (s *Subscriber) SubscribeInitialize(topic string) error {
 // channel is closed after ctx is cancelled or Close is called, once the
 // delivered messages are acked or nacked (or CloseTimeout passed) and the
 // pending acks are flushed. Entries read but not acked stay pending for this
-// consumer's next start. It fails only when the group cannot be created.
+// consumer's next start. It fails only when Redis refuses to create the group (a server that cannot be reached is retried by the reader).
 func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	s.mu.Lock()
 	if s.closed {
@@ -197,9 +200,16 @@ func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *messa
 	s.mu.Unlock()
 
 	if err := ensureGroup(ctx, s.client, topic, s.cfg.ConsumerGroup, s.cfg.StartID); err != nil {
-		s.releaseConsumer(topic, consumer)
-		s.wg.Done()
-		return nil, err
+		if ctx.Err() != nil || !unavailable(err) {
+			s.releaseConsumer(topic, consumer)
+			s.wg.Done()
+			return nil, err
+		}
+		// Redis is not reachable yet: subscribe anyway. The reader retries
+		// with backoff and recreates the group on NOGROUP once Redis
+		// answers, so a worker may start before its Redis.
+		s.logger.Error("Consumer group not created yet, Redis unreachable; will retry", err,
+			watermill.LogFields{"topic": topic, "consumer_group": s.cfg.ConsumerGroup})
 	}
 	sub := newSubscription(ctx, s, topic, consumer)
 	s.logger.Debug("Subscribed", sub.fields)
@@ -256,6 +266,14 @@ func ensureGroup(ctx context.Context, c redis.UniversalClient, topic, group, sta
 		return fmt.Errorf("redisstream: create group %s on %s: %w", group, topic, err)
 	}
 	return nil
+}
+
+// unavailable reports whether err means the server could not be reached
+// (as opposed to a command Redis refused).
+func unavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func isNoGroup(err error) bool {
