@@ -42,21 +42,28 @@ func deleteKeys(t testing.TB, c goredis.UniversalClient, prefix string) {
 	}
 }
 
+// openTestBackend opens a backend with testConfig over c for qcfg; at
+// cleanup it closes the backend, deletes the test's keys and closes c.
+func openTestBackend(t testing.TB, c goredis.UniversalClient, qcfg queue.Config) (*Backend, Config) {
+	t.Helper()
+	cfg := testConfig(t)
+	b, err := New(cfg, qcfg, c, queuetest.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.Close()
+		deleteKeys(t, c, cfg.Prefix)
+		_ = c.Close()
+	})
+	return b, cfg
+}
+
 // harness runs the semantics suite on backends over newClient.
 func harness(newClient func(t *testing.T) goredis.UniversalClient) queuetest.Harness {
 	return queuetest.Harness{
 		NewBackend: func(t *testing.T, qcfg queue.Config) queue.Backend {
-			c := newClient(t)
-			cfg := testConfig(t)
-			b, err := New(cfg, qcfg, c, queuetest.Logger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = b.Close()
-				deleteKeys(t, c, cfg.Prefix)
-				_ = c.Close()
-			})
+			b, _ := openTestBackend(t, newClient(t), qcfg)
 			return b
 		},
 		InjectUndecodable: func(t *testing.T, qb queue.Backend, q string) {

@@ -21,18 +21,9 @@ import (
 func TestLayoutReadableAndTagged(t *testing.T) {
 	t.Parallel()
 	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
-	cfg := testConfig(t)
 	qcfg := queuetest.Config()
 	qcfg.Retry.MaxAttempts = 1
-	b, err := New(cfg, qcfg, c, queuetest.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		deleteKeys(t, c, cfg.Prefix)
-		_ = c.Close()
-	})
+	b, cfg := openTestBackend(t, c, qcfg)
 	client, _ := queue.NewClient(qcfg, b, queuetest.Logger(), nil)
 	ctx := context.Background()
 	id, err := client.Enqueue(ctx, "jobs", "welcome", map[string]any{"userId": 7}, queue.WithPriority(queue.PriorityHigh))

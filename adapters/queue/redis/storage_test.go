@@ -19,19 +19,10 @@ import (
 func TestStorageBounded(t *testing.T) {
 	t.Parallel()
 	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
-	cfg := testConfig(t)
 	qcfg := queuetest.Config()
 	qcfg.Concurrency = 50
 	qcfg.Retry.MaxAttempts = 1
-	b, err := New(cfg, qcfg, c, queuetest.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = b.Close()
-		deleteKeys(t, c, cfg.Prefix)
-		_ = c.Close()
-	})
+	b, cfg := openTestBackend(t, c, qcfg)
 	e := &queuetest.Env{T: t, Cfg: qcfg, Backend: b, Admin: queue.NewAdmin(qcfg, b)}
 	e.Client, _ = queue.NewClient(qcfg, b, queuetest.Logger(), nil)
 	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(_ context.Context, j *queue.Job) error {
