@@ -24,6 +24,8 @@ import (
 const (
 	RoleUser  = "user"
 	RoleAdmin = "admin"
+	// RoleViewer may read every admin route and the dashboard, never act.
+	RoleViewer = "viewer"
 )
 
 // DevSecret is the secret of the embedded profile. Never use it in production.
@@ -129,8 +131,8 @@ type claims struct {
 // Issue signs a token for the user with the role, valid for ttl (the
 // configured default when ttl is zero).
 func (v *Verifier) Issue(userID int64, role string, ttl time.Duration) (string, error) {
-	if role != RoleUser && role != RoleAdmin {
-		return "", fmt.Errorf("auth: role %q is not one of user, admin", role)
+	if role != RoleUser && role != RoleAdmin && role != RoleViewer {
+		return "", fmt.Errorf("auth: role %q is not one of user, admin, viewer", role)
 	}
 	if ttl <= 0 {
 		ttl = v.cfg.TokenTTL
@@ -161,7 +163,7 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 	if err != nil || id <= 0 {
 		return Principal{}, fmt.Errorf("%w: sub %q is not a user id", ErrInvalidToken, c.Subject)
 	}
-	if c.Role != RoleUser && c.Role != RoleAdmin {
+	if c.Role != RoleUser && c.Role != RoleAdmin && c.Role != RoleViewer {
 		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
 	p := Principal{UserID: id, Role: c.Role}
@@ -204,17 +206,21 @@ func (v *Verifier) Required() fiber.Handler {
 	}
 }
 
-// RequireRole rejects callers without the role with 403. Use after Required.
-func RequireRole(role string) fiber.Handler {
+// RequireRole rejects callers that have none of the roles with 403. Use
+// after Required.
+func RequireRole(roles ...string) fiber.Handler {
+	want := strings.Join(roles, " or ")
 	return func(c *fiber.Ctx) error {
 		p, ok := PrincipalFrom(c)
 		if !ok {
 			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "missing bearer token"}
 		}
-		if p.Role != role {
-			return &fiber.Error{Code: fiber.StatusForbidden, Message: "requires role " + role}
+		for _, r := range roles {
+			if p.Role == r {
+				return c.Next()
+			}
 		}
-		return c.Next()
+		return &fiber.Error{Code: fiber.StatusForbidden, Message: "requires role " + want}
 	}
 }
 

@@ -3,41 +3,28 @@ package queue
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
-// Admin inspects and steers queues (the admin routes of SPEC §4).
-type Admin interface {
-	Stats(ctx context.Context) ([]Stats, error)
-	QueueStats(ctx context.Context, name string) (Stats, error)
-	Failed(ctx context.Context, name string, limit int) ([]FailedJob, error)
-	Retry(ctx context.Context, name, id string) error
-	Pause(ctx context.Context, name string) error
-	Resume(ctx context.Context, name string) error
-}
-
-// Inspector is the part of a Backend that Admin needs.
-type Inspector interface {
-	Stats(ctx context.Context, queue string) (Stats, error)
-	Failed(ctx context.Context, queue string, limit int) ([]FailedJob, error)
-	RetryFailed(ctx context.Context, queue, id string) error
-	SetPaused(ctx context.Context, queue string, paused bool) error
-}
-
-// AdminService implements Admin over a backend for the configured queues:
-// other names give ErrQueueNotFound. Safe for concurrent use.
-type AdminService struct {
+// Admin inspects and steers the configured queues over a backend's Store:
+// the admin routes and the dashboard use it. Other queue names give
+// ErrQueueNotFound. Safe for concurrent use.
+type Admin struct {
 	queues  []string
-	backend Inspector
+	backend Store
+	// SearchBudget bounds the jobs one search request examines.
+	SearchBudget int
 }
-
-var _ Admin = (*AdminService)(nil)
 
 // NewAdmin returns the Admin of cfg's queues.
-func NewAdmin(cfg Config, backend Inspector) *AdminService {
-	return &AdminService{queues: append([]string(nil), cfg.Queues...), backend: backend}
+func NewAdmin(cfg Config, backend Store) *Admin {
+	return &Admin{queues: append([]string(nil), cfg.Queues...), backend: backend, SearchBudget: 20000}
 }
 
-func (a *AdminService) check(name string) error {
+// Queues lists the configured queue names, in config order.
+func (a *Admin) Queues() []string { return append([]string(nil), a.queues...) }
+
+func (a *Admin) check(name string) error {
 	for _, q := range a.queues {
 		if q == name {
 			return nil
@@ -47,7 +34,7 @@ func (a *AdminService) check(name string) error {
 }
 
 // Stats returns every configured queue's counts, in config order.
-func (a *AdminService) Stats(ctx context.Context) ([]Stats, error) {
+func (a *Admin) Stats(ctx context.Context) ([]Stats, error) {
 	out := make([]Stats, 0, len(a.queues))
 	for _, q := range a.queues {
 		s, err := a.backend.Stats(ctx, q)
@@ -60,7 +47,7 @@ func (a *AdminService) Stats(ctx context.Context) ([]Stats, error) {
 }
 
 // QueueStats returns one queue's counts.
-func (a *AdminService) QueueStats(ctx context.Context, name string) (Stats, error) {
+func (a *Admin) QueueStats(ctx context.Context, name string) (Stats, error) {
 	if err := a.check(name); err != nil {
 		return Stats{}, err
 	}
@@ -68,27 +55,89 @@ func (a *AdminService) QueueStats(ctx context.Context, name string) (Stats, erro
 }
 
 // Failed lists up to limit dead jobs, newest first (limit <= 0: 50).
-func (a *AdminService) Failed(ctx context.Context, name string, limit int) ([]FailedJob, error) {
-	if err := a.check(name); err != nil {
-		return nil, err
-	}
+func (a *Admin) Failed(ctx context.Context, name string, limit int) ([]FailedJob, error) {
 	if limit <= 0 {
 		limit = 50
 	}
-	return a.backend.Failed(ctx, name, limit)
+	page, err := a.Jobs(ctx, name, JobQuery{State: StateFailed, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FailedJob, 0, len(page.Jobs))
+	for _, j := range page.Jobs {
+		out = append(out, FailedJob{ID: j.ID, Name: j.Name, Payload: j.Payload, Error: j.Error,
+			Attempts: j.Attempt, FailedAt: j.FinishedAt})
+	}
+	return out, nil
 }
 
-// Retry puts a dead job back as waiting, attempt 1.
-func (a *AdminService) Retry(ctx context.Context, name, id string) error {
+// Retry puts a failed or cancelled job back to waiting as attempt 1.
+func (a *Admin) Retry(ctx context.Context, name, id string) error {
+	return a.Act(ctx, name, id, ActRetry)
+}
+
+// Job returns one job with its logs.
+func (a *Admin) Job(ctx context.Context, name, id string) (*Job, error) {
+	if err := a.check(name); err != nil {
+		return nil, err
+	}
+	return a.backend.Job(ctx, name, id)
+}
+
+// Jobs lists jobs of one state, newest first. A search examines at most
+// SearchBudget jobs per call (JobPage.Partial says it stopped there).
+func (a *Admin) Jobs(ctx context.Context, name string, q JobQuery) (JobPage, error) {
+	if err := a.check(name); err != nil {
+		return JobPage{}, err
+	}
+	if !q.State.Valid() {
+		return JobPage{}, fmt.Errorf("%w: state %q", ErrBadQuery, q.State)
+	}
+	if q.Limit < 1 || q.Limit > 1000 {
+		return JobPage{}, fmt.Errorf("%w: limit %d is not between 1 and 1000", ErrBadQuery, q.Limit)
+	}
+	if q.Search != "" && q.Budget <= 0 {
+		q.Budget = a.SearchBudget
+	}
+	return a.backend.Jobs(ctx, name, q)
+}
+
+// Act applies an admin action to one job.
+func (a *Admin) Act(ctx context.Context, name, id string, act Action) error {
 	if err := a.check(name); err != nil {
 		return err
 	}
-	return a.backend.RetryFailed(ctx, name, id)
+	return a.backend.Act(ctx, name, id, act)
+}
+
+// RetryFailed puts every failed job of the queue back to waiting.
+func (a *Admin) RetryFailed(ctx context.Context, name string) (int, error) {
+	if err := a.check(name); err != nil {
+		return 0, err
+	}
+	return a.backend.ActAll(ctx, name, ActRetry, StateFailed, time.Time{})
+}
+
+// Clean removes the jobs of a finished state (completed, failed,
+// cancelled) that finished more than olderThan ago.
+func (a *Admin) Clean(ctx context.Context, name string, state State, olderThan time.Duration) (int, error) {
+	if err := a.check(name); err != nil {
+		return 0, err
+	}
+	switch state {
+	case StateCompleted, StateFailed, StateCancelled:
+	default:
+		return 0, fmt.Errorf("%w: state %q cannot be cleaned (completed, failed or cancelled)", ErrBadQuery, state)
+	}
+	if olderThan < 0 {
+		return 0, fmt.Errorf("%w: olderThan %s is negative", ErrBadQuery, olderThan)
+	}
+	return a.backend.ActAll(ctx, name, ActRemove, state, time.Now().Add(-olderThan))
 }
 
 // Pause stops workers of every process from starting jobs of the queue
 // (within queue.pause_poll). Running jobs finish; enqueuing still works.
-func (a *AdminService) Pause(ctx context.Context, name string) error {
+func (a *Admin) Pause(ctx context.Context, name string) error {
 	if err := a.check(name); err != nil {
 		return err
 	}
@@ -96,9 +145,17 @@ func (a *AdminService) Pause(ctx context.Context, name string) error {
 }
 
 // Resume lets workers take the queue's jobs again.
-func (a *AdminService) Resume(ctx context.Context, name string) error {
+func (a *Admin) Resume(ctx context.Context, name string) error {
 	if err := a.check(name); err != nil {
 		return err
 	}
 	return a.backend.SetPaused(ctx, name, false)
+}
+
+// Minutes returns the per-minute completed and failed counts since since.
+func (a *Admin) Minutes(ctx context.Context, name string, since time.Time) ([]Minute, error) {
+	if err := a.check(name); err != nil {
+		return nil, err
+	}
+	return a.backend.Minutes(ctx, name, since)
 }

@@ -1,9 +1,15 @@
 package queue
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -11,27 +17,52 @@ import (
 	"github.com/tipbox/tipbox/core/httpserver"
 )
 
-// AdminRoutes serves the admin queue routes of SPEC §4 under
-// /api/v1/admin/queues, for callers with the admin role.
+// AdminRoutes serves the queue admin routes under /api/v1/admin/queues:
+// reading for the admin and viewer roles, acting for admins only.
 type AdminRoutes struct {
-	admin    Admin
+	admin    *Admin
+	store    Store
+	hub      *EventHub
 	verifier *auth.Verifier
+	logger   *slog.Logger
+	// KeepAlive is how often an idle event stream gets a comment line.
+	KeepAlive time.Duration
 }
 
-// NewAdminRoutes returns the routes over admin, guarded by verifier.
-func NewAdminRoutes(admin Admin, verifier *auth.Verifier) *AdminRoutes {
-	return &AdminRoutes{admin: admin, verifier: verifier}
+// NewAdminRoutes returns the routes over admin, its store (for event
+// replay) and hub, guarded by verifier.
+func NewAdminRoutes(admin *Admin, store Store, hub *EventHub, verifier *auth.Verifier, logger *slog.Logger) *AdminRoutes {
+	return &AdminRoutes{admin: admin, store: store, hub: hub, verifier: verifier, logger: logger, KeepAlive: 15 * time.Second}
 }
 
 // RegisterRoutes implements httpserver.Routes.
 func (a *AdminRoutes) RegisterRoutes(r fiber.Router) {
-	g := r.Group("/api/v1/admin/queues", a.verifier.Required(), auth.RequireRole(auth.RoleAdmin))
+	g := r.Group("/api/v1/admin/queues", a.verifier.Required(), auth.RequireRole(auth.RoleAdmin, auth.RoleViewer))
+	act := auth.RequireRole(auth.RoleAdmin)
 	g.Get("/", a.list)
 	g.Get("/:name", a.one)
 	g.Get("/:name/failed", a.failed)
-	g.Post("/:name/failed/:id/retry", a.retry)
-	g.Post("/:name/pause", a.pause)
-	g.Post("/:name/resume", a.resume)
+	g.Post("/:name/failed/:id/retry", act, a.retryDead)
+	g.Post("/:name/pause", act, a.pause)
+	g.Post("/:name/resume", act, a.resume)
+	g.Get("/:name/jobs", a.jobs)
+	g.Get("/:name/jobs/:id", a.job)
+	g.Post("/:name/jobs/:id/retry", act, a.act(ActRetry))
+	g.Post("/:name/jobs/:id/promote", act, a.act(ActPromote))
+	g.Post("/:name/jobs/:id/cancel", act, a.act(ActCancel))
+	g.Delete("/:name/jobs/:id", act, a.remove)
+	g.Post("/:name/retry-failed", act, a.retryFailed)
+	g.Post("/:name/clean", act, a.clean)
+	g.Get("/:name/metrics", a.minutes)
+	g.Get("/:name/events", a.events)
+}
+
+// audit logs an admin action: who, what, on what.
+func (a *AdminRoutes) audit(c *fiber.Ctx, action, target string, attrs ...slog.Attr) {
+	p, _ := auth.PrincipalFrom(c)
+	base := []slog.Attr{slog.Int64("actor", p.UserID), slog.String("role", p.Role),
+		slog.String("action", action), slog.String("target", target)}
+	a.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "audit", append(base, attrs...)...)
 }
 
 func (a *AdminRoutes) list(c *fiber.Ctx) error {
@@ -50,14 +81,22 @@ func (a *AdminRoutes) one(c *fiber.Ctx) error {
 	return c.JSON(s)
 }
 
+func parseLimit(c *fiber.Ctx) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, httpserver.BadRequest("limit: must be a whole number from 1 to 1000")
+	}
+	return n, nil
+}
+
 func (a *AdminRoutes) failed(c *fiber.Ctx) error {
-	limit := 50
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return httpserver.BadRequest("limit: must be a whole number from 1 to 1000")
-		}
-		limit = n
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
 	}
 	f, err := a.admin.Failed(c.UserContext(), c.Params("name"), limit)
 	if err != nil {
@@ -66,17 +105,20 @@ func (a *AdminRoutes) failed(c *fiber.Ctx) error {
 	return c.JSON(f)
 }
 
-func (a *AdminRoutes) retry(c *fiber.Ctx) error {
-	if err := a.admin.Retry(c.UserContext(), c.Params("name"), c.Params("id")); err != nil {
+func (a *AdminRoutes) retryDead(c *fiber.Ctx) error {
+	name, id := c.Params("name"), c.Params("id")
+	if err := a.admin.Retry(c.UserContext(), name, id); err != nil {
 		return httpError(err)
 	}
-	return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": c.Params("id"), "status": "waiting"})
+	a.audit(c, "queue.job.retry", name+"/"+id)
+	return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": id, "state": StateWaiting})
 }
 
 func (a *AdminRoutes) pause(c *fiber.Ctx) error {
 	if err := a.admin.Pause(c.UserContext(), c.Params("name")); err != nil {
 		return httpError(err)
 	}
+	a.audit(c, "queue.pause", c.Params("name"))
 	return a.one(c)
 }
 
@@ -84,7 +126,206 @@ func (a *AdminRoutes) resume(c *fiber.Ctx) error {
 	if err := a.admin.Resume(c.UserContext(), c.Params("name")); err != nil {
 		return httpError(err)
 	}
+	a.audit(c, "queue.resume", c.Params("name"))
 	return a.one(c)
+}
+
+// jobsPage is the answer of GET …/jobs.
+type jobsPage struct {
+	Jobs []JobView `json:"jobs"`
+	// Next continues the listing (null at the end).
+	Next *string `json:"next"`
+	// Partial (searches only) says the search stopped at its budget of
+	// examined jobs; Next continues it.
+	Partial bool `json:"partial,omitempty"`
+	Scanned int  `json:"scanned,omitempty"`
+}
+
+func (a *AdminRoutes) jobs(c *fiber.Ctx) error {
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	state := State(c.Query("state", string(StateWaiting)))
+	if !state.Valid() {
+		return httpserver.BadRequest(fmt.Sprintf("state: %q is not one of waiting, active, delayed, completed, failed, cancelled", state))
+	}
+	q := c.Query("q")
+	if len(q) > 256 {
+		return httpserver.BadRequest("q: longer than 256 bytes")
+	}
+	page, err := a.admin.Jobs(c.UserContext(), c.Params("name"), JobQuery{State: state, Limit: limit, Cursor: c.Query("cursor"), Search: q})
+	if err != nil {
+		return httpError(err)
+	}
+	out := jobsPage{Jobs: make([]JobView, len(page.Jobs)), Partial: page.Partial, Scanned: page.Scanned}
+	for i, j := range page.Jobs {
+		out.Jobs[i] = j.View()
+	}
+	if page.Next != "" {
+		out.Next = &page.Next
+	}
+	return c.JSON(out)
+}
+
+func (a *AdminRoutes) job(c *fiber.Ctx) error {
+	j, err := a.admin.Job(c.UserContext(), c.Params("name"), c.Params("id"))
+	if err != nil {
+		return httpError(err)
+	}
+	return c.JSON(j.Detail())
+}
+
+func (a *AdminRoutes) act(act Action) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		name, id := c.Params("name"), c.Params("id")
+		if err := a.admin.Act(c.UserContext(), name, id, act); err != nil {
+			return httpError(err)
+		}
+		a.audit(c, "queue.job."+string(act), name+"/"+id)
+		return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": id, "action": act})
+	}
+}
+
+func (a *AdminRoutes) remove(c *fiber.Ctx) error {
+	name, id := c.Params("name"), c.Params("id")
+	if err := a.admin.Act(c.UserContext(), name, id, ActRemove); err != nil {
+		return httpError(err)
+	}
+	a.audit(c, "queue.job.remove", name+"/"+id)
+	return c.SendStatus(http.StatusNoContent)
+}
+
+func (a *AdminRoutes) retryFailed(c *fiber.Ctx) error {
+	n, err := a.admin.RetryFailed(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return httpError(err)
+	}
+	a.audit(c, "queue.retry_failed", c.Params("name"), slog.Int("count", n))
+	return c.Status(http.StatusAccepted).JSON(fiber.Map{"count": n})
+}
+
+type cleanRequest struct {
+	State     State  `json:"state"`
+	OlderThan string `json:"olderThan"`
+}
+
+func (a *AdminRoutes) clean(c *fiber.Ctx) error {
+	var req cleanRequest
+	if err := json.Unmarshal(c.Body(), &req); err != nil {
+		return httpserver.BadRequest("body: want {\"state\": \"completed|failed|cancelled\", \"olderThan\": \"1h\"}")
+	}
+	switch req.State {
+	case StateCompleted, StateFailed, StateCancelled:
+	default:
+		return httpserver.BadRequest(fmt.Sprintf("state: %q is not one of completed, failed, cancelled", req.State))
+	}
+	var older time.Duration
+	if req.OlderThan != "" {
+		d, err := time.ParseDuration(req.OlderThan)
+		if err != nil || d < 0 {
+			return httpserver.BadRequest(fmt.Sprintf("olderThan: %q is not a duration such as 90s, 15m or 24h", req.OlderThan))
+		}
+		older = d
+	}
+	n, err := a.admin.Clean(c.UserContext(), c.Params("name"), req.State, older)
+	if err != nil {
+		return httpError(err)
+	}
+	a.audit(c, "queue.clean", c.Params("name"), slog.String("state", string(req.State)),
+		slog.String("olderThan", older.String()), slog.Int("count", n))
+	return c.JSON(fiber.Map{"count": n})
+}
+
+func (a *AdminRoutes) minutes(c *fiber.Ctx) error {
+	span := time.Hour
+	if v := c.Query("range"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 24*time.Hour {
+			return httpserver.BadRequest("range: must be a duration up to 24h, such as 1h or 24h")
+		}
+		span = d
+	}
+	m, err := a.admin.Minutes(c.UserContext(), c.Params("name"), time.Now().Add(-span))
+	if err != nil {
+		return httpError(err)
+	}
+	if m == nil {
+		m = []Minute{}
+	}
+	return c.JSON(m)
+}
+
+// events streams the queue's job transitions as Server-Sent Events: one
+// `data:` JSON line per transition, with the event's id, so a client that
+// reconnects with Last-Event-ID (header, or the lastEventId query for
+// clients that cannot set it) gets what it missed, from the bounded
+// history, before the live events.
+func (a *AdminRoutes) events(c *fiber.Ctx) error {
+	name := c.Params("name")
+	if _, err := a.admin.QueueStats(c.UserContext(), name); err != nil {
+		return httpError(err)
+	}
+	last := c.Get("Last-Event-ID", c.Query("lastEventId"))
+	l, err := a.hub.Listen(name)
+	if err != nil {
+		return httpError(err)
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no")
+	keepAlive := a.KeepAlive
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer l.Close()
+		send := func(ev Event) error {
+			b, _ := json.Marshal(ev)
+			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", ev.ID, b); err != nil {
+				return err
+			}
+			return w.Flush()
+		}
+		// Greet at once, so the client sees the stream open.
+		if _, err := w.WriteString("retry: 1000\n: connected\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		var seen map[string]bool
+		if last != "" {
+			seen = map[string]bool{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := Replay(ctx, a.store, name, last, func(ev Event) error {
+				seen[ev.ID] = true
+				return send(ev)
+			})
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+		t := time.NewTicker(keepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case ev, ok := <-l.C:
+				if !ok {
+					return
+				}
+				if seen != nil {
+					if seen[ev.ID] {
+						continue // already sent by the replay
+					}
+					seen = nil
+				}
+				if send(ev) != nil {
+					return
+				}
+			case <-t.C:
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	return nil
 }
 
 // httpError maps the package's sentinels; anything else is a 503, since
@@ -95,8 +336,12 @@ func httpError(err error) error {
 		return httpserver.Error(http.StatusNotFound, "queue_not_found", err.Error())
 	case errors.Is(err, ErrJobNotFound):
 		return httpserver.Error(http.StatusNotFound, "job_not_found", err.Error())
+	case errors.Is(err, ErrJobState):
+		return httpserver.Error(http.StatusConflict, "job_state_conflict", err.Error())
 	case errors.Is(err, ErrUndecodable):
 		return httpserver.Error(http.StatusConflict, "job_not_retryable", "the dead entry is not a decodable job and cannot be retried")
+	case errors.Is(err, ErrBadQuery):
+		return httpserver.BadRequest(err.Error())
 	default:
 		return httpserver.Error(http.StatusServiceUnavailable, "queue_unavailable", "queue storage unavailable: "+err.Error())
 	}

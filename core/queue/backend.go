@@ -2,106 +2,202 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// Scheduled is one job handed to Backend.Enqueue.
-type Scheduled struct {
-	Job *Job
-	// Body is Job's JSON: what the backend stores and delivers.
-	Body []byte
-	// RunAt is when the job becomes due; zero means now.
-	RunAt time.Time
-	// Dedup is set when the caller chose Job.ID (WithJobID): the backend
-	// adds the job only if it does not remember that ID for the queue.
-	Dedup bool
-}
-
-// DeadLetter is the record a backend keeps in a queue's dead-letter store.
-type DeadLetter struct {
-	// Job is the job as it last ran; nil when the entry was undecodable.
-	Job *Job `json:"job,omitempty"`
-	// ID names the record: the job's ID, or the transport's ID of an
-	// undecodable entry.
-	ID string `json:"id"`
-	// Raw is the undecodable entry as found (JSON of its fields or body).
-	Raw      string    `json:"raw,omitempty"`
-	Error    string    `json:"error"`
-	Attempts int       `json:"attempts"`
-	FailedAt time.Time `json:"failedAt"`
-}
-
-// FailedJob is the admin view of the record.
-func (d DeadLetter) FailedJob() FailedJob {
-	f := FailedJob{ID: d.ID, Error: d.Error, Attempts: d.Attempts, FailedAt: d.FailedAt}
-	if d.Job != nil {
-		f.Name, f.Payload = d.Job.Name, d.Job.Payload
-	} else {
-		raw, _ := json.Marshal(d.Raw)
-		f.Payload = raw
-	}
-	return f
-}
-
-// Revive returns the job to enqueue again for an Admin retry: attempt 1,
-// due now. It fails with ErrUndecodable for an undecodable entry.
-func (d DeadLetter) Revive(now time.Time) (*Job, []byte, error) {
-	if d.Job == nil {
-		return nil, nil, ErrUndecodable
-	}
-	j := *d.Job
-	j.Attempt, j.EnqueuedAt = 1, now
-	body, err := marshalJob(&j, false)
-	return &j, body, err
-}
-
-// Backend stores and delivers the jobs of every configured queue. It is
-// implemented by the drivers (adapters/queue/...) and must be safe for
-// concurrent use.
-//
-// Delivery goes through Watermill: Subscriber returns a message.Subscriber
-// whose messages carry a job's JSON as payload and its ID as UUID, on the
-// topic Topic(queue, priority). Ack means the job is finished (the worker
-// has already recorded the outcome with Complete, Reschedule or Bury); Nack
-// means deliver again.
+// A queue driver implements Backend: three small ports (Producer for the
+// Client, Consumer for the Worker, Store for Admin) plus Ping and Close.
+// Every method must be safe for concurrent use; every state change of a
+// job is atomic (a crash at any instant leaves each job in exactly one
+// state) and appends an Event to the queue's history.
 type Backend interface {
-	// Enqueue stores jobs of one queue (all-or-error per job; on error some
-	// may have been stored). Jobs due now are waiting at once.
-	Enqueue(ctx context.Context, queue string, jobs []Scheduled) error
-	// Topic is the Watermill topic of a queue's priority.
-	Topic(queue string, p Priority) string
-	// Subscriber returns a subscriber for the queue's topics that delivers
-	// up to inFlight messages per topic before they are acked.
-	Subscriber(queue string, inFlight int) (message.Subscriber, error)
-
-	// Complete records a successful run (counter and retention record).
-	// It may be buffered; Close flushes it.
-	Complete(ctx context.Context, job *Job) error
-	// Reschedule stores the job (already at its next attempt, as body) to
-	// become due at `at`, and counts a retry.
-	Reschedule(ctx context.Context, job *Job, body []byte, at time.Time) error
-	// Bury adds the record to the queue's dead-letter store, counts a
-	// failure and trims the store to the retention.
-	Bury(ctx context.Context, queue string, d DeadLetter) error
-
-	Stats(ctx context.Context, queue string) (Stats, error)
-	// Failed lists dead-letter records, newest first.
-	Failed(ctx context.Context, queue string, limit int) ([]FailedJob, error)
-	// RetryFailed moves a dead-letter record back to waiting (ErrJobNotFound
-	// when absent, ErrUndecodable when not a job).
-	RetryFailed(ctx context.Context, queue, id string) error
-	SetPaused(ctx context.Context, queue string, paused bool) error
-	Paused(ctx context.Context, queue string) (bool, error)
-
-	// Run does the background work of a worker process (promoting due
-	// delayed jobs, trimming) until ctx ends. Several processes may run it
-	// at once.
-	Run(ctx context.Context) error
+	Producer
+	Consumer
+	Store
 	// Ping reports whether the backend's storage answers.
 	Ping(ctx context.Context) error
-	// Close flushes buffered records and releases resources.
+	// Close releases resources (not jobs: they stay stored).
 	Close() error
+}
+
+// Producer stores new jobs.
+type Producer interface {
+	// Enqueue stores jobs of one queue: those with a RunAt in the future
+	// as delayed, the others as waiting. A job with Unique set is skipped
+	// when the queue already holds or recently held its ID (the driver's
+	// dedup window). It honours ctx: when ctx ends first it returns
+	// ctx.Err(), and some of the jobs may have been stored.
+	Enqueue(ctx context.Context, queue string, jobs []NewRecord) error
+}
+
+// NewRecord is a job to store: the Job (State waiting, Attempt 1) and
+// whether its ID came from the caller (WithJobID) and must be unique.
+type NewRecord struct {
+	Job    *Job
+	Unique bool
+}
+
+// Consumer hands due jobs to a worker process and settles them.
+type Consumer interface {
+	// Fetch first settles req.Settle, then claims up to req.Max due jobs
+	// of req.Queue for req.Consumer, highest priority first, each moved
+	// to active with its Delivery token, and returns them (fewer, or none,
+	// when fewer are due or the queue is paused). Settling and claiming
+	// should be one round trip where the driver can. A failed Fetch may
+	// have settled some of req.Settle: settling is idempotent (a delivery
+	// settled twice, or no longer current, is left alone), so the caller
+	// retries the same settlements.
+	Fetch(ctx context.Context, req FetchRequest) ([]*Job, error)
+	// Wait blocks until a job of the queue may have become due, d passes
+	// or ctx ends. Spurious returns are allowed; a missed wake-up is not
+	// (a job enqueued after the last Fetch came up short must end Wait).
+	Wait(ctx context.Context, queue string, d time.Duration) error
+	// Heartbeat tells the backend that the consumer still runs these
+	// deliveries (so they are not taken back as stalled) and returns the
+	// IDs among them whose cancellation an admin requested.
+	Heartbeat(ctx context.Context, queue, consumer string, running []*Job) (cancel []string, err error)
+	// Cancellations delivers the IDs of active jobs of the queue whose
+	// cancellation is requested, as soon as it is (best effort: Heartbeat
+	// catches what it misses). The channel closes when ctx ends.
+	Cancellations(ctx context.Context, queue string) <-chan string
+	// ReportProgress sets an active job's progress; AppendLog adds a line
+	// to its log. Both are ignored for a delivery that is no longer
+	// current.
+	ReportProgress(ctx context.Context, job *Job, pct int) error
+	AppendLog(ctx context.Context, job *Job, line LogLine) error
+	// Run does the backend's background work for a worker process
+	// (promoting due delayed jobs, taking back stalled ones, enforcing
+	// retention) until ctx ends. Several processes may run it at once.
+	Run(ctx context.Context) error
+}
+
+// FetchRequest is one Fetch call.
+type FetchRequest struct {
+	Queue, Consumer string
+	Settle          []Settlement
+	Max             int
+}
+
+// Outcome is what became of a delivery.
+type Outcome int
+
+// The outcomes of a delivery.
+const (
+	// Completed: the handler succeeded.
+	Completed Outcome = iota
+	// Retry: the attempt failed; the job waits as delayed until At, then
+	// runs as attempt Job.Attempt+1.
+	Retry
+	// Dead: the job goes to the dead-letter store (state failed).
+	Dead
+	// Cancelled: an admin cancelled the running job; it is not retried.
+	Cancelled
+	// Released: the attempt did not run to an end through no fault of
+	// the job (its worker is shutting down): back to waiting, no attempt
+	// or stall counted.
+	Released
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Completed:
+		return "completed"
+	case Retry:
+		return "retry"
+	case Dead:
+		return "dead"
+	case Cancelled:
+		return "cancelled"
+	case Released:
+		return "released"
+	}
+	return "outcome(?)"
+}
+
+// Settlement is the outcome of one delivery, as the worker decided it.
+type Settlement struct {
+	// Job is the delivered job (its ID, Queue, Name, Attempt, Delivery).
+	Job     *Job
+	Outcome Outcome
+	// At is when the job finished, or for Retry when it is due again.
+	At time.Time
+	// Error is the attempt's error (Retry, Dead, Cancelled).
+	Error string
+	// Progress, when set, is the progress reported last (stored with the
+	// outcome, so a final report needs no round trip of its own).
+	Progress *int
+}
+
+// Store is the inspection and admin side of a backend.
+type Store interface {
+	// Stats returns the queue's counts.
+	Stats(ctx context.Context, queue string) (Stats, error)
+	// Job returns one job with its logs (ErrJobNotFound when absent).
+	Job(ctx context.Context, queue, id string) (*Job, error)
+	// Jobs lists jobs of one state, newest first (see JobQuery).
+	Jobs(ctx context.Context, queue string, q JobQuery) (JobPage, error)
+	// Act applies an admin action to one job (ErrJobNotFound, or
+	// ErrJobState when the job's state does not allow it).
+	Act(ctx context.Context, queue, id string, a Action) error
+	// ActAll applies an action to every job of a state finished before
+	// `before` (zero: all), in bounded batches, and returns the count:
+	// Retry of failed jobs, Remove of completed/failed/cancelled ones.
+	ActAll(ctx context.Context, queue string, a Action, state State, before time.Time) (int, error)
+	SetPaused(ctx context.Context, queue string, paused bool) error
+	Paused(ctx context.Context, queue string) (bool, error)
+	// Events returns up to max events of the queue after the event ID
+	// `after` ("" = from the oldest kept), waiting up to block for the
+	// first one. An `after` older than the oldest kept event returns from
+	// the oldest kept (the history is bounded).
+	Events(ctx context.Context, queue, after string, max int, block time.Duration) ([]Event, error)
+	// LastEventID is the ID of the queue's newest event ("" when none).
+	LastEventID(ctx context.Context, queue string) (string, error)
+	// Minutes returns the per-minute completed and failed counts since
+	// `since` (kept for 24 hours), oldest first, minutes with no
+	// finished job left out.
+	Minutes(ctx context.Context, queue string, since time.Time) ([]Minute, error)
+}
+
+// Action is an admin action on a job.
+type Action string
+
+// The admin actions.
+const (
+	// ActRetry puts a failed or cancelled job back to waiting as a fresh
+	// job (attempt 1).
+	ActRetry Action = "retry"
+	// ActPromote makes a delayed job waiting now.
+	ActPromote Action = "promote"
+	// ActCancel cancels a waiting or delayed job at once, and an active
+	// one by cancelling its handler's context on whichever worker runs it;
+	// a cancelled job is not retried.
+	ActCancel Action = "cancel"
+	// ActRemove deletes a job that is not active.
+	ActRemove Action = "remove"
+)
+
+// JobQuery selects a page of jobs of one state, newest first.
+type JobQuery struct {
+	State State
+	// Cursor continues a previous page ("" = the newest).
+	Cursor string
+	// Limit is the page size (1–1000).
+	Limit int
+	// Search, when set, keeps only jobs whose ID, name, payload or error
+	// contains it (case-insensitive). Budget bounds the work: a driver
+	// examines at most Budget jobs per call and returns what it found with
+	// Next set to continue, and Partial true.
+	Search string
+	Budget int
+}
+
+// JobPage is one page of Jobs.
+type JobPage struct {
+	Jobs []*Job
+	// Next continues the listing ("" when there is no more).
+	Next string
+	// Partial says that a search stopped at its budget: Next continues it.
+	Partial bool
+	// Scanned is how many jobs a search examined.
+	Scanned int
 }

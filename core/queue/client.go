@@ -16,11 +16,6 @@ type Enqueuer interface {
 	EnqueueBulk(ctx context.Context, queue string, jobs []NewJob) ([]string, error)
 }
 
-// Producer is the part of a Backend the Client needs.
-type Producer interface {
-	Enqueue(ctx context.Context, queue string, jobs []Scheduled) error
-}
-
 // Client is the Enqueuer. It is safe for concurrent use; concurrent single
 // Enqueue calls are batched by backends that batch (redis pipelines them).
 type Client struct {
@@ -56,7 +51,7 @@ func (c *Client) Enqueue(ctx context.Context, queue, name string, payload any, o
 	if err != nil {
 		return "", err
 	}
-	if err := c.backend.Enqueue(ctx, queue, []Scheduled{s}); err != nil {
+	if err := c.backend.Enqueue(ctx, queue, []NewRecord{s}); err != nil {
 		return "", fmt.Errorf("queue: enqueue %s/%s: %w", queue, name, err)
 	}
 	c.metrics.queue(queue).enqueued.Inc()
@@ -72,7 +67,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, queue string, jobs []NewJob) (
 	if !c.cfg.hasQueue(queue) {
 		return nil, fmt.Errorf("%w: %q", ErrQueueNotFound, queue)
 	}
-	batch := make([]Scheduled, len(jobs))
+	batch := make([]NewRecord, len(jobs))
 	ids := make([]string, len(jobs))
 	for i, nj := range jobs {
 		s, err := c.build(ctx, queue, nj.Name, nj.Payload, nj.Options)
@@ -91,35 +86,35 @@ func (c *Client) EnqueueBulk(ctx context.Context, queue string, jobs []NewJob) (
 	return ids, nil
 }
 
-func (c *Client) build(ctx context.Context, queue, name string, payload any, opts []Option) (Scheduled, error) {
+func (c *Client) build(ctx context.Context, queue, name string, payload any, opts []Option) (NewRecord, error) {
 	if name == "" {
-		return Scheduled{}, fmt.Errorf("queue: job name is empty")
+		return NewRecord{}, fmt.Errorf("queue: job name is empty")
 	}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
 	var raw json.RawMessage
-	trusted := false // raw comes from json.Marshal (see marshalJob)
 	switch p := payload.(type) {
 	case json.RawMessage:
 		raw = p
 	case []byte:
 		raw = p
 	default:
-		trusted = true
 		b, err := json.Marshal(payload)
 		if err != nil {
-			return Scheduled{}, fmt.Errorf("queue: marshal payload of %s: %w", name, err)
+			return NewRecord{}, fmt.Errorf("queue: marshal payload of %s: %w", name, err)
 		}
 		raw = b
 	}
 	if len(raw) == 0 {
-		raw, trusted = json.RawMessage("null"), true
+		raw = json.RawMessage("null")
+	} else if !json.Valid(raw) {
+		return NewRecord{}, fmt.Errorf("queue: payload of %s is not valid JSON", name)
 	}
 	now := c.now()
-	j := &Job{ID: o.jobID, Queue: queue, Name: name, Payload: raw, Attempt: 1,
-		MaxAttempts: c.cfg.Retry.MaxAttempts, Priority: o.priority, EnqueuedAt: now,
+	j := &Job{ID: o.jobID, Queue: queue, Name: name, Payload: raw, State: StateWaiting, Attempt: 1,
+		MaxAttempts: c.cfg.Retry.MaxAttempts, Priority: o.priority, EnqueuedAt: now, RunAt: now,
 		CorrelationID: o.correlationID}
 	if o.maxAttempts > 0 {
 		j.MaxAttempts = o.maxAttempts
@@ -132,17 +127,16 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 		j.ID = uuid.NewString()
 	}
 	if j.Priority < PriorityLow || j.Priority > PriorityHigh {
-		return Scheduled{}, fmt.Errorf("queue: %s is not a priority", j.Priority)
+		return NewRecord{}, fmt.Errorf("queue: %s is not a priority", j.Priority)
 	}
-	s := Scheduled{Job: j, Dedup: dedup}
+	if len(j.ID) > maxJobID {
+		return NewRecord{}, fmt.Errorf("queue: job id of %s is longer than %d bytes", name, maxJobID)
+	}
 	if o.delay > 0 {
-		s.RunAt = now.Add(o.delay)
-		j.EnqueuedAt = s.RunAt
+		j.RunAt, j.State = now.Add(o.delay), StateDelayed
 	}
-	body, err := marshalJob(j, trusted)
-	if err != nil {
-		return Scheduled{}, fmt.Errorf("queue: payload of %s is not valid JSON: %w", name, err)
-	}
-	s.Body = body
-	return s, nil
+	return NewRecord{Job: j, Unique: dedup}, nil
 }
+
+// maxJobID bounds caller-chosen job IDs (they are keys in the backend).
+const maxJobID = 256

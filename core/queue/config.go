@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"time"
 )
@@ -23,8 +24,20 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// JobTimeout cancels a handler's context after this long (0: no limit).
 	JobTimeout time.Duration `yaml:"job_timeout"`
-	// PausePoll is how often a worker re-reads the paused flags.
+	// PausePoll is how often a worker whose queue is paused looks again.
 	PausePoll time.Duration `yaml:"pause_poll"`
+	// MaxStalled is how many deliveries of a job may be cut short by the
+	// death of their worker (crash, OOM, kill) before the job is
+	// dead-lettered with the error "stalled". Each such delivery counts
+	// as an attempt.
+	MaxStalled int `yaml:"max_stalled"`
+	// Heartbeat is how often a worker tells the backend that its running
+	// jobs are alive (drivers take back jobs whose heartbeat stops).
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// Events bounds each queue's event history.
+	Events EventsConfig `yaml:"events"`
+	// Logs bounds the log lines kept per job.
+	Logs LogsConfig `yaml:"logs"`
 	// Queues lists the queue names; Enqueue and Admin refuse other names.
 	Queues []string `yaml:"queues"`
 }
@@ -44,9 +57,25 @@ type BackoffConfig struct {
 }
 
 // RetentionConfig is how many finished job records each queue keeps.
+// Completed also bounds cancelled jobs. Failed (dead) jobs are kept by
+// count and by age, whichever drops first; every drop is logged and
+// counted (tipbox_queue_dead_dropped_total).
 type RetentionConfig struct {
-	Completed int `yaml:"completed"`
-	Failed    int `yaml:"failed"`
+	Completed int           `yaml:"completed"`
+	Failed    int           `yaml:"failed"`
+	FailedAge time.Duration `yaml:"failed_age"`
+}
+
+// EventsConfig bounds a queue's event history (what a dropped events
+// stream can resume from).
+type EventsConfig struct {
+	MaxLen int `yaml:"max_len"`
+}
+
+// LogsConfig bounds each job's log.
+type LogsConfig struct {
+	MaxLines int `yaml:"max_lines"`
+	MaxBytes int `yaml:"max_bytes"`
 }
 
 // SetDefaults fills the defaults of SPEC §3.
@@ -66,11 +95,32 @@ func (c *Config) SetDefaults() {
 	if c.Retry.Backoff.Multiplier == 0 {
 		c.Retry.Backoff.Multiplier = 2
 	}
+	if c.Retry.Backoff.Max == 0 {
+		c.Retry.Backoff.Max = time.Hour
+	}
 	if c.Retention.Completed == 0 {
 		c.Retention.Completed = 100
 	}
 	if c.Retention.Failed == 0 {
 		c.Retention.Failed = 50
+	}
+	if c.Retention.FailedAge == 0 {
+		c.Retention.FailedAge = 7 * 24 * time.Hour
+	}
+	if c.MaxStalled == 0 {
+		c.MaxStalled = 1
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 2 * time.Second
+	}
+	if c.Events.MaxLen == 0 {
+		c.Events.MaxLen = 10000
+	}
+	if c.Logs.MaxLines == 0 {
+		c.Logs.MaxLines = 100
+	}
+	if c.Logs.MaxBytes == 0 {
+		c.Logs.MaxBytes = 1024
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -98,12 +148,26 @@ func (c Config) Validate() error {
 		return fmt.Errorf("retry.backoff.initial: %s is negative", c.Retry.Backoff.Initial)
 	case c.Retry.Backoff.Multiplier < 1:
 		return fmt.Errorf("retry.backoff.multiplier: %g is less than 1", c.Retry.Backoff.Multiplier)
-	case c.Retry.Backoff.Max < 0:
-		return fmt.Errorf("retry.backoff.max: %s is negative", c.Retry.Backoff.Max)
+	case c.Retry.Backoff.Max <= 0:
+		return fmt.Errorf("retry.backoff.max: %s must be positive", c.Retry.Backoff.Max)
+	case c.Retry.Backoff.Initial > c.Retry.Backoff.Max:
+		return fmt.Errorf("retry.backoff.initial: %s is above retry.backoff.max (%s)", c.Retry.Backoff.Initial, c.Retry.Backoff.Max)
 	case c.Retention.Completed < 0:
 		return fmt.Errorf("retention.completed: %d is negative", c.Retention.Completed)
 	case c.Retention.Failed < 0:
 		return fmt.Errorf("retention.failed: %d is negative", c.Retention.Failed)
+	case c.Retention.FailedAge < time.Minute:
+		return fmt.Errorf("retention.failed_age: %s is under 1m", c.Retention.FailedAge)
+	case c.MaxStalled < 0:
+		return fmt.Errorf("max_stalled: %d is negative", c.MaxStalled)
+	case c.Heartbeat < 10*time.Millisecond || c.Heartbeat > time.Minute:
+		return fmt.Errorf("heartbeat: %s is not between 10ms and 1m", c.Heartbeat)
+	case c.Events.MaxLen < 100 || c.Events.MaxLen > 10_000_000:
+		return fmt.Errorf("events.max_len: %d is not between 100 and 10000000", c.Events.MaxLen)
+	case c.Logs.MaxLines < 0 || c.Logs.MaxLines > 10000:
+		return fmt.Errorf("logs.max_lines: %d is not between 0 and 10000", c.Logs.MaxLines)
+	case c.Logs.MaxBytes < 16 || c.Logs.MaxBytes > 65536:
+		return fmt.Errorf("logs.max_bytes: %d is not between 16 and 65536", c.Logs.MaxBytes)
 	case c.ShutdownTimeout <= 0:
 		return fmt.Errorf("shutdown_timeout: %s must be positive", c.ShutdownTimeout)
 	case c.JobTimeout < 0:
@@ -126,17 +190,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Backoff returns the wait before the attempt after `attempt` (1-based).
+// Backoff returns the wait before the attempt after `attempt` (1-based):
+// Initial × Multiplier^(attempt-1), never above Max (when Max > 0) nor
+// above the largest Duration, and never below zero. It is monotone in
+// attempt.
 func (b BackoffConfig) Backoff(attempt int) time.Duration {
-	d := float64(b.Initial)
-	for i := 1; i < attempt; i++ {
+	limit := float64(math.MaxInt64)
+	if b.Max > 0 {
+		limit = float64(b.Max)
+	}
+	d := float64(max(b.Initial, 0))
+	for i := 1; i < attempt && d < limit; i++ {
 		d *= b.Multiplier
-		if b.Max > 0 && d >= float64(b.Max) {
+	}
+	if d >= limit {
+		if b.Max > 0 {
 			return b.Max
 		}
-	}
-	if b.Max > 0 && time.Duration(d) > b.Max {
-		return b.Max
+		return time.Duration(math.MaxInt64)
 	}
 	return time.Duration(d)
 }

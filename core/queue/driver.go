@@ -14,8 +14,17 @@ type Driver struct {
 	// (redis: yes; memory: no). cmd/worker refuses a driver that is not.
 	Shared bool
 	// Open builds the backend for the queue config. The process calls it
-	// once and closes the backend at stop.
-	Open func(cfg Config) (Backend, error)
+	// once and closes the backend at stop. obs receives what the backend
+	// drops (never nil).
+	Open func(cfg Config, obs Observer) (Backend, error)
+}
+
+// Observer is told what a backend drops by retention, so every drop is
+// counted (the backend logs it too). *Metrics implements it.
+type Observer interface {
+	// DeadDropped reports dead-lettered jobs deleted by retention.failed
+	// (reason "count") or retention.failed_age (reason "age").
+	DeadDropped(queue string, n int, reason string)
 }
 
 // AsDriver annotates a constructor returning a Driver into the group.

@@ -5,14 +5,26 @@ import "errors"
 var (
 	// ErrQueueNotFound is returned for a queue name that is not configured.
 	ErrQueueNotFound = errors.New("queue: queue not found")
-	// ErrJobNotFound is returned when a dead-letter entry does not exist
-	// (never failed, already retried, or trimmed by retention).
+	// ErrJobNotFound is returned for a job the queue does not hold (never
+	// enqueued, removed, or dropped by retention).
 	ErrJobNotFound = errors.New("queue: job not found")
+	// ErrJobState is returned for an admin action the job's state does not
+	// allow (e.g. promoting a job that is not delayed).
+	ErrJobState = errors.New("queue: job state does not allow this")
+	// ErrBadQuery is returned for an invalid listing or admin request
+	// (unknown state, limit out of range).
+	ErrBadQuery = errors.New("queue: bad request")
+	// ErrPaused is returned by Consumer.Fetch when the queue is paused
+	// (after settling what it was given).
+	ErrPaused = errors.New("queue: paused")
+	// ErrStalled is the error of a job dead-lettered because its deliveries
+	// kept taking their worker down (see Config.MaxStalled).
+	ErrStalled = errors.New("stalled")
 	// ErrNoHandler is the error recorded for a job whose name has no handler
 	// on its queue. Such a job is dead-lettered without retries.
 	ErrNoHandler = errors.New("queue: no handler for job")
 	// ErrUndecodable is the error recorded for an entry that is not a job
-	// envelope (e.g. written by hand). It is dead-lettered without retries
+	// record (e.g. written by hand). It is dead-lettered without retries
 	// and cannot be retried.
 	ErrUndecodable = errors.New("queue: entry is not a decodable job")
 	// ErrDriverNotFound is returned when queue.driver names no registered driver.

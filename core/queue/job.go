@@ -1,14 +1,14 @@
 package queue
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 )
 
-// Priority orders jobs of one queue: a worker takes a delivered high job
-// before any normal one, and normal before low (see the Worker for the
-// read-ahead window that bounds this).
+// Priority orders jobs of one queue: a worker with a free slot takes a due
+// high job before any normal one, and normal before low.
 type Priority int
 
 // The priorities. The zero value is PriorityNormal.
@@ -33,6 +33,17 @@ func (p Priority) String() string {
 	return fmt.Sprintf("priority(%d)", int(p))
 }
 
+// Index is p's position in Priorities (0 high, 1 normal, 2 low).
+func (p Priority) Index() int {
+	switch p {
+	case PriorityHigh:
+		return 0
+	case PriorityLow:
+		return 2
+	}
+	return 1
+}
+
 // MarshalText stores the priority by name, readable in redis-cli.
 func (p Priority) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
@@ -51,34 +62,127 @@ func (p *Priority) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Job is one unit of work as stored and as handed to a handler. Its JSON
-// form is what backends store (readable with redis-cli).
+// State is where a job is in its lifecycle:
+//
+//	waiting → active → completed
+//	                 → delayed (retry after a backoff) → waiting …
+//	                 → failed (dead: the dead-letter store)
+//	                 → cancelled
+//	delayed (WithDelay) → waiting
+//
+// An active job whose worker dies is taken back to waiting (counted as an
+// attempt and a stall) or, past queue.max_stalled, to failed with the
+// error "stalled". Admin actions move failed and cancelled jobs back to
+// waiting (retry), delayed ones to waiting (promote), and waiting, delayed
+// or active ones to cancelled (cancel).
+type State string
+
+// The states of SPEC's job record.
+const (
+	StateWaiting   State = "waiting"
+	StateActive    State = "active"
+	StateDelayed   State = "delayed"
+	StateCompleted State = "completed"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+)
+
+// States lists every state, in lifecycle order.
+var States = []State{StateWaiting, StateActive, StateDelayed, StateCompleted, StateFailed, StateCancelled}
+
+// Valid reports whether s is one of States.
+func (s State) Valid() bool {
+	for _, x := range States {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Job is one unit of work: the record a backend stores and the value a
+// handler receives. Handlers read it; only the engine changes it.
 type Job struct {
 	// ID is stable across attempts: handlers use it for idempotency.
-	ID    string `json:"id"`
-	Queue string `json:"queue"`
-	Name  string `json:"name"`
+	ID    string
+	Queue string
+	Name  string
 	// Payload is the JSON the producer enqueued.
-	Payload json.RawMessage `json:"payload"`
-	// Attempt is 1 on the first run and grows by one per retry.
-	Attempt     int      `json:"attempt"`
-	MaxAttempts int      `json:"maxAttempts"`
-	Priority    Priority `json:"priority"`
-	// EnqueuedAt is when the current attempt became due (enqueue time, or
-	// the end of its delay/backoff): the start of its enqueue→start latency.
-	EnqueuedAt    time.Time `json:"enqueuedAt"`
-	CorrelationID string    `json:"correlationId,omitempty"`
+	Payload  json.RawMessage
+	Priority Priority
+	State    State
+	// Attempt is the current (or last) attempt, 1 on the first run.
+	Attempt     int
+	MaxAttempts int
+	// Stalls counts deliveries cut short by the death of their worker.
+	Stalls int
+	// Percent is the progress, 0–100, as last reported by the handler
+	// (Job.Progress).
+	Percent int
+	// Error is the last failed attempt's error ("" if none).
+	Error string
+	// EnqueuedAt is when the job was created; RunAt when it becomes (or
+	// became) due; StartedAt when its last attempt started; FinishedAt
+	// when it completed, failed or was cancelled. Zero when not set.
+	EnqueuedAt, RunAt, StartedAt, FinishedAt time.Time
+	// CorrelationID ties the job to the request that enqueued it.
+	CorrelationID string
+	// Logs are the handler's log lines, newest last; filled only by
+	// Store.Job.
+	Logs []LogLine
+
+	// Delivery is the backend's token for this delivery of the job (set
+	// by Consumer.Fetch): settling a delivery that is no longer current
+	// (taken back after a stall, cancelled, removed) is a no-op.
+	Delivery string
+	// Undecodable is set by Consumer.Fetch for an entry that is not a
+	// job record; the worker dead-letters it with ErrUndecodable.
+	Undecodable error
+
+	reporter reporter
+}
+
+// LogLine is one line a handler logged with Job.Log.
+type LogLine struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}
+
+// reporter lets a running job report progress and log lines.
+type reporter interface {
+	reportProgress(ctx context.Context, j *Job, pct int) error
+	appendLog(ctx context.Context, j *Job, line string) error
 }
 
 // Decode unmarshals the payload into v.
 func (j *Job) Decode(v any) error { return json.Unmarshal(j.Payload, v) }
 
-// Stats are one queue's counts (SPEC §4).
+// Progress records the running job's progress (clamped to 0–100) in its
+// record and as a "progress" event. Outside a worker it does nothing.
+func (j *Job) Progress(ctx context.Context, pct int) error {
+	pct = min(max(pct, 0), 100)
+	j.Percent = pct
+	if j.reporter == nil {
+		return nil
+	}
+	return j.reporter.reportProgress(ctx, j, pct)
+}
+
+// Log appends a line to the job's log (kept with the record, bounded by
+// queue.logs.max_lines, each line cut at queue.logs.max_bytes).
+func (j *Job) Log(ctx context.Context, format string, args ...any) error {
+	if j.reporter == nil {
+		return nil
+	}
+	return j.reporter.appendLog(ctx, j, fmt.Sprintf(format, args...))
+}
+
+// Stats are one queue's counts.
 type Stats struct {
 	Name string `json:"name"`
 	// Waiting jobs are due and not yet taken by a worker.
 	Waiting int64 `json:"waiting"`
-	// Active jobs are delivered to a worker and not yet finished.
+	// Active jobs are running on a worker.
 	Active int64 `json:"active"`
 	// Completed and Failed are totals since the queue was created;
 	// Failed counts jobs dead-lettered, not failed attempts.
@@ -89,7 +193,8 @@ type Stats struct {
 	Paused  bool  `json:"paused"`
 }
 
-// FailedJob is a dead-letter record.
+// FailedJob is the dead-letter view of a failed job (the legacy route
+// GET /api/v1/admin/queues/{name}/failed).
 type FailedJob struct {
 	ID       string          `json:"id"`
 	Name     string          `json:"name,omitempty"`
@@ -97,4 +202,26 @@ type FailedJob struct {
 	Error    string          `json:"error"`
 	Attempts int             `json:"attempts"`
 	FailedAt time.Time       `json:"failedAt"`
+}
+
+// Event is one transition of a job, as kept in a queue's bounded event
+// history and served by the events route.
+type Event struct {
+	// ID orders a queue's events; a client resumes after it.
+	ID       string    `json:"-"`
+	JobID    string    `json:"jobId"`
+	Queue    string    `json:"queue"`
+	Name     string    `json:"name"`
+	State    State     `json:"state"`
+	Attempts int       `json:"attempts"`
+	Progress *int      `json:"progress,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Minute is one minute's count of finished jobs.
+type Minute struct {
+	At        time.Time `json:"at"`
+	Completed int64     `json:"completed"`
+	Failed    int64     `json:"failed"`
 }

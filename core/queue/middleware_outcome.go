@@ -9,67 +9,79 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// outcomeMiddleware records what became of an attempt, in place of
-// Watermill's sleeping Retry and PoisonQueue middlewares:
-//   - success: Complete;
-//   - failure with attempts left: the job, at its next attempt, goes back
-//     to the backend's delayed schedule after the backoff, and the delivery
-//     is acked — the worker slot is free at once;
-//   - failure on the last attempt, a Permanent error or no handler: the job
-//     goes to the dead-letter store with its error and attempt count.
+// outcomeMiddleware decides what becomes of each delivery, in place of
+// Watermill's sleeping Retry and PoisonQueue middlewares, and puts the
+// decision on the message for the transport to settle atomically with the
+// acknowledgement (SetOutcome):
+//   - success: Completed;
+//   - an admin cancelled the job while it ran: Cancelled (never retried);
+//   - the worker is shutting down and cut the attempt short: Released
+//     (back to waiting; the attempt is not counted);
+//   - failure with attempts left: Retry at the backoff — the job waits as
+//     delayed and holds no worker slot;
+//   - failure on the last attempt, a Permanent error, no handler, or an
+//     undecodable entry: Dead, with the error and the attempt count.
 //
-// It returns an error (nack, delivered again) only when the backend cannot
-// record the outcome. It also observes the latency metrics.
+// It also observes the latency metrics and logs failures.
 func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 	qm := w.metrics.queue(queue)
 	return func(next message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
-			// Recording must outlive the handler's timeout and shutdown.
-			ctx := context.WithoutCancel(msg.Context())
-			job := jobFrom(ctx)
+			d := deliveryFrom(msg.Context())
+			job := d.job
+			if job.Undecodable != nil {
+				reason := ErrUndecodable.Error() + ": " + job.Undecodable.Error()
+				w.logger.LogAttrs(msg.Context(), slog.LevelError, "undecodable job dead-lettered",
+					slog.String("queue", queue), slog.String("id", job.ID), slog.String("error", reason))
+				SetOutcome(msg, Settlement{Outcome: Dead, At: time.Now(), Error: reason})
+				qm.failed.Inc()
+				return nil, nil
+			}
 			start := time.Now()
-			if wait := start.Sub(job.EnqueuedAt); wait > 0 {
+			if wait := start.Sub(job.RunAt); wait > 0 && !job.RunAt.IsZero() {
 				qm.wait.Observe(wait.Seconds())
 			}
 			_, err := next(msg)
-			qm.processing.Observe(time.Since(start).Seconds())
-			if err == nil {
-				if err := w.backend.Complete(ctx, job); err != nil {
-					return nil, err
-				}
+			now := time.Now()
+			qm.processing.Observe(now.Sub(start).Seconds())
+			st := w.decide(queue, job, err, d.isCancelled(), now)
+			switch st.Outcome {
+			case Completed:
 				qm.completed.Inc()
-				return nil, nil
+			case Retry:
+				qm.retried.Inc()
+				w.logger.LogAttrs(msg.Context(), slog.LevelWarn, "job attempt failed, retry scheduled",
+					slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
+					slog.Int("attempt", job.Attempt), slog.Duration("backoff", st.At.Sub(now)), slog.String("error", st.Error))
+			case Dead:
+				qm.failed.Inc()
+				w.logger.LogAttrs(msg.Context(), slog.LevelError, "job failed, moved to dead-letter store",
+					slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
+					slog.Int("attempts", job.Attempt), slog.String("error", st.Error))
+			case Cancelled:
+				qm.cancelled.Inc()
+				w.logger.LogAttrs(msg.Context(), slog.LevelInfo, "running job cancelled",
+					slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID))
 			}
-			if w.abort.Err() != nil {
-				return nil, err // aborted by shutdown: not acked, runs again after restart
-			}
-			final := job.Attempt >= job.MaxAttempts || IsPermanent(err) || errors.Is(err, ErrNoHandler)
-			if !final {
-				next := *job
-				next.Attempt++
-				delay := w.cfg.Retry.Backoff.Backoff(job.Attempt)
-				next.EnqueuedAt = time.Now().Add(delay)
-				body, merr := marshalJob(&next, false)
-				if merr == nil {
-					if rerr := w.backend.Reschedule(ctx, &next, body, next.EnqueuedAt); rerr != nil {
-						return nil, rerr
-					}
-					qm.retried.Inc()
-					w.logger.LogAttrs(ctx, slog.LevelWarn, "job attempt failed, retry scheduled",
-						slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
-						slog.Int("attempt", job.Attempt), slog.Duration("backoff", delay), slog.String("error", err.Error()))
-					return nil, nil
-				}
-			}
-			d := DeadLetter{Job: job, ID: job.ID, Error: err.Error(), Attempts: job.Attempt, FailedAt: time.Now()}
-			if berr := w.backend.Bury(ctx, queue, d); berr != nil {
-				return nil, berr
-			}
-			qm.failed.Inc()
-			w.logger.LogAttrs(ctx, slog.LevelError, "job failed, moved to dead-letter store",
-				slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
-				slog.Int("attempts", job.Attempt), slog.String("error", err.Error()))
+			SetOutcome(msg, st)
 			return nil, nil
 		}
 	}
+}
+
+// decide maps a handler's result to the delivery's outcome.
+func (w *Worker) decide(queue string, job *Job, err error, cancelled bool, now time.Time) Settlement {
+	if err == nil {
+		return Settlement{Outcome: Completed, At: now}
+	}
+	if cancelled {
+		return Settlement{Outcome: Cancelled, At: now, Error: "cancelled while running: " + err.Error()}
+	}
+	if w.abort.Err() != nil && errors.Is(err, context.Canceled) {
+		return Settlement{Outcome: Released, At: now, Error: err.Error()}
+	}
+	if job.Attempt >= job.MaxAttempts || IsPermanent(err) || errors.Is(err, ErrNoHandler) {
+		return Settlement{Outcome: Dead, At: now, Error: err.Error()}
+	}
+	return Settlement{Outcome: Retry, At: now.Add(w.cfg.Retry.Backoff.Backoff(job.Attempt)), Error: err.Error()}
 }

@@ -8,6 +8,9 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/health"
 	"github.com/tipbox/tipbox/core/httpserver"
@@ -29,10 +32,12 @@ var Module = fx.Module("queue",
 		selectDriver,
 		openBackend,
 		fx.Annotate(newEnqueuer, fx.As(new(Enqueuer))),
-		fx.Annotate(newAdmin, fx.As(new(Admin))),
+		newAdmin,
+		newEventHub,
 		health.AsChecker(newChecker),
-		httpserver.AsRoutes(NewAdminRoutes),
+		httpserver.AsRoutes(newAdminRoutes),
 	),
+	fx.Invoke(registerDepth),
 )
 
 // WorkerModule runs the consumers: the Worker over the handlers of the
@@ -67,8 +72,8 @@ func RequireShared(d Driver) error {
 		"cmd/worker needs a shared driver (set queue.driver: redis, or TIPBOX_QUEUE_DRIVER=redis)", ErrNotShared, d.Name)
 }
 
-func openBackend(lc fx.Lifecycle, cfg Config, d Driver, logger *slog.Logger) (Backend, error) {
-	b, err := d.Open(cfg)
+func openBackend(lc fx.Lifecycle, cfg Config, d Driver, logger *slog.Logger, m *Metrics) (Backend, error) {
+	b, err := d.Open(cfg, m)
 	if err != nil {
 		return nil, fmt.Errorf("queue: open driver %s: %w", d.Name, err)
 	}
@@ -94,7 +99,32 @@ func newEnqueuer(in producerIn) (*Client, error) {
 	return NewClient(in.Cfg, in.Backend, in.Logger, in.Metrics)
 }
 
-func newAdmin(cfg Config, b Backend) *AdminService { return NewAdmin(cfg, b) }
+func newAdmin(cfg Config, b Backend) *Admin { return NewAdmin(cfg, b) }
+
+func newEventHub(lc fx.Lifecycle, b Backend, logger *slog.Logger) *EventHub {
+	h := NewEventHub(b, logger, 0)
+	lc.Append(fx.StopHook(h.Close))
+	return h
+}
+
+func newAdminRoutes(a *Admin, b Backend, h *EventHub, v *auth.Verifier, logger *slog.Logger) *AdminRoutes {
+	return NewAdminRoutes(a, b, h, v, logger)
+}
+
+// closeStreamsBeforeServer ends the open event streams before the HTTP
+// server's shutdown, which would otherwise wait for them until its
+// deadline: taking the *Server makes this hook run before the server's.
+func closeStreamsBeforeServer(lc fx.Lifecycle, h *EventHub, _ *httpserver.Server) {
+	lc.Append(fx.StopHook(h.Close))
+}
+
+// StreamsModule ends event streams before the API server stops; programs
+// that serve HTTP include it.
+var StreamsModule = fx.Invoke(closeStreamsBeforeServer)
+
+func registerDepth(cfg Config, m *Metrics, b Backend, reg prometheus.Registerer) error {
+	return m.registerDepth(reg, cfg.Queues, b)
+}
 
 func newChecker(b Backend) health.Checker {
 	return health.Checker{Name: "queue", Critical: false, Check: b.Ping}

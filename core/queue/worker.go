@@ -2,30 +2,23 @@ package queue
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 )
 
-// Consumer is the part of a Backend the Worker needs.
-type Consumer interface {
-	Topic(queue string, p Priority) string
-	Subscriber(queue string, inFlight int) (message.Subscriber, error)
-	Complete(ctx context.Context, job *Job) error
-	Reschedule(ctx context.Context, job *Job, body []byte, at time.Time) error
-	Bury(ctx context.Context, queue string, d DeadLetter) error
-	Paused(ctx context.Context, queue string) (bool, error)
-	Run(ctx context.Context) error
-}
-
 // Worker runs the handlers of every queue that has some on a Watermill
-// Router: per queue one handler, fed by a gate that merges the priority
-// topics, caps running jobs at queue.concurrency and honours pause. It also
-// runs the backend's background work (delayed promotion, trimming).
+// Router: per queue one Router handler fed by a Subscriber (the transport
+// over the backend's Consumer), with the engine's middleware deciding each
+// delivery's outcome (retry with backoff, dead letter, cancel) and the
+// transport settling it. It also runs the backend's background work.
 //
 // Start and Stop are called once each, from one goroutine (fx lifecycle).
 type Worker struct {
@@ -34,12 +27,13 @@ type Worker struct {
 	dispatch map[string]*dispatch
 	logger   *slog.Logger
 	metrics  *Metrics
+	consumer string
 
 	abort   context.Context // cancelled when shutdown_timeout runs out
 	abortFn context.CancelFunc
 
 	router  *message.Router
-	gates   map[string]*gate
+	subs    []*Subscriber
 	runners []*runners
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -58,10 +52,35 @@ func NewWorker(cfg Config, backend Consumer, handlers []Handler, logger *slog.Lo
 	if metrics == nil {
 		metrics, _ = NewMetrics(nil)
 	}
-	w := &Worker{cfg: cfg, backend: backend, dispatch: d, logger: logger, metrics: metrics, gates: map[string]*gate{}}
+	prefix := ""
+	if p, ok := backend.(interface{ ConsumerPrefix() string }); ok {
+		prefix = p.ConsumerPrefix()
+	}
+	w := &Worker{cfg: cfg, backend: backend, dispatch: d, logger: logger, metrics: metrics, consumer: ConsumerName(prefix)}
 	w.abort, w.abortFn = context.WithCancel(context.Background())
 	return w, nil
 }
+
+// ConsumerName returns a name unique to this process: prefix (the host
+// name when empty), the process id and a random suffix. Two processes on
+// one host never share it; a restarted process gets a new one.
+func ConsumerName(prefix string) string {
+	if prefix == "" {
+		prefix, _ = os.Hostname()
+		if prefix == "" {
+			prefix = "worker"
+		}
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", prefix, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// SetConsumerName overrides the generated consumer name (before Start).
+func (w *Worker) SetConsumerName(name string) { w.consumer = name }
+
+// Consumer is the name this worker claims jobs under.
+func (w *Worker) Consumer() string { return w.consumer }
 
 // Start subscribes every queue that has handlers and returns once the
 // Router runs. The worker keeps running after ctx ends; Stop ends it.
@@ -79,53 +98,27 @@ func (w *Worker) Start(ctx context.Context) error {
 		w.logger.Info("queue worker started without handlers")
 		return nil
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.ShutdownTimeout + time.Second},
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: w.cfg.ShutdownTimeout + 2*time.Second},
 		newRouterLogger(w.logger))
 	if err != nil {
 		cancel()
 		return err
 	}
 	for q, d := range w.dispatch {
-		// Twice the concurrency in flight keeps the gate's buffers primed
-		// (see gate.Subscribe) while every slot is busy.
-		sub, err := w.backend.Subscriber(q, 2*w.cfg.Concurrency)
-		if err != nil {
-			cancel()
-			w.closeRunners()
-			return fmt.Errorf("queue: subscriber for %s: %w", q, err)
-		}
-		topics := make([]string, len(Priorities))
-		for i, p := range Priorities {
-			topics[i] = w.backend.Topic(q, p)
-		}
-		g := newGate(sub, topics, w.cfg.Concurrency, w.cfg.ShutdownTimeout)
-		w.gates[q] = g
+		sub := NewSubscriber(w.backend, q, w.consumer, w.cfg.Concurrency, w.cfg,
+			w.cfg.ShutdownTimeout+500*time.Millisecond, w.logger)
+		w.subs = append(w.subs, sub)
 		rn := newRunners(w.cfg.Concurrency)
 		w.runners = append(w.runners, rn)
-		h := router.AddConsumerHandler("queue."+q, q, g, w.final(d))
-		h.AddMiddleware(slotMiddleware(g), w.decodeMiddleware(q), w.outcomeMiddleware(q), rn.middleware,
-			w.recoverMiddleware, w.contextMiddleware)
+		h := router.AddConsumerHandler("queue."+q, q, sub, w.final(d))
+		h.AddMiddleware(ackMiddleware, w.outcomeMiddleware(q), rn.middleware, w.recoverMiddleware, w.contextMiddleware)
 	}
-	w.refreshPaused(ctx)
 	w.router = router
-	w.wg.Add(2)
+	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		if err := router.Run(runCtx); err != nil {
 			w.logger.Error("queue router stopped", "error", err)
-		}
-	}()
-	go func() {
-		defer w.wg.Done()
-		t := time.NewTicker(w.cfg.PausePoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				w.refreshPaused(runCtx)
-			}
 		}
 	}()
 	select {
@@ -133,25 +126,14 @@ func (w *Worker) Start(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	w.logger.Info("queue worker started", "queues", len(w.gates), "concurrency", w.cfg.Concurrency)
+	w.logger.Info("queue worker started", "queues", len(w.subs), "concurrency", w.cfg.Concurrency, "consumer", w.consumer)
 	return nil
 }
 
-func (w *Worker) refreshPaused(ctx context.Context) {
-	for q, g := range w.gates {
-		p, err := w.backend.Paused(ctx, q)
-		if err != nil {
-			continue // keep the last known state while the backend is away
-		}
-		g.setPaused(p)
-	}
-}
-
 // Stop takes no new jobs, lets running ones finish within
-// queue.shutdown_timeout (then cancels their contexts; an aborted job is
-// not acked and runs again after a restart), and stops background work.
-// Jobs read ahead but not started stay with the transport, which hands
-// them out again at once on restart.
+// queue.shutdown_timeout, then cancels their contexts (an attempt cut
+// short this way is released back to waiting, not counted), settles every
+// delivery and stops background work.
 func (w *Worker) Stop(ctx context.Context) error {
 	if w.cancel == nil {
 		return nil
@@ -162,9 +144,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 	if w.router != nil {
 		err = w.router.Close()
 		// The Router closes its subscribers without waiting for them; wait
-		// here, so the transports have flushed their acks when Stop returns.
-		for _, g := range w.gates {
-			err = errors.Join(err, g.Close())
+		// here, so every delivery is settled when Stop returns.
+		for _, s := range w.subs {
+			err = errors.Join(err, s.Close())
 		}
 	}
 	w.closeRunners()
@@ -191,11 +173,22 @@ func (w *Worker) closeRunners() {
 func (w *Worker) final(d *dispatch) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
-		job := jobFrom(ctx)
+		job := deliveryFrom(ctx).job
 		h := d.handler(job.Name)
 		if h == nil {
 			return fmt.Errorf("%w %q", ErrNoHandler, job.Name)
 		}
 		return h(ctx, job)
+	}
+}
+
+// ackMiddleware is outermost: it acks the message once the chain has put
+// the outcome on it, so the transport settles it and frees its slot. It
+// never returns an error: every outcome, failures included, is an ack.
+func ackMiddleware(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		out, _ := next(msg)
+		msg.Ack()
+		return out, nil
 	}
 }

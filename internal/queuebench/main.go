@@ -55,7 +55,6 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	redisq "github.com/tipbox/tipbox/adapters/queue/redis"
-	"github.com/tipbox/tipbox/adapters/queue/redisstream"
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/queue"
 )
@@ -259,7 +258,7 @@ func (b *bench) open(scenario string, concurrency int) (queue.Config, queue.Back
 	qcfg := queue.Config{Driver: "redis", Concurrency: concurrency, Queues: []string{name}}
 	qcfg.SetDefaults()
 	rcfg := b.redisConfig()
-	be, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger).Open(qcfg)
+	be, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
 	if err != nil {
 		return qcfg, nil, nil, "", err
 	}
@@ -283,8 +282,8 @@ func (b *bench) configSummary() map[string]any {
 	r := b.redisConfig()
 	return map[string]any{"retry_max_attempts": q.Retry.MaxAttempts, "retry_backoff_initial": q.Retry.Backoff.Initial.String(),
 		"retention_completed": q.Retention.Completed, "retention_failed": q.Retention.Failed,
-		"redis_batch_size": r.BatchSize, "redis_ack_flush_interval": r.AckFlushInterval.String(),
-		"redis_record_flush": r.RecordFlush.String(), "worker_in_flight_per_topic": "2 × concurrency"}
+		"redis_min_idle_time": r.MinIdleTime.String(), "redis_promote_interval": r.PromoteInterval.String(),
+		"worker_in_flight": "concurrency (claims only for free slots)"}
 }
 
 // measure times fn, which handles `jobs` jobs, with its CPU costs.
@@ -581,7 +580,7 @@ func (b *bench) xaddAll(ctx context.Context, stream string, body []byte) error {
 		pipe := b.admin.Pipeline()
 		for range n {
 			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{
-				redisstream.UUIDField, uuid.NewString(), redisstream.PayloadField, body, redisstream.MetadataField, ""}})
+				"id", uuid.NewString(), "payload", body}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return err
@@ -629,7 +628,7 @@ func (b *bench) ceilingXReadGroup() (result, error) {
 			}
 			ids = ids[:0]
 			for _, xm := range res[0].Messages {
-				s, _ := xm.Values[redisstream.PayloadField].(string)
+				s, _ := xm.Values["payload"].(string)
 				var j queue.Job
 				if err := json.Unmarshal([]byte(s), &j); err != nil {
 					return err
@@ -678,7 +677,7 @@ func (b *bench) ceilingLatency(rate int) (result, error) {
 			}
 			ids = ids[:0]
 			for _, xm := range res[0].Messages {
-				s, _ := xm.Values[redisstream.PayloadField].(string)
+				s, _ := xm.Values["payload"].(string)
 				var j queue.Job
 				if err := json.Unmarshal([]byte(s), &j); err != nil {
 					readErr <- err
@@ -709,7 +708,7 @@ func (b *bench) ceilingLatency(rate int) (result, error) {
 				body, _ := json.Marshal(&queue.Job{ID: uuid.NewString(), Queue: "ceiling", Name: "event",
 					Payload: raw, Attempt: 1, MaxAttempts: 3, EnqueuedAt: time.Now()})
 				_ = b.admin.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{
-					redisstream.UUIDField, uuid.NewString(), redisstream.PayloadField, body, redisstream.MetadataField, ""}}).Err()
+					"id", uuid.NewString(), "payload", body}}).Err()
 			}(sent)
 		}
 		if sent < total {

@@ -4,67 +4,64 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"log/slog"
+	"strconv"
 	"sync"
 	"time"
-
-	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/tipbox/tipbox/core/queue"
 )
 
-// DedupWindow is how long a WithJobID id is remembered for deduplication.
+// DedupWindow is how long a WithJobID id is remembered for deduplication
+// after its record is gone.
 const DedupWindow = 24 * time.Hour
 
-// Backend is the in-process queue.Backend of the embedded profile: a
-// Broker for waiting jobs (one topic per queue and priority), a timer heap
-// for delayed jobs and retries, and in-memory counters, retention records
-// and dead-letter stores. Everything is lost when the process ends, and it
-// cannot be shared between processes. Safe for concurrent use.
+// Backend is the in-process queue.Backend of the embedded profile. Every
+// job is a record in a map with one state; per queue it keeps a FIFO per
+// priority, a heap of delayed jobs, the finished jobs within retention,
+// per-minute counts and a bounded event history. A job whose worker stops
+// heartbeating for five heartbeats is taken back as stalled. Everything is
+// lost when the process ends, and it cannot be shared between processes.
+// Safe for concurrent use: one mutex guards every queue.
 type Backend struct {
 	cfg    queue.Config
-	broker *Broker
-	pub    *PubSub
+	obs    queue.Observer
+	logger *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex
-	queues  map[string]*state
-	delayed delayHeap
-	wake    chan struct{}
-	closed  bool
-	done    chan struct{}
-	wg      sync.WaitGroup
-}
-
-type state struct {
-	completed, failed int64
-	recent            []string // retention records of completed job ids (ring)
-	recentAt          int
-	dead              map[string]queue.DeadLetter
-	deadOrder         []string // oldest first
-	paused            bool
-	seen              map[string]time.Time // dedup id → forget after
-	delayed           int64
+	mu     sync.Mutex
+	queues map[string]*qstate
+	closed bool
+	wake   chan struct{} // pokes the background loop
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 var _ queue.Backend = (*Backend)(nil)
 
-// New returns a running backend for cfg's queues. Close stops it.
-func New(cfg queue.Config) (*Backend, error) {
+// New returns a running backend for cfg's queues; obs (nil: none) counts
+// retention drops. Close stops it.
+func New(cfg queue.Config, obs queue.Observer, logger *slog.Logger) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("memory: queue config: %w", err)
 	}
-	b := &Backend{cfg: cfg, broker: NewBroker(), now: time.Now, queues: map[string]*state{},
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{cfg: cfg, obs: obs, logger: logger, now: time.Now, queues: map[string]*qstate{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
-	b.pub = NewPubSub(b.broker, 1)
 	for _, q := range cfg.Queues {
-		b.queues[q] = &state{dead: map[string]queue.DeadLetter{}, seen: map[string]time.Time{}}
+		b.queues[q] = newQState(q, cfg)
 	}
 	b.wg.Add(1)
-	go b.promote()
+	go b.background()
 	return b, nil
 }
 
-func (b *Backend) state(q string) (*state, error) {
+func (b *Backend) state(q string) (*qstate, error) {
+	if b.closed {
+		return nil, queue.ErrClosed
+	}
 	s, ok := b.queues[q]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", queue.ErrQueueNotFound, q)
@@ -72,238 +69,249 @@ func (b *Backend) state(q string) (*state, error) {
 	return s, nil
 }
 
-// Topic is "<queue>.<priority>".
-func (b *Backend) Topic(q string, p queue.Priority) string { return q + "." + p.String() }
-
-// Subscriber returns a subscription source keeping inFlight messages per topic.
-func (b *Backend) Subscriber(_ string, inFlight int) (message.Subscriber, error) {
-	return NewPubSub(b.broker, inFlight), nil
-}
-
-// Enqueue stores the jobs: due ones at the tail of their priority topic,
-// others in the delayed heap.
-func (b *Backend) Enqueue(_ context.Context, q string, jobs []queue.Scheduled) error {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return queue.ErrClosed
-	}
-	s, err := b.state(q)
-	if err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	now := b.now()
-	var due [3][]*message.Message
-	for _, j := range jobs {
-		if j.Dedup {
-			if until, ok := s.seen[j.Job.ID]; ok && now.Before(until) {
-				continue
-			}
-			b.remember(s, j.Job.ID, now)
-		}
-		if !j.RunAt.IsZero() && j.RunAt.After(now) {
-			b.schedule(s, q, j.Job.ID, j.Job.Priority, j.Body, j.RunAt)
-			continue
-		}
-		i := prioIndex(j.Job.Priority)
-		due[i] = append(due[i], message.NewMessage(j.Job.ID, j.Body))
-	}
-	b.mu.Unlock()
-	for i, msgs := range due {
-		if len(msgs) > 0 {
-			if err := b.pub.Publish(b.Topic(q, queue.Priorities[i]), msgs...); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func prioIndex(p queue.Priority) int {
-	for i, q := range queue.Priorities {
-		if q == p {
-			return i
-		}
-	}
-	return 1
-}
-
-func (b *Backend) remember(s *state, id string, now time.Time) {
-	if len(s.seen) >= 1024 && len(s.seen)%1024 == 0 {
-		for k, until := range s.seen {
-			if !now.Before(until) {
-				delete(s.seen, k)
-			}
-		}
-	}
-	s.seen[id] = now.Add(DedupWindow)
-}
-
-// schedule must be called with b.mu held.
-func (b *Backend) schedule(s *state, q, id string, p queue.Priority, body []byte, at time.Time) {
-	heap.Push(&b.delayed, delayed{at: at, queue: q, id: id, prio: p, body: body})
-	s.delayed++
+func (b *Backend) poke() {
 	select {
 	case b.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Complete counts the job and keeps its id among the last
-// retention.completed records.
-func (b *Backend) Complete(_ context.Context, job *queue.Job) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, err := b.state(job.Queue)
-	if err != nil {
+// Enqueue stores the jobs.
+func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.NewRecord) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.completed++
-	if n := b.cfg.Retention.Completed; n > 0 {
-		if len(s.recent) < n {
-			s.recent = append(s.recent, job.ID)
-		} else {
-			s.recent[s.recentAt] = job.ID
-			s.recentAt = (s.recentAt + 1) % n
-		}
-	}
-	return nil
-}
-
-// Reschedule puts the job's next attempt in the delayed heap.
-func (b *Backend) Reschedule(_ context.Context, job *queue.Job, body []byte, at time.Time) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return queue.ErrClosed
-	}
-	s, err := b.state(job.Queue)
-	if err != nil {
-		return err
-	}
-	b.schedule(s, job.Queue, job.ID, job.Priority, body, at)
-	return nil
-}
-
-// Bury stores the dead letter, keeping the newest retention.failed.
-func (b *Backend) Bury(_ context.Context, q string, d queue.DeadLetter) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, err := b.state(q)
 	if err != nil {
 		return err
 	}
-	s.failed++
-	if _, exists := s.dead[d.ID]; exists {
-		s.deadOrder = without(s.deadOrder, d.ID)
+	now := b.now()
+	delayed := false
+	for _, nr := range jobs {
+		j := clone(nr.Job)
+		if nr.Unique {
+			if _, ok := s.jobs[j.ID]; ok {
+				continue
+			}
+			if until, ok := s.dedup[j.ID]; ok && now.Before(until) {
+				continue
+			}
+			s.remember(j.ID, now)
+		}
+		if _, exists := s.jobs[j.ID]; exists {
+			return fmt.Errorf("memory: job id %q exists in %s", j.ID, q)
+		}
+		s.jobs[j.ID] = j
+		if j.RunAt.After(now) {
+			s.delay(j)
+			delayed = true
+		} else {
+			j.State = queue.StateWaiting
+			s.push(j)
+		}
+		s.event(j, now, nil)
 	}
-	s.dead[d.ID] = d
-	s.deadOrder = append(s.deadOrder, d.ID)
-	for len(s.deadOrder) > b.cfg.Retention.Failed {
-		delete(s.dead, s.deadOrder[0])
-		s.deadOrder = s.deadOrder[1:]
+	if delayed {
+		b.poke()
 	}
 	return nil
 }
 
-func without(ids []string, id string) []string {
-	out := ids[:0]
-	for _, x := range ids {
-		if x != id {
-			out = append(out, x)
-		}
+// Fetch settles req.Settle, then claims up to req.Max waiting jobs.
+func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, err := b.state(req.Queue)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	now := b.now()
+	for _, st := range req.Settle {
+		s.settle(b, st, now)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.paused {
+		return nil, queue.ErrPaused
+	}
+	var out []*queue.Job
+	for len(out) < req.Max {
+		j := s.pop()
+		if j == nil {
+			break
+		}
+		s.count[queue.StateWaiting]--
+		s.deliveries++
+		j.State, j.StartedAt, j.Percent = queue.StateActive, now, 0
+		j.Delivery = strconv.FormatUint(s.deliveries, 10)
+		s.count[queue.StateActive]++
+		s.active[j.ID] = &lease{job: j, owner: req.Consumer, seen: now}
+		s.event(j, now, nil)
+		out = append(out, clone(j))
+	}
+	return out, nil
 }
 
-// Stats counts waiting and active messages from the broker.
-func (b *Backend) Stats(_ context.Context, q string) (queue.Stats, error) {
+// Wait returns when a job may be due, d passes or ctx ends.
+func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 	b.mu.Lock()
 	s, err := b.state(q)
 	if err != nil {
 		b.mu.Unlock()
-		return queue.Stats{}, err
+		return err
 	}
-	st := queue.Stats{Name: q, Completed: s.completed, Failed: s.failed, Delayed: s.delayed, Paused: s.paused}
+	if s.count[queue.StateWaiting] > 0 && !s.paused {
+		b.mu.Unlock()
+		return nil
+	}
+	ch := s.waiters
 	b.mu.Unlock()
-	for _, p := range queue.Priorities {
-		r, f := b.broker.Counts(b.Topic(q, p))
-		st.Waiting += int64(r)
-		st.Active += int64(f)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return st, nil
+	return nil
 }
 
-// Failed lists dead letters newest first.
-func (b *Backend) Failed(_ context.Context, q string, limit int) ([]queue.FailedJob, error) {
+// Heartbeat renews the running deliveries and reports the cancelled ones.
+func (b *Backend) Heartbeat(_ context.Context, q, _ string, running []*queue.Job) ([]string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, err := b.state(q)
 	if err != nil {
 		return nil, err
 	}
-	out := []queue.FailedJob{}
-	for i := len(s.deadOrder) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, s.dead[s.deadOrder[i]].FailedJob())
+	now := b.now()
+	var cancel []string
+	for _, j := range running {
+		if l, ok := s.active[j.ID]; ok && l.job.Delivery == j.Delivery {
+			l.seen = now
+			if l.cancel {
+				cancel = append(cancel, j.ID)
+			}
+		}
 	}
-	return out, nil
+	return cancel, nil
 }
 
-// RetryFailed moves a dead letter back to waiting, attempt 1.
-func (b *Backend) RetryFailed(_ context.Context, q, id string) error {
+// Cancellations delivers cancel requests for active jobs of q.
+func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
+	ch := make(chan string, 64)
 	b.mu.Lock()
 	s, err := b.state(q)
 	if err != nil {
 		b.mu.Unlock()
-		return err
+		close(ch)
+		return ch
 	}
-	d, ok := s.dead[id]
-	if !ok {
-		b.mu.Unlock()
-		return fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
-	}
-	job, body, err := d.Revive(b.now())
-	if err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	delete(s.dead, id)
-	s.deadOrder = without(s.deadOrder, id)
+	s.cancelSubs[ch] = struct{}{}
 	b.mu.Unlock()
-	return b.pub.Publish(b.Topic(q, job.Priority), message.NewMessage(job.ID, body))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-b.done:
+		}
+		b.mu.Lock()
+		delete(s.cancelSubs, ch)
+		close(ch)
+		b.mu.Unlock()
+	}()
+	return ch
 }
 
-// SetPaused sets the queue's paused flag.
-func (b *Backend) SetPaused(_ context.Context, q string, paused bool) error {
+// ReportProgress sets an active delivery's progress.
+func (b *Backend) ReportProgress(_ context.Context, job *queue.Job, pct int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, err := b.state(q)
+	s, err := b.state(job.Queue)
 	if err != nil {
 		return err
 	}
-	s.paused = paused
+	if l, ok := s.active[job.ID]; ok && l.job.Delivery == job.Delivery {
+		l.job.Percent = pct
+		s.event(l.job, b.now(), &pct)
+	}
 	return nil
 }
 
-// Paused reads the queue's paused flag.
-func (b *Backend) Paused(_ context.Context, q string) (bool, error) {
+// AppendLog adds a line to an active delivery's log.
+func (b *Backend) AppendLog(_ context.Context, job *queue.Job, line queue.LogLine) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, err := b.state(q)
+	s, err := b.state(job.Queue)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return s.paused, nil
-}
-
-// Run has nothing to do: the backend promotes delayed jobs itself.
-func (b *Backend) Run(ctx context.Context) error {
-	<-ctx.Done()
+	if l, ok := s.active[job.ID]; ok && l.job.Delivery == job.Delivery && b.cfg.Logs.MaxLines > 0 {
+		logs := append(s.logs[job.ID], line)
+		if over := len(logs) - b.cfg.Logs.MaxLines; over > 0 {
+			logs = append([]queue.LogLine(nil), logs[over:]...)
+		}
+		s.logs[job.ID] = logs
+	}
 	return nil
 }
 
-// Ping always succeeds while the backend is open.
+// Run waits for ctx: the backend does its background work itself (it is
+// the only process that can).
+func (b *Backend) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+	case <-b.done:
+	}
+	return nil
+}
+
+// background promotes delayed jobs when due, takes back stalled ones and
+// drops dead letters past their age.
+func (b *Backend) background() {
+	defer b.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	sweep := time.NewTicker(b.cfg.Heartbeat)
+	defer sweep.Stop()
+	for {
+		b.mu.Lock()
+		now := b.now()
+		next := now.Add(time.Hour)
+		for _, s := range b.queues {
+			if at, ok := s.promote(now); ok && at.Before(next) {
+				next = at
+			}
+		}
+		b.mu.Unlock()
+		timer.Reset(next.Sub(now))
+		select {
+		case <-timer.C:
+		case <-b.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		case <-sweep.C:
+			b.mu.Lock()
+			now := b.now()
+			for _, s := range b.queues {
+				s.reclaim(b, now, 5*b.cfg.Heartbeat)
+				s.expire(b, now)
+			}
+			b.mu.Unlock()
+		case <-b.done:
+			return
+		}
+	}
+}
+
+// Ping succeeds while the backend is open.
 func (b *Backend) Ping(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -313,7 +321,7 @@ func (b *Backend) Ping(context.Context) error {
 	return nil
 }
 
-// Close stops the delayed-job timer. Jobs still stored are dropped.
+// Close stops the background work; stored jobs are dropped.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -322,7 +330,37 @@ func (b *Backend) Close() error {
 	}
 	b.closed = true
 	close(b.done)
+	for _, s := range b.queues {
+		close(s.waiters)
+		close(s.eventsWake)
+		s.waiters, s.eventsWake = make(chan struct{}), make(chan struct{})
+	}
 	b.mu.Unlock()
 	b.wg.Wait()
-	return b.pub.Close()
+	return nil
 }
+
+// clone copies a record for a caller (the backend keeps its own).
+func clone(j *queue.Job) *queue.Job {
+	c := *j
+	c.Logs = nil
+	return &c
+}
+
+// delayHeap orders delayed jobs by due time; entries whose job left the
+// delayed state (promoted, cancelled, removed) are skipped when popped.
+type delayHeap []*queue.Job
+
+func (h delayHeap) Len() int           { return len(h) }
+func (h delayHeap) Less(i, j int) bool { return h[i].RunAt.Before(h[j].RunAt) }
+func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap) Push(x any)        { *h = append(*h, x.(*queue.Job)) }
+func (h *delayHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return d
+}
+
+var _ = heap.Init

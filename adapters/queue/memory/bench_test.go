@@ -9,7 +9,7 @@ import (
 
 // Run: go test -run '^$' -bench . -benchtime 20000x ./adapters/queue/memory/
 func openBench(tb testing.TB, cfg queue.Config) queue.Backend {
-	b, err := New(cfg)
+	b, err := New(cfg, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestModules(t *testing.T) {
 	}
 	var ran atomic.Int64
 	var enq queue.Enqueuer
-	var admin queue.Admin
+	var admin *queue.Admin
 	var driver queue.Driver
 	var checks []health.Checker
 	app := fxtest.New(t,

@@ -15,7 +15,7 @@ import (
 func openBench(tb testing.TB, qcfg queue.Config) queue.Backend {
 	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(tb)})
 	cfg := testConfig(tb)
-	b, err := New(cfg, qcfg, c, queuetest.Logger())
+	b, err := New(cfg, qcfg, c, queuetest.Logger(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func producer(t *testing.T) (*queuetest.Env, goredis.UniversalClient, string) {
 	addr := testenv.RedisAddr(t)
 	c := goredis.NewClient(&goredis.Options{Addr: addr})
 	cfg := testConfig(t)
-	b, err := New(cfg, helperQueueConfig(), c, queuetest.Logger())
+	b, err := New(cfg, helperQueueConfig(), c, queuetest.Logger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestRedisRestart(t *testing.T) {
 	cfg := testConfig(t)
 	qc := helperQueueConfig()
 	qc.Retry.MaxAttempts = 20 // handlers fail while Redis is away; they must get through
-	b, err := New(cfg, qc, c, queuetest.Logger())
+	b, err := New(cfg, qc, c, queuetest.Logger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

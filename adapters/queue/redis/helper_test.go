@@ -45,7 +45,7 @@ func helperWorker() int {
 	defer c.Close()
 	cfg := Config{Prefix: env("PREFIX"), Consumer: env("CONSUMER"), MinIdleTime: minIdle, ClaimInterval: 100 * time.Millisecond}
 	cfg.SetDefaults()
-	b, err := New(cfg, helperQueueConfig(), c, queuetest.Logger())
+	b, err := New(cfg, helperQueueConfig(), c, queuetest.Logger(), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

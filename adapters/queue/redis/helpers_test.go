@@ -15,7 +15,7 @@ import (
 // testConfig is the driver config tests use: unique keys, quick ticks.
 func testConfig(t testing.TB) Config {
 	cfg := Config{Prefix: testenv.Prefix(t), Consumer: "test-worker", PromoteInterval: 5 * time.Millisecond,
-		TrimInterval: 50 * time.Millisecond}
+		MinIdleTime: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond}
 	cfg.SetDefaults()
 	return cfg
 }
@@ -47,7 +47,7 @@ func deleteKeys(t testing.TB, c goredis.UniversalClient, prefix string) {
 func openTestBackend(t testing.TB, c goredis.UniversalClient, qcfg queue.Config) (*Backend, Config) {
 	t.Helper()
 	cfg := testConfig(t)
-	b, err := New(cfg, qcfg, c, queuetest.Logger())
+	b, err := New(cfg, qcfg, c, queuetest.Logger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +69,16 @@ func harness(newClient func(t *testing.T) goredis.UniversalClient) queuetest.Har
 		InjectUndecodable: func(t *testing.T, qb queue.Backend, q string) {
 			b := qb.(*Backend)
 			ctx := context.Background()
-			stream := b.Topic(q, queue.PriorityNormal)
+			stream := b.keys[q].streams[1]
 			// Like `redis-cli XADD stream * foo bar`: not even a transport entry.
 			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Err(); err != nil {
 				t.Fatal(err)
 			}
-			// A transport entry whose payload is not a job.
-			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream,
-				Values: []any{"_watermill_message_uuid", "hand-1", "payload", "not json", "metadata", ""}}).Err(); err != nil {
+			// An entry whose job record is not a record.
+			if err := b.client.HSet(ctx, b.keys[q].jobs, "hand-1", "not json").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"id", "hand-1"}}).Err(); err != nil {
 				t.Fatal(err)
 			}
 		},

@@ -13,12 +13,12 @@ import (
 
 // Open creates its own Redis client from rc (never shared with the cache)
 // and a backend that closes that client on Close.
-func Open(cfg Config, qcfg queue.Config, rc redisconn.Config, logger *slog.Logger) (*Backend, error) {
+func Open(cfg Config, qcfg queue.Config, rc redisconn.Config, logger *slog.Logger, obs queue.Observer) (*Backend, error) {
 	client, err := redisconn.NewClient(rc)
 	if err != nil {
 		return nil, fmt.Errorf("queue.redis: %w", err)
 	}
-	b, err := New(cfg, qcfg, client, logger)
+	b, err := New(cfg, qcfg, client, logger, obs)
 	if err != nil {
 		_ = client.Close()
 		return nil, err
@@ -29,8 +29,8 @@ func Open(cfg Config, qcfg queue.Config, rc redisconn.Config, logger *slog.Logge
 
 // NewDriver returns the "redis" driver, shareable between processes.
 func NewDriver(cfg Config, rc redisconn.Config, logger *slog.Logger) queue.Driver {
-	return queue.Driver{Name: "redis", Shared: true, Open: func(qcfg queue.Config) (queue.Backend, error) {
-		return Open(cfg, qcfg, rc, logger)
+	return queue.Driver{Name: "redis", Shared: true, Open: func(qcfg queue.Config, obs queue.Observer) (queue.Backend, error) {
+		return Open(cfg, qcfg, rc, logger, obs)
 	}}
 }
 

@@ -2,27 +2,26 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/tipbox/tipbox/adapters/queue/redisstream"
-	"github.com/tipbox/tipbox/core/queue"
 )
 
 const promoteBatch = 500
 
-// Run promotes due delayed jobs every PromoteInterval and trims acked
-// stream entries every TrimInterval, until ctx ends. Every worker process
-// runs it; the promote script makes concurrent runs safe. Redis errors are
-// logged and retried on the next tick.
+// Run does a worker process's share of the background work until ctx
+// ends: promoting due delayed jobs (every promote_interval), taking back
+// stalled deliveries (every claim_interval), and every minute dropping
+// dead letters past retention.failed_age, per-minute counts past a day and
+// consumers idle past consumer_idle with nothing pending. Every worker
+// process runs it; the scripts make concurrent runs safe. Redis errors are
+// logged once and retried on the next tick.
 func (b *Backend) Run(ctx context.Context) error {
 	promoteT := time.NewTicker(b.cfg.PromoteInterval)
 	defer promoteT.Stop()
-	trimT := time.NewTicker(b.cfg.TrimInterval)
-	defer trimT.Stop()
+	claimT := time.NewTicker(b.cfg.ClaimInterval)
+	defer claimT.Stop()
+	minuteT := time.NewTicker(time.Minute)
+	defer minuteT.Stop()
 	var lastErr string
 	report := func(what string, err error) {
 		if err != nil && err.Error() != lastErr && ctx.Err() == nil {
@@ -34,6 +33,7 @@ func (b *Backend) Run(ctx context.Context) error {
 			lastErr = ""
 		}
 	}
+	b.housekeeping(ctx, report)
 	for {
 		select {
 		case <-ctx.Done():
@@ -42,14 +42,21 @@ func (b *Backend) Run(ctx context.Context) error {
 			for q := range b.keys {
 				report("promote", b.promoteDue(ctx, q))
 			}
-		case <-trimT.C:
-			for _, k := range b.keys {
-				for _, s := range k.streams {
-					_, err := redisstream.TrimAcked(ctx, b.client, s)
-					report("trim", err)
-				}
+		case <-claimT.C:
+			for q := range b.keys {
+				report("stall check", b.reclaim(ctx, q))
 			}
+		case <-minuteT.C:
+			b.housekeeping(ctx, report)
 		}
+	}
+}
+
+func (b *Backend) housekeeping(ctx context.Context, report func(string, error)) {
+	for q := range b.keys {
+		report("dead-letter expiry", b.expire(ctx, q))
+		report("minute pruning", b.pruneMinutes(ctx, q))
+		report("consumer cleanup", b.cleanConsumers(ctx, q))
 	}
 }
 
@@ -57,30 +64,100 @@ func (b *Backend) Run(ctx context.Context) error {
 func (b *Backend) promoteDue(ctx context.Context, q string) error {
 	k := b.keys[q]
 	for {
-		now := strconv.FormatInt(time.Now().UnixMilli(), 10)
-		members, err := b.client.ZRangeByScore(ctx, k.delayed, &goredis.ZRangeBy{Min: "-inf", Max: now, Count: promoteBatch}).Result()
-		if err != nil || len(members) == 0 {
+		n, err := promoteScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, promoteBatch).Int()
+		if err != nil || n < promoteBatch {
 			return err
 		}
-		args := make([]any, 0, len(members)*9)
-		for _, m := range members {
-			var job queue.Job
-			idx := prioIndex(queue.PriorityNormal)
-			id := "undecodable"
-			if json.Unmarshal([]byte(m), &job) == nil {
-				idx, id = prioIndex(job.Priority), job.ID
+	}
+}
+
+// reclaim takes back the queue's deliveries whose worker stopped
+// heartbeating.
+func (b *Backend) reclaim(ctx context.Context, q string) error {
+	k := b.keys[q]
+	for si := 1; si <= 3; si++ {
+		for {
+			res, err := reclaimScript.Run(ctx, b.client, k.all, k.base, msArg(b.now()), b.qcfg.Events.MaxLen, b.cfg.Group,
+				b.cfg.MinIdleTime.Milliseconds(), b.qcfg.MaxStalled, si, b.qcfg.Retention.Completed,
+				b.qcfg.Retention.Failed, 100).Int64Slice()
+			if err != nil {
+				return err
 			}
-			// The stream entry carries the body unchanged: a member that is
-			// not a job still flows to the worker, which dead-letters it.
-			fl := redisstream.Entry{UUID: id, Payload: []byte(m)}.Values()
-			args = append(args, m, idx+1, len(fl))
-			args = append(args, fl...)
+			if res[0] > 0 {
+				b.logger.Warn("stalled deliveries taken back (their worker stopped)", "queue", q, "count", res[0])
+			}
+			if res[1] > 0 {
+				b.dropped(q, int(res[1]), "count")
+			}
+			if res[0] < 100 {
+				break
+			}
 		}
-		if err := promote.Run(ctx, b.client, []string{k.delayed, k.streams[0], k.streams[1], k.streams[2]}, args...).Err(); err != nil {
+	}
+	return nil
+}
+
+// expire drops dead letters older than retention.failed_age.
+func (b *Backend) expire(ctx context.Context, q string) error {
+	k := b.keys[q]
+	cut := msArg(b.now().Add(-b.qcfg.Retention.FailedAge))
+	for {
+		n, err := expireScript.Run(ctx, b.client, k.all, k.base, cut, 500).Int()
+		if err != nil {
 			return err
 		}
-		if len(members) < promoteBatch {
+		if n > 0 {
+			b.dropped(q, n, "age")
+		}
+		if n < 500 {
 			return nil
 		}
 	}
+}
+
+// pruneMinutes deletes per-minute counts older than a day.
+func (b *Backend) pruneMinutes(ctx context.Context, q string) error {
+	k := b.keys[q]
+	fields, err := b.client.HKeys(ctx, k.mins).Result()
+	if err != nil {
+		return err
+	}
+	old := b.now().Add(-24*time.Hour).Unix() / 60
+	var del []string
+	for _, f := range fields {
+		for i := 0; i < len(f); i++ {
+			if f[i] == ':' {
+				if m, err := strconv.ParseInt(f[:i], 10, 64); err == nil && m < old {
+					del = append(del, f)
+				}
+				break
+			}
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	return b.client.HDel(ctx, k.mins, del...).Err()
+}
+
+// cleanConsumers deletes the group's consumers that have nothing pending
+// and have been idle past consumer_idle (stopped processes: every process
+// has a consumer name of its own). A live one is recreated by its next
+// read.
+func (b *Backend) cleanConsumers(ctx context.Context, q string) error {
+	k := b.keys[q]
+	for _, s := range k.streams {
+		cs, err := b.client.XInfoConsumers(ctx, s, b.cfg.Group).Result()
+		if err != nil {
+			continue // no stream or no group yet
+		}
+		for _, c := range cs {
+			if c.Pending == 0 && c.Idle >= b.cfg.ConsumerIdle {
+				if err := b.client.XGroupDelConsumer(ctx, s, b.cfg.Group, c.Name).Err(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }

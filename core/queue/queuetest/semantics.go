@@ -70,8 +70,11 @@ func testRetryBackoffAndDeadLetter(t *testing.T, h Harness) {
 	if failed, _ = e.Admin.Failed(ctx, "jobs", 10); len(failed) != 0 {
 		t.Fatalf("dead letters after retry: %+v", failed)
 	}
-	if err := e.Admin.Retry(ctx, "jobs", id); !errors.Is(err, queue.ErrJobNotFound) {
-		t.Fatalf("second retry: %v, want ErrJobNotFound", err)
+	if err := e.Admin.Retry(ctx, "jobs", id); !errors.Is(err, queue.ErrJobState) {
+		t.Fatalf("retry of a completed job: %v, want ErrJobState", err)
+	}
+	if err := e.Admin.Retry(ctx, "jobs", "no-such-job"); !errors.Is(err, queue.ErrJobNotFound) {
+		t.Fatalf("retry of an unknown job: %v, want ErrJobNotFound", err)
 	}
 	if err := e.Admin.Retry(ctx, "nope", id); !errors.Is(err, queue.ErrQueueNotFound) {
 		t.Fatalf("unknown queue: %v", err)

@@ -30,7 +30,7 @@ type Harness struct {
 // concurrency 5, 3 attempts, fast backoff.
 func Config() queue.Config {
 	cfg := queue.Config{Driver: "test", Queues: []string{"jobs", "other"}, PausePoll: 20 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second}
+		ShutdownTimeout: 5 * time.Second, Heartbeat: 50 * time.Millisecond}
 	cfg.Retry.Backoff.Initial = 50 * time.Millisecond
 	cfg.SetDefaults()
 	return cfg
@@ -56,6 +56,12 @@ func Run(t *testing.T, h Harness) {
 		{"BulkAndPanic", testBulkAndPanic, false},
 		{"Undecodable", testUndecodable, false},
 		{"GracefulShutdown", testGraceful, false},
+		{"JobAPI", testJobAPI, false},
+		{"Events", testEvents, false},
+		{"Stalled", testStalled, false},
+		{"PriorityAcrossWorkers", testPriorityAcrossWorkers, true},
+		{"ReleasedOnShutdown", testReleasedOnShutdown, false},
+		{"Paging", testPaging, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +84,7 @@ type Env struct {
 	Cfg     queue.Config
 	Backend queue.Backend
 	Client  *queue.Client
-	Admin   *queue.AdminService
+	Admin   *queue.Admin
 }
 
 // NewEnv opens a backend for cfg through h.

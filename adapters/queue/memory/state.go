@@ -1,0 +1,341 @@
+package memory
+
+import (
+	"container/heap"
+	"strconv"
+	"time"
+
+	"github.com/tipbox/tipbox/core/queue"
+)
+
+// qstate is one queue; every method runs with Backend.mu held.
+//
+// The FIFOs, the delay heap and the finished lists hold entries that may
+// have gone stale (a waiting job cancelled, a delayed one promoted, a
+// failed one retried): an entry is current only while its sequence number
+// is the one recorded for the job, and stale entries are skipped.
+type qstate struct {
+	name string
+	cfg  queue.Config
+
+	jobs     map[string]*queue.Job
+	count    map[queue.State]int64
+	seq      uint64            // entry sequence
+	cur      map[string]uint64 // job id → its current entry's sequence
+	waiting  [3][]entry        // FIFO per priority, head at index 0
+	delayed  entryHeap
+	finished map[queue.State][]entry // oldest first
+	active   map[string]*lease
+
+	completed, failed int64 // totals
+	deliveries        uint64
+	paused            bool
+	dedup             map[string]time.Time
+	logs              map[string][]queue.LogLine
+	minutes           map[int64]*[2]int64
+
+	events     []queue.Event // ring of the newest cfg.Events.MaxLen
+	eventSeq   uint64        // ID of the newest event
+	eventsWake chan struct{} // closed and replaced on every event
+	waiters    chan struct{} // closed and replaced when a job becomes waiting
+	cancelSubs map[chan string]struct{}
+}
+
+type entry struct {
+	job *queue.Job
+	at  time.Time
+	seq uint64
+}
+
+type lease struct {
+	job    *queue.Job
+	owner  string
+	seen   time.Time
+	cancel bool
+}
+
+func newQState(name string, cfg queue.Config) *qstate {
+	return &qstate{name: name, cfg: cfg, jobs: map[string]*queue.Job{}, count: map[queue.State]int64{},
+		cur: map[string]uint64{}, finished: map[queue.State][]entry{}, active: map[string]*lease{},
+		dedup: map[string]time.Time{}, logs: map[string][]queue.LogLine{}, minutes: map[int64]*[2]int64{},
+		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{}}
+}
+
+func (s *qstate) remember(id string, now time.Time) {
+	if len(s.dedup) >= 1024 && len(s.dedup)%1024 == 0 {
+		for k, until := range s.dedup {
+			if !now.Before(until) {
+				delete(s.dedup, k)
+			}
+		}
+	}
+	s.dedup[id] = now.Add(DedupWindow)
+}
+
+func (s *qstate) mark(j *queue.Job, at time.Time) entry {
+	s.seq++
+	s.cur[j.ID] = s.seq
+	return entry{job: j, at: at, seq: s.seq}
+}
+
+func (s *qstate) current(e entry) bool {
+	return s.cur[e.job.ID] == e.seq && s.jobs[e.job.ID] == e.job
+}
+
+// leave takes j out of its state's count and index (entries go stale).
+func (s *qstate) leave(j *queue.Job) {
+	s.count[j.State]--
+	delete(s.cur, j.ID)
+	if j.State == queue.StateActive {
+		delete(s.active, j.ID)
+	}
+}
+
+// push makes j waiting at the tail of its priority.
+func (s *qstate) push(j *queue.Job) {
+	j.State = queue.StateWaiting
+	s.count[queue.StateWaiting]++
+	i := j.Priority.Index()
+	s.waiting[i] = append(s.waiting[i], s.mark(j, j.RunAt))
+	close(s.waiters)
+	s.waiters = make(chan struct{})
+}
+
+// pop takes the next current waiting job, highest priority first.
+func (s *qstate) pop() *queue.Job {
+	for i := range s.waiting {
+		for len(s.waiting[i]) > 0 {
+			e := s.waiting[i][0]
+			s.waiting[i][0] = entry{}
+			s.waiting[i] = s.waiting[i][1:]
+			if len(s.waiting[i]) == 0 {
+				s.waiting[i] = nil
+			}
+			if s.current(e) && e.job.State == queue.StateWaiting {
+				delete(s.cur, e.job.ID)
+				return e.job
+			}
+		}
+	}
+	return nil
+}
+
+func (s *qstate) delay(j *queue.Job) {
+	j.State = queue.StateDelayed
+	s.count[queue.StateDelayed]++
+	heap.Push(&s.delayed, s.mark(j, j.RunAt))
+}
+
+// finish records j in a finished state and applies retention.
+func (s *qstate) finish(b *Backend, j *queue.Job, state queue.State, now time.Time) {
+	j.State, j.FinishedAt = state, now
+	s.count[state]++
+	s.finished[state] = append(s.finished[state], s.mark(j, now))
+	keep := s.cfg.Retention.Completed
+	if state == queue.StateFailed {
+		keep = s.cfg.Retention.Failed
+	}
+	dropped := 0
+	for s.count[state] > int64(keep) {
+		if s.dropOldest(state) {
+			dropped++
+		}
+	}
+	if dropped > 0 && state == queue.StateFailed {
+		b.dropped(s.name, dropped, "count")
+	}
+	s.compact(state)
+}
+
+// dropOldest deletes the oldest job of a finished state; false when the
+// oldest entry was stale.
+func (s *qstate) dropOldest(state queue.State) bool {
+	list := s.finished[state]
+	e := list[0]
+	s.finished[state] = list[1:]
+	if !s.current(e) || e.job.State != state {
+		return false
+	}
+	s.delete(e.job)
+	return true
+}
+
+func (s *qstate) delete(j *queue.Job) {
+	s.leave(j)
+	delete(s.jobs, j.ID)
+	delete(s.logs, j.ID)
+}
+
+// compact drops stale entries once they are half of a finished list.
+func (s *qstate) compact(state queue.State) {
+	list := s.finished[state]
+	if int64(len(list)) < 64 || int64(len(list)) < 2*s.count[state] {
+		return
+	}
+	out := make([]entry, 0, s.count[state])
+	for _, e := range list {
+		if s.current(e) && e.job.State == state {
+			out = append(out, e)
+		}
+	}
+	s.finished[state] = out
+}
+
+// settle applies one settlement; a delivery that is no longer current is
+// left alone.
+func (s *qstate) settle(b *Backend, st queue.Settlement, now time.Time) {
+	l, ok := s.active[st.Job.ID]
+	if !ok || l.job.Delivery != st.Job.Delivery {
+		return
+	}
+	j := l.job
+	s.leave(j)
+	if st.Progress != nil {
+		j.Percent = *st.Progress
+	}
+	outcome := st.Outcome
+	if l.cancel && outcome != queue.Completed {
+		outcome = queue.Cancelled
+	}
+	switch outcome {
+	case queue.Completed:
+		j.Percent = 100
+		s.completed++
+		s.minute(now, 0)
+		s.finish(b, j, queue.StateCompleted, now)
+	case queue.Retry:
+		j.Error, j.Attempt, j.RunAt = st.Error, j.Attempt+1, st.At
+		s.delay(j)
+		b.poke()
+	case queue.Dead:
+		j.Error = st.Error
+		s.failed++
+		s.minute(now, 1)
+		s.finish(b, j, queue.StateFailed, now)
+	case queue.Cancelled:
+		if st.Error != "" {
+			j.Error = st.Error
+		}
+		s.finish(b, j, queue.StateCancelled, now)
+	case queue.Released:
+		j.StartedAt, j.RunAt = time.Time{}, now
+		s.push(j)
+	}
+	s.event(j, now, nil)
+}
+
+func (s *qstate) minute(now time.Time, i int) {
+	m := now.Unix() / 60
+	c, ok := s.minutes[m]
+	if !ok {
+		c = new([2]int64)
+		s.minutes[m] = c
+	}
+	c[i]++
+}
+
+// promote moves due delayed jobs to waiting and returns the next due time.
+func (s *qstate) promote(now time.Time) (time.Time, bool) {
+	for s.delayed.Len() > 0 {
+		e := s.delayed[0]
+		if !s.current(e) || e.job.State != queue.StateDelayed {
+			heap.Pop(&s.delayed)
+			continue
+		}
+		if e.at.After(now) {
+			return e.at, true
+		}
+		heap.Pop(&s.delayed)
+		s.leave(e.job)
+		s.push(e.job)
+		s.event(e.job, now, nil)
+	}
+	return time.Time{}, false
+}
+
+// reclaim takes back active jobs whose worker stopped heartbeating: back to
+// waiting as the next attempt, or dead with "stalled" past max_stalled or
+// max attempts.
+func (s *qstate) reclaim(b *Backend, now time.Time, lease time.Duration) {
+	for _, l := range s.active {
+		if now.Sub(l.seen) < lease {
+			continue
+		}
+		j := l.job
+		s.leave(j)
+		j.Stalls++
+		switch {
+		case l.cancel:
+			s.finish(b, j, queue.StateCancelled, now)
+		case j.Stalls > s.cfg.MaxStalled || j.Attempt >= j.MaxAttempts:
+			j.Error = queue.ErrStalled.Error()
+			s.failed++
+			s.minute(now, 1)
+			s.finish(b, j, queue.StateFailed, now)
+		default:
+			j.Attempt++
+			j.StartedAt, j.RunAt = time.Time{}, now
+			s.push(j)
+		}
+		s.event(j, now, nil)
+	}
+}
+
+// expire drops dead letters older than retention.failed_age, and
+// per-minute counts older than a day.
+func (s *qstate) expire(b *Backend, now time.Time) {
+	cut := now.Add(-s.cfg.Retention.FailedAge)
+	dropped := 0
+	for list := s.finished[queue.StateFailed]; len(list) > 0 && list[0].at.Before(cut); list = s.finished[queue.StateFailed] {
+		if s.dropOldest(queue.StateFailed) {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		b.dropped(s.name, dropped, "age")
+	}
+	old := now.Add(-24*time.Hour).Unix() / 60
+	for m := range s.minutes {
+		if m < old {
+			delete(s.minutes, m)
+		}
+	}
+}
+
+// event appends a transition of j to the history.
+func (s *qstate) event(j *queue.Job, now time.Time, progress *int) {
+	s.eventSeq++
+	ev := queue.Event{ID: strconv.FormatUint(s.eventSeq, 10), JobID: j.ID, Queue: s.name, Name: j.Name,
+		State: j.State, Attempts: j.AttemptsMade(), Progress: progress, Error: j.Error, At: now}
+	if j.State == queue.StateCompleted || j.State == queue.StateWaiting || j.State == queue.StateActive {
+		ev.Error = ""
+	}
+	if len(s.events) < s.cfg.Events.MaxLen {
+		s.events = append(s.events, ev)
+	} else {
+		s.events[(s.eventSeq-1)%uint64(s.cfg.Events.MaxLen)] = ev
+	}
+	close(s.eventsWake)
+	s.eventsWake = make(chan struct{})
+}
+
+func (b *Backend) dropped(q string, n int, reason string) {
+	b.logger.Warn("dead-lettered jobs dropped by retention", "queue", q, "count", n, "reason", reason)
+	if b.obs != nil {
+		b.obs.DeadDropped(q, n, reason)
+	}
+}
+
+type entryHeap []entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h entryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x any)        { *h = append(*h, x.(entry)) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	d := old[len(old)-1]
+	old[len(old)-1] = entry{}
+	*h = old[:len(old)-1]
+	return d
+}

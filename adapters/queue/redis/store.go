@@ -1,0 +1,523 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tipbox/tipbox/core/queue"
+)
+
+// Stats reads the counts in one pipeline: waiting is what the streams hold
+// less what is pending (active), since settled entries are deleted.
+func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return queue.Stats{}, err
+	}
+	p := b.client.Pipeline()
+	var lens [3]*goredis.IntCmd
+	var pend [3]*goredis.XPendingCmd
+	for i, s := range k.streams {
+		lens[i] = p.XLen(ctx, s)
+		pend[i] = p.XPending(ctx, s, b.cfg.Group)
+	}
+	delayed := p.ZCard(ctx, k.delayed)
+	counts := p.HMGet(ctx, k.stats, "completed", "failed")
+	paused := p.Exists(ctx, k.paused)
+	_, _ = p.Exec(ctx) // XPENDING fails for a group not created yet: checked per command
+	st := queue.Stats{Name: q}
+	for i := range k.streams {
+		n, err := lens[i].Result()
+		if err != nil {
+			return st, err
+		}
+		var pending int64
+		if pi, err := pend[i].Result(); err == nil {
+			pending = pi.Count
+		} else if !strings.Contains(err.Error(), "NOGROUP") && !errors.Is(err, goredis.Nil) {
+			return st, err
+		}
+		st.Waiting += max(n-pending, 0)
+		st.Active += pending
+	}
+	if st.Delayed, err = delayed.Result(); err != nil {
+		return st, err
+	}
+	vals, err := counts.Result()
+	if err != nil {
+		return st, err
+	}
+	st.Completed, st.Failed = toInt(vals[0]), toInt(vals[1])
+	st.Paused = paused.Val() == 1
+	return st, nil
+}
+
+func toInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// Job returns one job with its logs.
+func (b *Backend) Job(ctx context.Context, q, id string) (*queue.Job, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return nil, err
+	}
+	p := b.client.Pipeline()
+	rec := p.HGet(ctx, k.jobs, id)
+	logs := p.LRange(ctx, k.base+"logs:"+id, 0, -1)
+	_, _ = p.Exec(ctx)
+	data, err := rec.Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	j := b.decodeListed(q, id, data)
+	for _, l := range logs.Val() {
+		var line struct {
+			At      int64  `json:"at"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal([]byte(l), &line) == nil {
+			j.Logs = append(j.Logs, queue.LogLine{At: fromMs(line.At), Message: line.Message})
+		}
+	}
+	return j, nil
+}
+
+// decodeListed decodes a record for the admin side; an unreadable one
+// shows as a failed job with the raw text as payload.
+func (b *Backend) decodeListed(q, id, data string) *queue.Job {
+	j, err := decodeRecord(q, id, []byte(data))
+	if err == nil {
+		return j
+	}
+	raw, _ := json.Marshal(data)
+	return &queue.Job{ID: id, Queue: q, Name: "(undecodable)", State: queue.StateFailed, Payload: raw,
+		Error: queue.ErrUndecodable.Error() + ": " + err.Error(), Attempt: 1, MaxAttempts: 1}
+}
+
+// Jobs lists a state newest first. Waiting jobs come from the streams
+// (cursor: the last stream entry id); the other states from their sorted
+// sets (cursor: "<score>:<id>" of the last job examined).
+func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return queue.JobPage{}, err
+	}
+	needle := []byte(strings.ToLower(query.Search))
+	var page queue.JobPage
+	cursor := query.Cursor
+	chunk := query.Limit
+	if len(needle) > 0 {
+		chunk = 500
+	}
+	for len(page.Jobs) < query.Limit {
+		if len(needle) > 0 && query.Budget > 0 && page.Scanned >= query.Budget {
+			page.Partial = true
+			break
+		}
+		var ids, cursors []string
+		var more bool
+		if query.State == queue.StateWaiting {
+			ids, cursors, more, err = b.waitingIDs(ctx, k, cursor, chunk)
+		} else {
+			ids, cursors, more, err = b.indexIDs(ctx, k.stateKey(query.State), cursor, chunk)
+		}
+		if err != nil {
+			return page, err
+		}
+		if len(ids) == 0 {
+			page.Next = ""
+			return page, nil
+		}
+		recs, err := b.client.HMGet(ctx, k.jobs, ids...).Result()
+		if err != nil {
+			return page, err
+		}
+		for i, r := range recs {
+			cursor = cursors[i]
+			data, ok := r.(string)
+			if !ok {
+				continue // gone meanwhile
+			}
+			if len(needle) > 0 {
+				page.Scanned++
+				if !bytes.Contains(bytes.ToLower([]byte(data)), needle) && !strings.Contains(strings.ToLower(ids[i]), string(needle)) {
+					continue
+				}
+				j := b.decodeListed(q, ids[i], data)
+				if !jobMatches(j, string(needle)) {
+					continue
+				}
+				page.Jobs = append(page.Jobs, j)
+			} else {
+				j := b.decodeListed(q, ids[i], data)
+				if j.State != query.State {
+					continue // moved on between the index read and the record read
+				}
+				page.Jobs = append(page.Jobs, j)
+			}
+			if len(page.Jobs) == query.Limit {
+				more = more || i < len(recs)-1
+				break
+			}
+			if len(needle) > 0 && query.Budget > 0 && page.Scanned >= query.Budget {
+				more = more || i < len(recs)-1
+				break
+			}
+		}
+		page.Next = ""
+		if !more {
+			return page, nil
+		}
+		page.Next = cursor
+	}
+	return page, nil
+}
+
+// jobMatches checks a search hit on the decoded fields (the raw record
+// also holds field names and numbers, which must not match).
+func jobMatches(j *queue.Job, needle string) bool {
+	return strings.Contains(strings.ToLower(j.ID), needle) || strings.Contains(strings.ToLower(j.Name), needle) ||
+		bytes.Contains(bytes.ToLower(j.Payload), []byte(needle)) || strings.Contains(strings.ToLower(j.Error), needle)
+}
+
+// indexIDs reads up to n ids of a state's sorted set after cursor, newest
+// first, with each one's cursor and whether more follow.
+func (b *Backend) indexIDs(ctx context.Context, key, cursor string, n int) ([]string, []string, bool, error) {
+	max := "+inf"
+	var skipScore float64
+	var skipID string
+	if cursor != "" {
+		s, id, ok := strings.Cut(cursor, ":")
+		f, err := strconv.ParseFloat(s, 64)
+		if !ok || err != nil {
+			return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+		}
+		max, skipScore, skipID = s, f, id
+	}
+	var ids, cursors []string
+	offset := int64(0)
+	for {
+		// One more than needed, to know whether more follow.
+		want := int64(n + 1 - len(ids))
+		zs, err := b.client.ZRangeArgsWithScores(ctx, goredis.ZRangeArgs{Key: key, Start: max, Stop: "-inf",
+			ByScore: true, Rev: true, Offset: offset, Count: want}).Result()
+		if err != nil {
+			return nil, nil, false, err
+		}
+		for _, z := range zs {
+			id := z.Member.(string)
+			// Members of one score come in reverse lexical order: skip the
+			// cursor's score down to and including its id.
+			if cursor != "" && z.Score == skipScore && id >= skipID {
+				continue
+			}
+			if len(ids) == n {
+				return ids, cursors, true, nil
+			}
+			ids = append(ids, id)
+			cursors = append(cursors, strconv.FormatFloat(z.Score, 'f', -1, 64)+":"+id)
+		}
+		if int64(len(zs)) < want {
+			return ids, cursors, false, nil
+		}
+		offset += int64(len(zs))
+	}
+}
+
+// waitingIDs merges the three streams newest first. Its cursor holds a
+// position per stream ("<high>|<normal>|<low>", each the last entry id
+// taken from that stream, or empty): entries of different streams can
+// share an id. Entries whose job is active (pending) are in the streams
+// too; the caller's state check drops them.
+func (b *Backend) waitingIDs(ctx context.Context, k keys, cursor string, n int) ([]string, []string, bool, error) {
+	var pos [3]string
+	if cursor != "" {
+		parts := strings.Split(cursor, "|")
+		if len(parts) != 3 {
+			return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+		}
+		copy(pos[:], parts)
+	}
+	type ent struct {
+		id, eid string
+		si      int
+	}
+	var all []ent
+	more := false
+	p := b.client.Pipeline()
+	var cmds [3]*goredis.XMessageSliceCmd
+	for i, s := range k.streams {
+		end := "+"
+		if pos[i] != "" {
+			end = "(" + pos[i]
+		}
+		cmds[i] = p.XRevRangeN(ctx, s, end, "-", int64(n+1))
+	}
+	_, _ = p.Exec(ctx)
+	for i, c := range cmds {
+		msgs, err := c.Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			if strings.Contains(err.Error(), "Invalid stream ID") {
+				return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+			}
+			return nil, nil, false, err
+		}
+		if len(msgs) > n {
+			more = true
+		}
+		for _, m := range msgs {
+			id, _ := m.Values["id"].(string)
+			all = append(all, ent{id: id, eid: m.ID, si: i})
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return streamIDLess(all[j].eid, all[i].eid) })
+	if len(all) > n {
+		all, more = all[:n], true
+	}
+	ids := make([]string, 0, len(all))
+	cursors := make([]string, 0, len(all))
+	for _, e := range all {
+		pos[e.si] = e.eid
+		if e.id == "" {
+			continue // not a job entry
+		}
+		ids = append(ids, e.id)
+		cursors = append(cursors, pos[0]+"|"+pos[1]+"|"+pos[2])
+	}
+	if len(ids) == 0 && more {
+		// Only non-job entries on this page: continue past them.
+		return b.waitingIDs(ctx, k, pos[0]+"|"+pos[1]+"|"+pos[2], n)
+	}
+	return ids, cursors, more, nil
+}
+
+// Act applies an admin action to one job.
+func (b *Backend) Act(ctx context.Context, q, id string, a queue.Action) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	res, err := actScript.Run(ctx, b.client, k.all, k.base, msArg(b.now()), b.qcfg.Events.MaxLen,
+		b.qcfg.Retention.Completed, string(a), id).Slice()
+	if err != nil {
+		return err
+	}
+	return actError(q, id, a, res[0], res[1])
+}
+
+func actError(q, id string, a queue.Action, code, state any) error {
+	switch c, _ := code.(int64); c {
+	case 1:
+		return fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
+	case 2:
+		return fmt.Errorf("%w: cannot %s a %v job", queue.ErrJobState, a, state)
+	case 4:
+		return queue.ErrUndecodable
+	}
+	return nil
+}
+
+// ActAll applies a to the jobs of state finished before `before`, 500 per
+// script call.
+func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state queue.State, before time.Time) (int, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return 0, err
+	}
+	key := k.stateKey(state)
+	if key == "" || state == queue.StateActive {
+		return 0, fmt.Errorf("%w: %s of every %s job", queue.ErrBadQuery, a, state)
+	}
+	stop := "+inf"
+	if !before.IsZero() {
+		stop = "(" + msArg(before)
+	}
+	total := 0
+	for {
+		ids, err := b.client.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: key, Start: "-inf", Stop: stop, ByScore: true,
+			Count: 500}).Result()
+		if err != nil || len(ids) == 0 {
+			return total, err
+		}
+		args := []any{k.base, msArg(b.now()), b.qcfg.Events.MaxLen, b.qcfg.Retention.Completed, string(a)}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		res, err := actScript.Run(ctx, b.client, k.all, args...).Slice()
+		if err != nil {
+			return total, err
+		}
+		done := 0
+		for i := 0; i < len(res); i += 2 {
+			if c, _ := res[i].(int64); c == 0 {
+				done++
+			}
+		}
+		total += done
+		if done == 0 {
+			return total, nil // what is left cannot take the action
+		}
+		if len(ids) < 500 {
+			return total, nil
+		}
+	}
+}
+
+// SetPaused sets or clears the queue's paused flag.
+func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
+	k, err := b.k(q)
+	if err != nil {
+		return err
+	}
+	if paused {
+		return b.client.Set(ctx, k.paused, "1", 0).Err()
+	}
+	if err := b.client.Del(ctx, k.paused).Err(); err != nil {
+		return err
+	}
+	// Wake idle workers: an entry-less stream write would not, so they
+	// find out within queue.pause_poll or their next wait.
+	return nil
+}
+
+// Paused reads the queue's paused flag.
+func (b *Backend) Paused(ctx context.Context, q string) (bool, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return false, err
+	}
+	n, err := b.client.Exists(ctx, k.paused).Result()
+	return n == 1, err
+}
+
+// Events reads the queue's event stream after `after`.
+func (b *Backend) Events(ctx context.Context, q, after string, max int, block time.Duration) ([]queue.Event, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return nil, err
+	}
+	if after == "" {
+		after = "0-0"
+	} else if !strings.Contains(after, "-") {
+		return nil, fmt.Errorf("%w: event id %q", queue.ErrBadQuery, after)
+	}
+	var msgs []goredis.XMessage
+	if block > 0 {
+		res, err := b.client.XRead(ctx, &goredis.XReadArgs{Streams: []string{k.events, after}, Count: int64(max), Block: block}).Result()
+		if errors.Is(err, goredis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		msgs = res[0].Messages
+	} else {
+		msgs, err = b.client.XRangeN(ctx, k.events, "("+after, "+", int64(max)).Result()
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]queue.Event, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, decodeEvent(q, m))
+	}
+	return out, nil
+}
+
+func decodeEvent(q string, m goredis.XMessage) queue.Event {
+	str := func(k string) string { s, _ := m.Values[k].(string); return s }
+	ev := queue.Event{ID: m.ID, Queue: q, JobID: str("j"), State: queue.State(str("s"))}
+	ev.Attempts, _ = strconv.Atoi(str("a"))
+	if n := str("n"); n != "" {
+		var name string
+		if json.Unmarshal([]byte(`"`+n+`"`), &name) == nil {
+			ev.Name = name
+		} else {
+			ev.Name = n
+		}
+	}
+	if e := str("e"); e != "" {
+		var msg string
+		if json.Unmarshal([]byte(e), &msg) == nil {
+			ev.Error = msg
+		} else {
+			ev.Error = e
+		}
+	}
+	if p := str("p"); p != "" {
+		n, _ := strconv.Atoi(p)
+		ev.Progress = &n
+	}
+	t, _ := strconv.ParseInt(str("t"), 10, 64)
+	ev.At = fromMs(t)
+	return ev
+}
+
+// LastEventID is the newest event's id ("0-0" when none).
+func (b *Backend) LastEventID(ctx context.Context, q string) (string, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return "", err
+	}
+	msgs, err := b.client.XRevRangeN(ctx, k.events, "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}
+
+// Minutes returns the per-minute counts since `since`, oldest first.
+func (b *Backend) Minutes(ctx context.Context, q string, since time.Time) ([]queue.Minute, error) {
+	k, err := b.k(q)
+	if err != nil {
+		return nil, err
+	}
+	all, err := b.client.HGetAll(ctx, k.mins).Result()
+	if err != nil {
+		return nil, err
+	}
+	from := since.Unix() / 60
+	byMin := map[int64]*queue.Minute{}
+	for f, v := range all {
+		ms, kind, ok := strings.Cut(f, ":")
+		m, err := strconv.ParseInt(ms, 10, 64)
+		if !ok || err != nil || m < from {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		x, ok := byMin[m]
+		if !ok {
+			x = &queue.Minute{At: time.Unix(m*60, 0).UTC()}
+			byMin[m] = x
+		}
+		if kind == "c" {
+			x.Completed += n
+		} else {
+			x.Failed += n
+		}
+	}
+	out := make([]queue.Minute, 0, len(byMin))
+	for _, m := range byMin {
+		out = append(out, *m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, nil
+}
