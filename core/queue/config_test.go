@@ -89,3 +89,30 @@ func TestHandlerValidation(t *testing.T) {
 		t.Fatalf("dispatch %v %v", d, err)
 	}
 }
+
+// Backoff is monotone in the attempt and never above its cap or below
+// zero, for every attempt up to 1,000 (it used to overflow to a negative
+// duration around attempt 34).
+func TestBackoffMonotoneAndCapped(t *testing.T) {
+	t.Parallel()
+	for _, b := range []BackoffConfig{
+		{Initial: 2 * time.Second, Multiplier: 2, Max: time.Hour},
+		{Initial: 2 * time.Second, Multiplier: 2},
+		{Initial: time.Millisecond, Multiplier: 10, Max: 24 * time.Hour},
+		{Initial: 0, Multiplier: 3, Max: time.Minute},
+	} {
+		prev := time.Duration(0)
+		for n := 1; n <= 1000; n++ {
+			d := b.Backoff(n)
+			if d < prev || d < 0 || (b.Max > 0 && d > b.Max) {
+				t.Fatalf("%+v: Backoff(%d) = %s after %s", b, n, d, prev)
+			}
+			prev = d
+		}
+	}
+	var c Config
+	c.SetDefaults()
+	if got := c.Retry.Backoff.Backoff(34); got != time.Hour {
+		t.Fatalf("default Backoff(34) = %s, want the 1h cap", got)
+	}
+}

@@ -68,10 +68,10 @@ func TestKillDashNine(t *testing.T) {
 	t.Logf("killed at %d done; all %d ids completed with %d runs (%d re-run after the kill)", atKill, total, runs, runs-total)
 }
 
-// TestGracefulRestart stops a worker with SIGTERM mid-run and restarts it
-// under the same consumer name: the jobs running at SIGTERM finish and are
-// recorded before the process exits, the restarted worker resumes at once
-// (well before the 10 s idle takeover), and every job completes.
+// TestGracefulRestart stops a worker with SIGTERM mid-run and restarts it:
+// the jobs running at SIGTERM finish and are settled before the process
+// exits, the restarted worker resumes at once (well before the 10 s stall
+// takeover), and every job runs exactly once.
 func TestGracefulRestart(t *testing.T) {
 	t.Parallel()
 	e, c, prefix := producer(t)
@@ -97,16 +97,11 @@ func TestGracefulRestart(t *testing.T) {
 	if s.Completed != before {
 		t.Fatalf("after graceful stop: %d done, stats %+v", before, s)
 	}
-	// Nothing finished is left unacknowledged: every pending entry (read
-	// ahead, handed back) is a job that has not run.
+	// Nothing is left pending: what ran was settled, what was claimed and
+	// not started was released back to waiting.
 	stream := newKeys(prefix, "jobs").streams[1]
-	pend := c.XPendingExt(ctx, &goredis.XPendingExtArgs{Stream: stream, Group: "tipbox", Start: "-", End: "+", Count: 1000}).Val()
-	for _, p := range pend {
-		for _, xm := range c.XRange(ctx, stream, p.ID, p.ID).Val() {
-			if id, _ := xm.Values["_watermill_message_uuid"].(string); c.SIsMember(ctx, prefix+"done", id).Val() {
-				t.Fatalf("job %s finished before the stop but its entry is still pending", id)
-			}
-		}
+	if pend := c.XPending(ctx, stream, "tipbox").Val(); pend != nil && pend.Count != 0 {
+		t.Fatalf("%d entries still pending after a graceful stop", pend.Count)
 	}
 	start := time.Now()
 	startWorker(t, addr, prefix, "a", 20*time.Millisecond, 10*time.Second)

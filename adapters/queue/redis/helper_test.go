@@ -3,10 +3,12 @@ package redis
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,35 +33,67 @@ func TestMain(m *testing.M) {
 func helperQueueConfig() queue.Config {
 	q := queuetest.Config()
 	q.Queues = []string{"jobs"}
+	q.Heartbeat = 100 * time.Millisecond
+	q.Retention.Completed, q.Retention.Failed = 100000, 100000
 	return q
 }
 
-// helperWorker runs one worker until SIGTERM: each job sleeps WORK, then
-// records its id in the set PREFIX+"done" and counts the run in
-// PREFIX+"runs". It prints "ready" once consuming.
+// helperWorker runs one worker until SIGTERM. What a job does depends on
+// its name:
+//   - "crash": counts the delivery in PREFIX+"crashes", then SIGKILLs its
+//     own process (an attempt that takes its worker down);
+//   - "block": sets PREFIX+"blocked" and waits for its context; when it
+//     ends, stores the Unix nanos in PREFIX+"cancelled-at";
+//   - "flaky": fails its first attempt;
+//   - anything else: sleeps WORK.
+//
+// Every run appends its attempt number to PREFIX+"att:"+id and counts in
+// PREFIX+"runs"; a success adds the id to PREFIX+"done". It prints "ready"
+// once consuming.
 func helperWorker() int {
 	env := func(k string) string { return os.Getenv("TIPBOX_QUEUE_HELPER_" + k) }
 	work, _ := time.ParseDuration(env("WORK"))
 	minIdle, _ := time.ParseDuration(env("MIN_IDLE"))
 	c := goredis.NewClient(&goredis.Options{Addr: env("ADDR")})
 	defer c.Close()
-	cfg := Config{Prefix: env("PREFIX"), Consumer: env("CONSUMER"), MinIdleTime: minIdle, ClaimInterval: 100 * time.Millisecond}
+	cfg := Config{Prefix: env("PREFIX"), Consumer: env("CONSUMER"), MinIdleTime: minIdle,
+		ClaimInterval: 100 * time.Millisecond, ConsumerIdle: time.Second}
 	cfg.SetDefaults()
-	b, err := New(cfg, helperQueueConfig(), c, queuetest.Logger(), nil)
+	qc := helperQueueConfig()
+	b, err := New(cfg, qc, c, queuetest.Logger(), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	done := cfg.Prefix + "done"
-	runs := cfg.Prefix + "runs"
-	w, err := queue.NewWorker(helperQueueConfig(), b, []queue.Handler{{Queue: "jobs", Handle: func(ctx context.Context, j *queue.Job) error {
-		time.Sleep(work) // the job's work
-		_, err := c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.SAdd(ctx, done, j.ID)
-			p.Incr(ctx, runs)
+	p := cfg.Prefix
+	w, err := queue.NewWorker(qc, b, []queue.Handler{{Queue: "jobs", Handle: func(ctx context.Context, j *queue.Job) error {
+		bg := context.Background()
+		_, err := c.TxPipelined(bg, func(pp goredis.Pipeliner) error {
+			pp.RPush(bg, p+"att:"+j.ID, j.Attempt)
+			pp.Incr(bg, p+"runs")
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		switch j.Name {
+		case "crash":
+			c.Incr(bg, p+"crashes")
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case "block":
+			c.Set(bg, p+"blocked", "1", 0)
+			<-ctx.Done()
+			c.Set(bg, p+"cancelled-at", time.Now().UnixNano(), 0)
+			return ctx.Err()
+		case "flaky":
+			if j.Attempt == 1 {
+				return errors.New("flaky first attempt")
+			}
+		default:
+			time.Sleep(work) // the job's work
+		}
+		return c.SAdd(bg, p+"done", j.ID).Err()
 	}}}, queuetest.Logger(), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -71,7 +105,7 @@ func helperWorker() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	fmt.Println("ready")
+	fmt.Println("ready", w.Consumer())
 	<-sig
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -88,11 +122,13 @@ func helperWorker() int {
 
 // workerProcess is a helper worker started by a test.
 type workerProcess struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd      *exec.Cmd
+	consumer string
+	done     chan error
 }
 
-// startWorker starts a helper worker and waits for its "ready".
+// startWorker starts a helper worker and waits for its "ready". consumer
+// "" leaves the name to the default (host, pid, random).
 func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time.Duration) *workerProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -110,33 +146,52 @@ func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time
 		t.Fatal(err)
 	}
 	p := &workerProcess{cmd: cmd, done: make(chan error, 1)}
-	ready := make(chan bool, 1)
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		ok := false
 		for sc.Scan() {
-			if strings.TrimSpace(sc.Text()) == "ready" && !ok {
+			if name, found := strings.CutPrefix(strings.TrimSpace(sc.Text()), "ready "); found && !ok {
 				ok = true
-				ready <- true
+				ready <- name
 			}
 		}
 		if !ok {
-			ready <- false
+			ready <- ""
 		}
 		p.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-ready
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+		}
 	})
 	select {
-	case ok := <-ready:
-		if !ok {
+	case name := <-ready:
+		if name == "" {
 			t.Fatalf("worker %s exited before ready", consumer)
 		}
-		ready <- true // for the cleanup
+		p.consumer = name
 	case <-time.After(20 * time.Second):
 		t.Fatalf("worker %s not ready within 20s", consumer)
 	}
 	return p
+}
+
+// exited reports whether the worker process has ended.
+func (p *workerProcess) exited() bool {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+func getInt(c goredis.UniversalClient, key string) int64 {
+	n, _ := strconv.ParseInt(c.Get(context.Background(), key).Val(), 10, 64)
+	return n
 }

@@ -81,6 +81,16 @@ func harness(newClient func(t *testing.T) goredis.UniversalClient) queuetest.Har
 			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"id", "hand-1"}}).Err(); err != nil {
 				t.Fatal(err)
 			}
+			// Two unreadable delayed jobs, due now: each is dead-lettered
+			// under its own id.
+			for _, id := range []string{"hand-2", "hand-3"} {
+				if err := b.client.HSet(ctx, b.keys[q].jobs, id, "{}").Err(); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.client.ZAdd(ctx, b.keys[q].delayed, goredis.Z{Score: 0, Member: id}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
 		},
 		Slow: 1.5,
 	}

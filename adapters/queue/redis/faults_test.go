@@ -1,0 +1,352 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/queue/queuetest"
+	"github.com/tipbox/tipbox/internal/testenv"
+)
+
+// TestCrashingHandlerEndsStalled: a job whose handler kills its worker
+// process is counted as an attempt on each delivery and, after
+// max_stalled+1 deliveries, is dead with the error "stalled"; other jobs
+// flow meanwhile.
+func TestCrashingHandlerEndsStalled(t *testing.T) {
+	t.Parallel()
+	e, c, prefix := producer(t)
+	ctx := context.Background()
+	addr := testenv.RedisAddr(t)
+	enqueueN(t, e, 200)
+	id, err := e.Client.Enqueue(ctx, "jobs", "crash", nil, queue.WithMaxAttempts(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueueN(t, e, 200)
+	// Whenever the worker dies, start another, until the job is dead.
+	w := startWorker(t, addr, prefix, "", time.Millisecond, 500*time.Millisecond)
+	testenv.Eventually(t, 60*time.Second, func() bool {
+		if w.exited() {
+			w = startWorker(t, addr, prefix, "", time.Millisecond, 500*time.Millisecond)
+		}
+		j, err := e.Admin.Job(ctx, "jobs", id)
+		return err == nil && j.State == queue.StateFailed
+	}, "crashing job never dead-lettered")
+	j, _ := e.Admin.Job(ctx, "jobs", id)
+	want := int64(e.Cfg.MaxStalled + 1)
+	if crashes := getInt(c, prefix+"crashes"); crashes != want || j.Error != "stalled" || j.Stalls != int(want) {
+		t.Fatalf("deliveries %d (want %d), job %+v", crashes, want, j)
+	}
+	// The other jobs flow. A crash also cuts short the jobs running beside
+	// the crashing one (up to concurrency-1 each time): they count a stall
+	// too, and one cut short on both crashes is dead as well.
+	testenv.Eventually(t, 30*time.Second, func() bool {
+		s := e.Stats("jobs")
+		return s.Completed+s.Failed == 401
+	}, "other jobs did not flow: %+v", e.Stats("jobs"))
+	s := e.Stats("jobs")
+	if s.Completed < int64(400-(e.Cfg.Concurrency-1)*int(want)) {
+		t.Fatalf("only %d of 400 other jobs completed", s.Completed)
+	}
+	page, err := e.Admin.Jobs(ctx, "jobs", queue.JobQuery{State: queue.StateFailed, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range page.Jobs {
+		if f.Error != "stalled" || f.Stalls != int(want) {
+			t.Fatalf("dead job %+v", f)
+		}
+	}
+	t.Logf("%d other jobs completed, %d dead with the crashing one (cut short by both crashes)", s.Completed, s.Failed-1)
+}
+
+// TestStuckJobDoesNotHoldTrimming: one job runs for the whole test while
+// 2,000 others complete; storage holds only what is waiting, active and
+// within retention.
+func TestStuckJobDoesNotHoldTrimming(t *testing.T) {
+	t.Parallel()
+	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	qc := queuetest.Config()
+	qc.Queues = []string{"jobs"}
+	qc.Retention.Completed = 100
+	b, cfg := openTestBackend(t, c, qc)
+	client, _ := queue.NewClient(qc, b, queuetest.Logger(), nil)
+	e := &queuetest.Env{T: t, Cfg: qc, Backend: b, Client: client, Admin: queue.NewAdmin(qc, b)}
+	ctx := context.Background()
+	release := make(chan struct{})
+	var done atomic.Int64
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(ctx context.Context, j *queue.Job) error {
+		if j.Name == "stuck" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}
+		done.Add(1)
+		return nil
+	}})
+	defer close(release)
+	if _, err := e.Client.Enqueue(ctx, "jobs", "stuck", nil); err != nil {
+		t.Fatal(err)
+	}
+	enqueueN(t, e, 2000)
+	testenv.Eventually(t, 30*time.Second, func() bool { return done.Load() == 2000 }, "jobs not done")
+	k := newKeys(cfg.Prefix, "jobs")
+	testenv.Eventually(t, 5*time.Second, func() bool { return e.Stats("jobs").Completed == 2000 }, "not all settled")
+	xlen := c.XLen(ctx, k.streams[1]).Val()
+	records := c.HLen(ctx, k.jobs).Val()
+	completed := c.ZCard(ctx, k.completed).Val()
+	events := c.XLen(ctx, k.events).Val()
+	t.Logf("with one job stuck: stream %d entries, %d records, %d completed kept, %d events", xlen, records, completed, events)
+	if xlen != 1 || completed != 100 || records != 101 {
+		t.Fatalf("storage not bounded by a stuck job: stream %d (want 1), records %d (want 101), completed %d (want 100)",
+			xlen, records, completed)
+	}
+	if events > int64(qc.Events.MaxLen)+200 {
+		t.Fatalf("events stream %d, max_len %d", events, qc.Events.MaxLen)
+	}
+}
+
+// TestSettleFailureRunsHandlerOnce: Redis dies between the end of a
+// handler and the settlement; the settlement is retried with backoff
+// until Redis is back, and the handler ran exactly once.
+func TestSettleFailureRunsHandlerOnce(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always", "--dir", t.TempDir())
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	cfg := testConfig(t)
+	cfg.MinIdleTime = 20 * time.Second // no takeover during the outage
+	qc := queuetest.Config()
+	qc.Queues = []string{"jobs"}
+	b, err := New(cfg, qc, c, queuetest.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, _ := queue.NewClient(qc, b, queuetest.Logger(), nil)
+	e := &queuetest.Env{T: t, Cfg: qc, Backend: b, Client: client, Admin: queue.NewAdmin(qc, b)}
+	ctx := context.Background()
+	var runs atomic.Int64
+	enqueued := make(chan struct{})
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(context.Context, *queue.Job) error {
+		<-enqueued
+		if runs.Add(1) == 1 {
+			srv.Kill() // the work is done; now the settlement cannot be stored
+		}
+		return nil
+	}})
+	id, err := e.Client.Enqueue(ctx, "jobs", "once", nil)
+	close(enqueued)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return runs.Load() == 1 }, "handler did not run")
+	time.Sleep(500 * time.Millisecond) // Redis stays down a while: an outage, not synchronisation
+	srv.Start()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		j, err := e.Admin.Job(ctx, "jobs", id)
+		return err == nil && j.State == queue.StateCompleted
+	}, "settlement never stored")
+	j, _ := e.Admin.Job(ctx, "jobs", id)
+	if runs.Load() != 1 || j.AttemptsMade() != 1 {
+		t.Fatalf("handler ran %d times; job %+v", runs.Load(), j)
+	}
+	_ = b.Close()
+}
+
+// TestKillDashNineAtRandom kills worker processes at random instants while
+// 5,000 jobs, a fifth of them failing their first attempt, run: every job
+// ends in exactly one terminal state, the dead-letter store holds exactly
+// the failed count, and no job runs the same attempt twice (no fork into
+// two retry chains).
+func TestKillDashNineAtRandom(t *testing.T) {
+	t.Parallel()
+	e, c, prefix := producer(t)
+	ctx := context.Background()
+	addr := testenv.RedisAddr(t)
+	const total = 5000
+	var ids []string
+	for i := 0; i < total; i += 500 {
+		jobs := make([]queue.NewJob, 500)
+		for k := range jobs {
+			name := "job"
+			if (i+k)%5 == 0 {
+				name = "flaky"
+			}
+			jobs[k] = queue.NewJob{Name: name, Payload: i + k}
+		}
+		got, err := e.Client.EnqueueBulk(ctx, "jobs", jobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	workers := []*workerProcess{
+		startWorker(t, addr, prefix, "", 300*time.Microsecond, 500*time.Millisecond),
+		startWorker(t, addr, prefix, "", 300*time.Microsecond, 500*time.Millisecond),
+	}
+	kills := 0
+	terminal := func() int64 {
+		s := e.Stats("jobs")
+		return s.Completed + s.Failed
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for terminal() < total && time.Now().Before(deadline) {
+		time.Sleep(time.Duration(50+r.IntN(400)) * time.Millisecond) // a random instant
+		if kills < 8 {
+			i := r.IntN(len(workers))
+			_ = workers[i].cmd.Process.Signal(syscall.SIGKILL)
+			<-workers[i].done
+			workers[i] = startWorker(t, addr, prefix, "", 300*time.Microsecond, 500*time.Millisecond)
+			kills++
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return terminal() == total }, "not every job finished: %+v", e.Stats("jobs"))
+	k := newKeys(prefix, "jobs")
+	s := e.Stats("jobs")
+	dead := c.ZCard(ctx, k.failed).Val()
+	completed := c.ZCard(ctx, k.completed).Val()
+	if s.Failed != dead || s.Completed != completed || completed+dead != total || s.Waiting+s.Active+s.Delayed != 0 {
+		t.Fatalf("stats %+v, dead-letter store %d, completed set %d", s, dead, completed)
+	}
+	forks := 0
+	for _, id := range ids {
+		atts := c.LRange(ctx, prefix+"att:"+id, 0, -1).Val()
+		seen := map[string]bool{}
+		for _, a := range atts {
+			if seen[a] {
+				forks++
+			}
+			seen[a] = true
+		}
+		j, err := e.Admin.Job(ctx, "jobs", id)
+		if err != nil || (j.State != queue.StateCompleted && j.State != queue.StateFailed) {
+			t.Fatalf("job %s: %+v %v", id, j, err)
+		}
+	}
+	if forks > 0 {
+		t.Fatalf("%d attempts ran twice: a job forked into two retry chains", forks)
+	}
+	t.Logf("%d kills; %d completed, %d dead (stalled past max_stalled), %d runs", kills, completed, dead, getInt(c, prefix+"runs"))
+}
+
+// TestTwoWorkersOneHostDefaultNames: two worker processes on one host with
+// no consumer name configured get distinct names, never run a job twice,
+// and their consumers disappear once they stop.
+func TestTwoWorkersOneHostDefaultNames(t *testing.T) {
+	t.Parallel()
+	e, c, prefix := producer(t)
+	ctx := context.Background()
+	addr := testenv.RedisAddr(t)
+	const total = 2000
+	enqueueN(t, e, total)
+	a := startWorker(t, addr, prefix, "", 200*time.Microsecond, 10*time.Second)
+	b := startWorker(t, addr, prefix, "", 200*time.Microsecond, 10*time.Second)
+	if a.consumer == b.consumer {
+		t.Fatalf("both workers are %q", a.consumer)
+	}
+	testenv.Eventually(t, 30*time.Second, func() bool { return c.SCard(ctx, prefix+"done").Val() == total }, "jobs not done")
+	if runs := getInt(c, prefix+"runs"); runs != total {
+		t.Fatalf("%d runs for %d jobs", runs, total)
+	}
+	for _, w := range []*workerProcess{a, b} {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-w.done; err != nil {
+			t.Fatalf("worker stop: %v", err)
+		}
+	}
+	// Any process's background work deletes them (consumer_idle 1s here).
+	k := newKeys(prefix, "jobs")
+	backend := e.Backend.(*Backend)
+	backend.cfg.ConsumerIdle = time.Second
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		if err := backend.cleanConsumers(ctx, "jobs"); err != nil {
+			return false
+		}
+		cs, err := c.XInfoConsumers(ctx, k.streams[1], "tipbox").Result()
+		return err == nil && len(cs) == 0
+	}, "idle consumers not deleted")
+}
+
+// TestEnqueueHonoursDeadline: with Redis dead, an enqueue with a 50 ms
+// deadline returns within 100 ms.
+func TestEnqueueHonoursDeadline(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	c := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	qc := queuetest.Config()
+	qc.Queues = []string{"jobs"}
+	b, _ := openTestBackend(t, c, qc)
+	client, _ := queue.NewClient(qc, b, queuetest.Logger(), nil)
+	srv.Kill()
+	for _, bulk := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t0 := time.Now()
+		var err error
+		if bulk {
+			_, err = client.EnqueueBulk(ctx, "jobs", []queue.NewJob{{Name: "a"}, {Name: "b"}})
+		} else {
+			_, err = client.Enqueue(ctx, "jobs", "a", nil)
+		}
+		took := time.Since(t0)
+		cancel()
+		if err == nil || took > 100*time.Millisecond {
+			t.Fatalf("bulk=%v: enqueue against a dead Redis took %s (err %v), want an error within 100ms", bulk, took, err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Logf("bulk=%v: error %v", bulk, err)
+		}
+	}
+}
+
+// TestCancelActiveOnAnotherProcess: an admin cancel stops the handler's
+// context on the worker process that runs the job within 100 ms, and the
+// job is cancelled, not retried.
+func TestCancelActiveOnAnotherProcess(t *testing.T) {
+	t.Parallel()
+	e, c, prefix := producer(t)
+	ctx := context.Background()
+	startWorker(t, testenv.RedisAddr(t), prefix, "", 0, 10*time.Second)
+	var lat []time.Duration
+	for round := 0; round < 5; round++ {
+		c.Del(ctx, prefix+"blocked", prefix+"cancelled-at")
+		id, err := e.Client.Enqueue(ctx, "jobs", "block", round, queue.WithMaxAttempts(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 10*time.Second, func() bool { return c.Exists(ctx, prefix+"blocked").Val() == 1 }, "not blocked")
+		t0 := time.Now()
+		if err := e.Admin.Act(ctx, "jobs", id, queue.ActCancel); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool { return c.Exists(ctx, prefix+"cancelled-at").Val() == 1 }, "handler context not cancelled")
+		at, _ := strconv.ParseInt(c.Get(ctx, prefix+"cancelled-at").Val(), 10, 64)
+		lat = append(lat, time.Unix(0, at).Sub(t0))
+		testenv.Eventually(t, 5*time.Second, func() bool {
+			j, err := e.Admin.Job(ctx, "jobs", id)
+			return err == nil && j.State == queue.StateCancelled
+		}, "job not cancelled")
+		time.Sleep(300 * time.Millisecond) // a retry would show in this window: nothing may run
+		if n := c.LLen(ctx, prefix+"att:"+id).Val(); n != 1 {
+			t.Fatalf("cancelled job ran %d times", n)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("cancel → handler context done: %v", lat)
+	if lat[len(lat)-1] > 100*time.Millisecond {
+		t.Fatalf("cancel took %s to reach the handler", lat[len(lat)-1])
+	}
+}
+
