@@ -27,7 +27,7 @@ func API(src *config.Source) ([]fx.Option, error) {
 	if w.RunsEmbedded() {
 		opts = append(opts, modules.Handlers, queue.WorkerModule)
 	}
-	return append(opts, realtime.HubModule, httpserver.Module), nil
+	return append(opts, realtime.HubModule, queue.StreamsModule, httpserver.Module), nil
 }
 
 // Worker is the option set of cmd/worker: the queue workers and the admin

@@ -17,12 +17,19 @@ func TestAnalyticsAndQueueAdmin(t *testing.T) {
 	api := e2e.StartAPI(t, nil)
 	admin := e2e.Token(t, 1, "admin")
 	user := e2e.Token(t, 2, "")
+	var jobID string
 	for range 5 {
 		r := e2e.Do(t, "POST", api.BaseURL+"/api/v1/analytics/events", user, `{"event":"user_login","data":{"via":"web"}}`)
 		if r.Status != http.StatusAccepted || field(t, r.Body, "jobId") == "" {
 			t.Fatalf("track: %d %s", r.Status, r.Body)
 		}
+		jobID, _ = field(t, r.Body, "jobId").(string)
 	}
+	// The jobId the API answered finds the job in the job API.
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		r := e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/queues/analytics/jobs/"+jobID, admin, "")
+		return r.Status == 200 && field(t, r.Body, "state") == "completed" && field(t, r.Body, "name") == "event"
+	}, "job %s not found completed through the job API", jobID)
 	if r := e2e.Do(t, "POST", api.BaseURL+"/api/v1/analytics/events", user, `{"event":"no spaces please"}`); r.Status != http.StatusBadRequest {
 		t.Fatalf("bad event: %d", r.Status)
 	}

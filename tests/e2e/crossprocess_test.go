@@ -31,7 +31,7 @@ func TestRedisProfileAcrossProcesses(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	env := []string{
 		"REDIS_URL=redis://" + rs.Addr() + "/0", "DATABASE_URL=" + dsn,
-		"TIPBOX_QUEUE_REDIS_MIN_IDLE_TIME=2s", "TIPBOX_QUEUE_REDIS_CLAIM_INTERVAL=500ms",
+		"TIPBOX_QUEUE_REDIS_MIN_IDLE_TIME=2s", "TIPBOX_QUEUE_REDIS_CLAIM_INTERVAL=500ms", "TIPBOX_QUEUE_HEARTBEAT=500ms",
 		"TIPBOX_LOG_LEVEL=warn",
 	}
 	profile := []string{"--config", "configs/redis.yaml"}
