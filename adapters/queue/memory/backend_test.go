@@ -2,6 +2,7 @@ package memory
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/queue/queuetest"
@@ -34,4 +35,26 @@ func TestDriver(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestDeadLetterRetention(t *testing.T) {
+	t.Parallel()
+	cfg := queuetest.Config()
+	cfg.Retention.Failed = 3
+	obs := &queuetest.DropCounter{}
+	b, err := New(cfg, obs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	client, _ := queue.NewClient(cfg, b, queuetest.Logger(), nil)
+	e := &queuetest.Env{T: t, Cfg: cfg, Backend: b, Client: client, Admin: queue.NewAdmin(cfg, b)}
+	queuetest.DeadLetterRetention(t, e, obs, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		later := time.Now().Add(cfg.Retention.FailedAge + time.Minute)
+		for _, s := range b.queues {
+			s.expire(b, later)
+		}
+	})
 }

@@ -350,3 +350,29 @@ func TestCancelActiveOnAnotherProcess(t *testing.T) {
 	}
 }
 
+
+// TestDeadLetterRetention: drops by retention.failed and by
+// retention.failed_age are counted (and logged), never silent.
+func TestDeadLetterRetention(t *testing.T) {
+	t.Parallel()
+	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	qc := queuetest.Config()
+	qc.Retention.Failed = 3
+	cfg := testConfig(t)
+	obs := &queuetest.DropCounter{}
+	b, err := New(cfg, qc, c, queuetest.Logger(), obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deleteKeys(t, c, cfg.Prefix)
+		_ = c.Close()
+	})
+	client, _ := queue.NewClient(qc, b, queuetest.Logger(), nil)
+	e := &queuetest.Env{T: t, Cfg: qc, Backend: b, Client: client, Admin: queue.NewAdmin(qc, b)}
+	queuetest.DeadLetterRetention(t, e, obs, func() {
+		if err := b.expireAt(context.Background(), "jobs", time.Now().Add(qc.Retention.FailedAge+time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

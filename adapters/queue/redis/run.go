@@ -98,9 +98,11 @@ func (b *Backend) reclaim(ctx context.Context, q string) error {
 }
 
 // expire drops dead letters older than retention.failed_age.
-func (b *Backend) expire(ctx context.Context, q string) error {
+func (b *Backend) expire(ctx context.Context, q string) error { return b.expireAt(ctx, q, b.now()) }
+
+func (b *Backend) expireAt(ctx context.Context, q string, now time.Time) error {
 	k := b.keys[q]
-	cut := msArg(b.now().Add(-b.qcfg.Retention.FailedAge))
+	cut := msArg(now.Add(-b.qcfg.Retention.FailedAge))
 	for {
 		n, err := expireScript.Run(ctx, b.client, k.all, k.base, cut, 500).Int()
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,5 +240,58 @@ func testPaging(t *testing.T, h Harness) {
 	}
 	if _, err := e.Admin.Jobs(ctx, "jobs", queue.JobQuery{State: queue.StateWaiting, Limit: 5, Cursor: "garbage"}); !errors.Is(err, queue.ErrBadQuery) {
 		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+// DropCounter is an Observer that counts retention drops.
+type DropCounter struct {
+	mu    sync.Mutex
+	Count map[string]int // by reason
+}
+
+// DeadDropped implements queue.Observer.
+func (d *DropCounter) DeadDropped(_ string, n int, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Count == nil {
+		d.Count = map[string]int{}
+	}
+	d.Count[reason] += n
+}
+
+// Get returns the count for a reason.
+func (d *DropCounter) Get(reason string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.Count[reason]
+}
+
+// DeadLetterRetention runs the dead-letter retention check on a backend
+// opened with obs and retention.failed = 3: five dead jobs leave three
+// kept and two drops counted by count; expire, run with the clock past
+// retention.failed_age, drops the rest and counts them by age.
+func DeadLetterRetention(t *testing.T, e *Env, obs *DropCounter, expire func()) {
+	t.Helper()
+	ctx := context.Background()
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(context.Context, *queue.Job) error {
+		return queue.Permanent(errors.New("bad"))
+	}})
+	for i := 0; i < 5; i++ {
+		if _, err := e.Client.Enqueue(ctx, "jobs", "x", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool { return e.Stats("jobs").Failed == 5 }, "jobs not dead")
+	page, err := e.Admin.Jobs(ctx, "jobs", queue.JobQuery{State: queue.StateFailed, Limit: 10})
+	if err != nil || len(page.Jobs) != 3 || obs.Get("count") != 2 {
+		t.Fatalf("kept %d dead jobs (%v), drops by count %d; want 3 and 2", len(page.Jobs), err, obs.Get("count"))
+	}
+	expire()
+	page, err = e.Admin.Jobs(ctx, "jobs", queue.JobQuery{State: queue.StateFailed, Limit: 10})
+	if err != nil || len(page.Jobs) != 0 || obs.Get("age") != 3 {
+		t.Fatalf("after failed_age: kept %d (%v), drops by age %d; want 0 and 3", len(page.Jobs), err, obs.Get("age"))
+	}
+	if s := e.Stats("jobs"); s.Failed != 5 {
+		t.Fatalf("the failed total must survive retention: %+v", s)
 	}
 }
