@@ -108,6 +108,9 @@ type result struct {
 	P50ms             float64 `json:"p50_ms,omitempty"`
 	P99ms             float64 `json:"p99_ms,omitempty"`
 	MaxMs             float64 `json:"max_ms,omitempty"`
+	// Redis used_memory per job: waiting, and completed within retention.
+	BytesPerWaiting   float64 `json:"bytes_per_waiting,omitempty"`
+	BytesPerCompleted float64 `json:"bytes_per_completed,omitempty"`
 }
 
 type bench struct {
@@ -180,6 +183,7 @@ func run() error {
 		{"latency_500", func() (result, error) { return b.latency(500) }},
 		{"ceiling_latency_500", func() (result, error) { return b.ceilingLatency(500) }},
 		{"latency_5000", func() (result, error) { return b.latency(5000) }},
+		{"memory", b.memory},
 	}
 	want := map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -441,6 +445,75 @@ func (b *bench) warmup(n int) error {
 		err = fmt.Errorf("warmup: %d of %d jobs in %s", done.Load(), n, waitLimit)
 	}
 	return errors.Join(err, stopWorker(w))
+}
+
+// usedMemory is Redis INFO memory used_memory.
+func (b *bench) usedMemory(ctx context.Context) (int64, error) {
+	info, err := b.admin.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory in INFO memory")
+}
+
+// memory measures Redis memory per waiting job (JOBS enqueued), then per
+// completed job kept by retention (retention.completed = JOBS). Run it on
+// a Redis nobody else writes to: used_memory is the whole server's.
+func (b *bench) memory() (result, error) {
+	ctx := context.Background()
+	b.seq++
+	q := fmt.Sprintf("memory-%d", b.seq)
+	qcfg := queue.Config{Driver: "redis", Concurrency: 5, Queues: []string{q}}
+	qcfg.SetDefaults()
+	qcfg.Retention.Completed = b.jobs
+	be, err := redisq.NewDriver(b.redisConfig(), redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
+	if err != nil {
+		return result{}, err
+	}
+	defer be.Close()
+	c, err := queue.NewClient(qcfg, be, b.logger, nil)
+	if err != nil {
+		return result{}, err
+	}
+	m0, err := b.usedMemory(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	if err := fill(ctx, c, q, b.jobs); err != nil {
+		return result{}, err
+	}
+	m1, err := b.usedMemory(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	var done atomic.Int64
+	all := make(chan struct{})
+	w, err := queue.NewWorker(qcfg, be, []queue.Handler{{Queue: q, Handle: func(context.Context, *queue.Job) error {
+		if done.Add(1) == int64(b.jobs) {
+			close(all)
+		}
+		return nil
+	}}}, b.logger, nil)
+	if err != nil {
+		return result{}, err
+	}
+	if err := w.Start(ctx); err != nil {
+		return result{}, err
+	}
+	select {
+	case <-all:
+	case <-time.After(waitLimit):
+		err = fmt.Errorf("memory: ran %d of %d jobs", done.Load(), b.jobs)
+	}
+	err = errors.Join(err, stopWorker(w))
+	m2, merr := b.usedMemory(ctx)
+	return result{Jobs: b.jobs, BytesPerWaiting: float64(m1-m0) / float64(b.jobs),
+		BytesPerCompleted: float64(m2-m0) / float64(b.jobs)}, errors.Join(err, merr)
 }
 
 func (b *bench) drain(concurrency int) (result, error) {

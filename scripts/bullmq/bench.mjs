@@ -160,7 +160,38 @@ const scenarios = {
   drain_c50: () => drain(50),
   latency_500: () => latency(500),
   latency_5000: () => latency(5000),
+  memory,
 };
+
+// memory measures Redis used_memory per waiting job (JOBS added), then per completed job kept
+// (removeOnComplete: false). Run it on a Redis nobody else writes to.
+async function usedMemory() {
+  const info = await admin.info('memory');
+  return Number((info.match(/^used_memory:(\d+)/m) || [])[1]);
+}
+async function memory() {
+  const q = newQueue('memory');
+  await q.waitUntilReady();
+  const m0 = await usedMemory();
+  for (let i = 0; i < JOBS; i += 1000) {
+    const jobs = [];
+    for (let j = i; j < Math.min(JOBS, i + 1000); j++) {
+      jobs.push({ name: 'event', data: payload(j), opts: { ...JOB_OPTS, removeOnComplete: false } });
+    }
+    await q.addBulk(jobs);
+  }
+  const m1 = await usedMemory();
+  let done = 0;
+  const all = deferred();
+  const worker = new Worker(q.name, async (job) => {
+    decode(job.data);
+    if (++done === JOBS) all.resolve();
+  }, { connection: connection(), prefix: PREFIX, concurrency: 5 });
+  await all.promise;
+  await worker.close();
+  const m2 = await usedMemory();
+  return { jobs: JOBS, bytes_per_waiting: round((m1 - m0) / JOBS, 1), bytes_per_completed: round((m2 - m0) / JOBS, 1) };
+}
 
 // warmup enqueues WARMUP jobs from 50 callers and drains them at concurrency 5, untimed.
 async function warmup() {
