@@ -116,7 +116,7 @@ func (e *eio) close(code int, text, reason string) {
 	ws, connected := e.ws, e.connected
 	e.mu.Unlock()
 	if connected && code == ClosePolicyViolation {
-		e.s.pushRaw([]byte(`41{"message":` + strconv.Quote(text) + `}`))
+		e.s.pushRaw([]byte("41"))
 	}
 	if ws != nil {
 		ws.closeRequested(code, text, reason)
@@ -139,9 +139,16 @@ func (e *eio) finish(reason string) {
 			t.Stop()
 		}
 	}
+	direct := e.ws != nil
 	e.mu.Unlock()
-	e.h.forget(e.sid)
 	e.h.hub.remove(e.s, reason)
+	if direct {
+		e.h.forget(e.sid)
+		return
+	}
+	// A poll that arrives just after the close still gets the close packet
+	// rather than "unknown session" (which the client reports as an error).
+	time.AfterFunc(2*closeGrace, func() { e.h.forget(e.sid) })
 }
 
 // poll is a long-polling GET: it answers at once with what is queued, or

@@ -3,6 +3,7 @@ package realtime
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -15,6 +16,11 @@ const (
 	protoWS       = "ws"
 	protoSocketIO = "socketio"
 )
+
+// replayDedupWindow is how long after a replay a live event with a
+// replayed id is still recognised as a duplicate (the time between an
+// event's storing and its publishing, with a wide margin).
+const replayDedupWindow = time.Minute
 
 // frame is one outbound item of a session: an event (payload and its id,
 // 0 when the payload has none) or, for Socket.IO, an Engine.IO packet
@@ -49,6 +55,11 @@ type session struct {
 	pending []frame
 	ready   chan struct{} // 1-buffered: items became non-empty
 	expiry  *time.Timer
+	// replayed holds the ids of the last replay (ascending) until
+	// replayedUntil: an event stored before the replay read it but
+	// published after the gate opened is not sent twice.
+	replayed      []int64
+	replayedUntil time.Time
 
 	// guarded by hub.mu
 	handshake *time.Timer // see attach: a /ws socket between its 101 and its handler
@@ -73,6 +84,13 @@ func (s *session) signal() {
 func (s *session) push(f frame) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f.id != 0 && s.replayed != nil {
+		if time.Now().After(s.replayedUntil) {
+			s.replayed = nil
+		} else if _, dup := slices.BinarySearch(s.replayed, f.id); dup {
+			return true
+		}
+	}
 	if s.gated {
 		if len(s.pending) >= s.hub.cfg.SendBuffer+s.hub.cfg.Replay.Limit {
 			return false
@@ -139,6 +157,14 @@ func (s *session) release(replayed []Stored) {
 		s.items = append(s.items, f)
 	}
 	s.pending, s.gated = nil, false
+	if len(replayed) > 0 {
+		s.replayed = make([]int64, len(replayed))
+		for i, e := range replayed {
+			s.replayed[i] = e.ID
+		}
+		slices.Sort(s.replayed)
+		s.replayedUntil = time.Now().Add(replayDedupWindow)
+	}
 	if len(s.items) > 0 {
 		s.signal()
 	}

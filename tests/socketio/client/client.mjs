@@ -4,6 +4,7 @@
 //   node client.mjs '{"url":"http://127.0.0.1:8080","auth":{"token":"…"},"transports":["websocket"]}'
 //
 // It prints what the client sees:
+//   {"ev":"open","transport":"polling"|"websocket"}      the engine opened
 //   {"ev":"connect","id":…,"recovered":bool,"transport":"polling"|"websocket"}
 //   {"ev":"upgrade","transport":"websocket"}
 //   {"ev":"notification","data":{…},"offset":"…"}
@@ -29,10 +30,13 @@ const socket = io(opts.url, {
 });
 const event = opts.event || "notification";
 
-socket.on("connect", () => {
+socket.io.on("open", () => {
   const engine = socket.io.engine;
-  out({ ev: "connect", id: socket.id, recovered: !!socket.recovered, transport: engine.transport.name });
+  out({ ev: "open", transport: engine.transport.name });
   engine.once("upgrade", (t) => out({ ev: "upgrade", transport: t.name }));
+});
+socket.on("connect", () => {
+  out({ ev: "connect", id: socket.id, recovered: !!socket.recovered, transport: socket.io.engine.transport.name });
 });
 socket.on(event, (data, offset) => out({ ev: "notification", data, offset }));
 socket.on("connect_error", (err) => out({ ev: "connect_error", message: err.message, data: err.data ?? null }));
