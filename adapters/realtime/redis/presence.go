@@ -57,7 +57,7 @@ func NewPresence(client goredis.UniversalClient, prefix string, ttl time.Duratio
 	return p
 }
 
-func (p *Presence) userKey(id int64) string { return p.prefix + "user:" + strconv.FormatInt(id, 10) }
+func (p *Presence) userKey(id int64) string    { return p.prefix + "user:" + strconv.FormatInt(id, 10) }
 func (p *Presence) instKey(inst string) string { return p.prefix + "instance:" + inst }
 
 // Set implements realtime.PresenceStore.
