@@ -77,6 +77,9 @@ func (c Config) Validate() error {
 type Principal struct {
 	UserID int64
 	Role   string
+	// ExpiresAt is the token's exp claim; Leeway past it the token is
+	// refused (long-lived connections close then).
+	ExpiresAt time.Time
 }
 
 // IsAdmin reports whether the caller has the admin role.
@@ -166,11 +169,14 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 	if c.Role != RoleUser && c.Role != RoleAdmin && c.Role != RoleViewer {
 		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
-	p := Principal{UserID: id, Role: c.Role}
+	p := Principal{UserID: id, Role: c.Role, ExpiresAt: c.ExpiresAt.Time}
 	// Clone: the caller's string may alias a reused buffer (fasthttp).
 	v.seen.Set(strings.Clone(token), verified{p: p, exp: c.ExpiresAt.Time})
 	return p, nil
 }
+
+// Leeway is how long past its exp claim a token is still accepted.
+func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
 
 // BearerToken extracts the token from an "Authorization: Bearer x" value.
 func BearerToken(header string) (string, error) {

@@ -34,6 +34,45 @@ type Config struct {
 	// When it is full the socket is dropped as a slow consumer: it never
 	// holds up delivery to others.
 	SendBuffer int `yaml:"send_buffer"`
+	// MaxSocketsPerUser caps one user's open sockets on one instance, both
+	// protocols together (default 300: the 301st is refused with 429).
+	MaxSocketsPerUser int `yaml:"max_sockets_per_user"`
+	// MaxSockets caps the sockets (and Socket.IO sessions not yet signed
+	// in) of one instance (default 50000; refused with 503 beyond).
+	MaxSockets int `yaml:"max_sockets"`
+	// MaxMessageBytes caps one inbound message: a websocket frame, or a
+	// Socket.IO long-polling request body (default 4096). A larger frame
+	// closes the socket with 1009; a larger body gets 413.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxMessagesPerSecond is the steady inbound rate one socket may send
+	// (frames, pings included; Socket.IO packets), with bursts of twice
+	// that (default 10). Past it the socket is closed with 1008.
+	MaxMessagesPerSecond int `yaml:"max_messages_per_second"`
+	// Replay bounds what a reconnecting client is sent from the inbox.
+	Replay ReplayConfig `yaml:"replay"`
+	// SocketIO configures the Socket.IO endpoint.
+	SocketIO SocketIOConfig `yaml:"socketio"`
+}
+
+// ReplayConfig is realtime.replay.
+type ReplayConfig struct {
+	// Limit is the most events replayed on one reconnect: the newest ones
+	// when more were missed (default 100).
+	Limit int `yaml:"limit"`
+	// MaxAge: events older than this are not replayed (default 24h).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// SocketIOConfig is realtime.socketio.
+type SocketIOConfig struct {
+	// Disabled turns /socket.io/ off (default false: served).
+	Disabled bool `yaml:"disabled"`
+	// Event is the event name pushes are emitted under (default
+	// "notification"): 42["notification",{...},"<id>"].
+	Event string `yaml:"event"`
+	// ConnectTimeout is how long an Engine.IO session may stay without a
+	// signed-in Socket.IO connect (default 10s).
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // SetDefaults applies the documented defaults.
@@ -53,6 +92,30 @@ func (c *Config) SetDefaults() {
 	if c.SendBuffer == 0 {
 		c.SendBuffer = 64
 	}
+	if c.MaxSocketsPerUser == 0 {
+		c.MaxSocketsPerUser = 300
+	}
+	if c.MaxSockets == 0 {
+		c.MaxSockets = 50_000
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 4096
+	}
+	if c.MaxMessagesPerSecond == 0 {
+		c.MaxMessagesPerSecond = 10
+	}
+	if c.Replay.Limit == 0 {
+		c.Replay.Limit = 100
+	}
+	if c.Replay.MaxAge == 0 {
+		c.Replay.MaxAge = 24 * time.Hour
+	}
+	if c.SocketIO.Event == "" {
+		c.SocketIO.Event = "notification"
+	}
+	if c.SocketIO.ConnectTimeout == 0 {
+		c.SocketIO.ConnectTimeout = 10 * time.Second
+	}
 }
 
 // Validate checks durations, the buffer and the origins.
@@ -68,6 +131,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("write_timeout: %s must be positive", c.WriteTimeout)
 	case c.SendBuffer < 1:
 		return fmt.Errorf("send_buffer: %d must be at least 1", c.SendBuffer)
+	case c.MaxSocketsPerUser < 1:
+		return fmt.Errorf("max_sockets_per_user: %d must be at least 1", c.MaxSocketsPerUser)
+	case c.MaxSockets < 1:
+		return fmt.Errorf("max_sockets: %d must be at least 1", c.MaxSockets)
+	case c.MaxMessageBytes < 256:
+		return fmt.Errorf("max_message_bytes: %d must be at least 256 (a token refresh must fit)", c.MaxMessageBytes)
+	case c.MaxMessagesPerSecond < 1:
+		return fmt.Errorf("max_messages_per_second: %d must be at least 1", c.MaxMessagesPerSecond)
+	case c.Replay.Limit < 1 || c.Replay.Limit > 10_000:
+		return fmt.Errorf("replay.limit: %d must be from 1 to 10000", c.Replay.Limit)
+	case c.Replay.MaxAge <= 0:
+		return fmt.Errorf("replay.max_age: %s must be positive", c.Replay.MaxAge)
+	case c.SocketIO.ConnectTimeout <= 0:
+		return fmt.Errorf("socketio.connect_timeout: %s must be positive", c.SocketIO.ConnectTimeout)
+	case !validEventName(c.SocketIO.Event):
+		return fmt.Errorf("socketio.event: %q must be 1-64 printable characters and not a reserved name (connect, connect_error, disconnect, disconnecting)", c.SocketIO.Event)
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {
@@ -116,4 +195,22 @@ func (p originPolicy) allows(origin, host string) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
+}
+
+// validEventName refuses names socket.io-client reserves or that would not
+// survive as a JSON string unescaped.
+func validEventName(s string) bool {
+	switch s {
+	case "", "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener":
+		return false
+	}
+	if len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == '"' || r == '\\' || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,8 @@
 package realtime
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -9,26 +11,27 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/tipbox/tipbox/core/auth"
 )
 
-// readLimit caps a client message: clients have nothing to say yet (their
-// messages are read and ignored), so anything large is abuse.
-const readLimit = 4096
-
-// client is one socket. hub, userID and send are set at registration; send
-// is filled by Deliver (any goroutine) and drained by the writer goroutine
-// only. The registration state is guarded by hub.mu, the close request by
+// client is one /ws socket. Its session is registered (and joined) before
+// the upgrade; its handler attaches it. The close request is guarded by
 // closeOnce (code and text are written before quit is closed, read after),
 // net by mu.
 type client struct {
+	s      *session
 	hub    *Hub
-	userID int64
-	send   chan []byte
+	auth   *auth.Verifier
+	replay bool  // gated at registration; the handler replays from since
+	since  int64 // last event id the client saw
 
-	// guarded by hub.mu
-	pending  *time.Timer
-	attached bool
-	removed  bool
+	// Protocol hooks: /ws sends payloads as they are, pings with websocket
+	// pings and reads {"type":"auth"} messages; Socket.IO replaces them.
+	encode    func(dst []byte, f frame) []byte // nil: f.payload as is
+	onMessage func(msg []byte)
+	wsPings   bool
+	onExit    func(reason string) // after both goroutines ended
 
 	quit      chan struct{} // closed by requestClose
 	closeOnce sync.Once
@@ -40,6 +43,27 @@ type client struct {
 
 	mu  sync.Mutex
 	net net.Conn // the hijacked connection while the handler runs, then nil
+}
+
+func newClient(h *Hub, v *auth.Verifier) *client {
+	c := &client{hub: h, auth: v, quit: make(chan struct{}), wsPings: true}
+	c.s = newSession(h, protoWS)
+	c.s.closeFn = c.closeRequested
+	c.onMessage = c.handleMessage
+	c.onExit = func(reason string) { h.remove(c.s, reason) }
+	return c
+}
+
+// closeRequested is the session's closeFn: code < 0 cuts the connection.
+func (c *client) closeRequested(code int, text, reason string) {
+	if code < 0 {
+		c.abort()
+		return
+	}
+	c.requestClose(code, text, reason)
+	if reason == reasonSlow {
+		c.hurry()
+	}
 }
 
 // requestClose asks the writer to send a close frame and end the socket.
@@ -76,12 +100,12 @@ func (c *client) abort() {
 }
 
 // serve runs the socket on the handler goroutine: it reads (pongs, close
-// frames, ignored messages) while a writer goroutine sends frames and pings.
-// It returns only after the writer has exited, because contrib/websocket
-// recycles the connection once the handler returns.
+// frames, token refreshes) while a writer goroutine sends frames and
+// pings. It returns only after the writer has exited, because
+// contrib/websocket recycles the connection once the handler returns.
 func (c *client) serve(conn *websocket.Conn) {
 	h := c.hub
-	if !h.attach(c) {
+	if !h.attach(c.s) {
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
 		return
@@ -91,13 +115,33 @@ func (c *client) serve(conn *websocket.Conn) {
 	c.mu.Unlock()
 
 	alive := h.cfg.PingInterval + h.cfg.PongTimeout
-	conn.SetReadLimit(readLimit)
+	conn.SetReadLimit(int64(h.cfg.MaxMessageBytes))
 	_ = conn.SetReadDeadline(time.Now().Add(alive))
+	limit := newBucket(h.cfg.MaxMessagesPerSecond)
 	conn.SetPongHandler(func(string) error {
+		if !limit.allow(time.Now()) {
+			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			return nil
+		}
 		if c.aborted.Load() {
 			return nil
 		}
 		return conn.SetReadDeadline(time.Now().Add(alive))
+	})
+	conn.SetPingHandler(func(data string) error {
+		if !limit.allow(time.Now()) {
+			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			return nil
+		}
+		// WriteControl may run beside the writer goroutine (gorilla allows it).
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(h.cfg.WriteTimeout))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return err
+			}
+		}
+		return nil
 	})
 
 	readDone := make(chan struct{})
@@ -109,32 +153,60 @@ func (c *client) serve(conn *websocket.Conn) {
 		c.mu.Lock()
 		c.net = nil
 		c.mu.Unlock()
-		h.detach(c)
+		c.onExit(c.reason())
 	}()
 	defer func() { <-writeDone }()
 	defer close(readDone)
-	c.readLoop(conn, alive)
+	if c.replay {
+		if _, err := h.replay(context.Background(), c.s, c.since, nil); err != nil {
+			h.log.Warn("replay failed; closing the socket so the client retries", "user_id", c.s.userID, "err", err)
+			c.requestClose(CloseInternalError, "replay failed", reasonReplay)
+		}
+	}
+	c.readLoop(conn, alive, &limit)
 }
 
-func (c *client) readLoop(conn *websocket.Conn, alive time.Duration) {
+func (c *client) readLoop(conn *websocket.Conn, alive time.Duration, limit *bucket) {
 	for {
 		_, r, err := conn.NextReader()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !c.aborted.Load() {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				c.setReason(reasonTooBig)
+			case errors.As(err, &ne) && ne.Timeout() && !c.aborted.Load():
 				c.setReason(reasonHeartbeat)
 			}
 			c.setReason(reasonClient)
 			return
 		}
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		msg, err := io.ReadAll(r)
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.setReason(reasonTooBig)
+			}
 			c.setReason(reasonClient)
 			return
 		}
+		if !limit.allow(time.Now()) {
+			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			continue // keep reading until the close handshake ends
+		}
+		c.onMessage(msg)
 		if !c.aborted.Load() {
 			_ = conn.SetReadDeadline(time.Now().Add(alive))
 		}
 	}
+}
+
+// handleMessage acts on a client message: {"type":"auth","token":"…"}
+// extends the socket's life; anything else is ignored.
+func (c *client) handleMessage(msg []byte) {
+	var m clientMessage
+	if json.Unmarshal(msg, &m) != nil || m.Type != "auth" {
+		return
+	}
+	c.s.refresh(c.auth, m.Token)
 }
 
 // writeLoop is the only goroutine that writes data frames, pings and the
@@ -144,10 +216,15 @@ func (c *client) writeLoop(conn *websocket.Conn, readDone <-chan struct{}, write
 	h := c.hub
 	ping := time.NewTicker(h.cfg.PingInterval)
 	defer ping.Stop()
+	if !c.wsPings {
+		ping.Stop()
+	}
 	fail := func() {
 		c.setReason(reasonWrite)
 		c.abortUntil(readDone)
 	}
+	var buf []frame
+	var enc []byte
 	for {
 		// A close request wins over queued frames and pings.
 		select {
@@ -157,14 +234,25 @@ func (c *client) writeLoop(conn *websocket.Conn, readDone <-chan struct{}, write
 		default:
 		}
 		select {
-		case msg := <-c.send:
-			_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				h.m.dropped.WithLabelValues("closed").Inc()
-				fail()
-				return
+		case <-c.s.ready:
+			batch := c.s.take(buf)
+			for i, f := range batch {
+				_ = conn.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+				msg := f.payload
+				if c.encode != nil {
+					enc = c.encode(enc[:0], f)
+					msg = enc
+				}
+				if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+					h.m.dropped.WithLabelValues("closed").Add(float64(len(batch) - i))
+					fail()
+					return
+				}
+				if f.raw == nil {
+					h.m.delivered.Inc()
+				}
 			}
-			h.m.delivered.Inc()
+			buf = batch
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
 				fail()
@@ -185,17 +273,17 @@ func (c *client) closeWrite(conn *websocket.Conn, readDone <-chan struct{}) {
 	h := c.hub
 	deadline := time.Now().Add(min(closeGrace, h.cfg.WriteTimeout))
 	_ = conn.SetWriteDeadline(deadline)
-flush:
-	for {
-		select {
-		case msg := <-c.send:
-			if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-				h.m.dropped.WithLabelValues("closed").Inc()
-				break flush
-			}
+	for _, f := range c.s.take(nil) {
+		msg := f.payload
+		if c.encode != nil {
+			msg = c.encode(nil, f)
+		}
+		if err := conn.WriteMessage(websocket.TextMessage, msg); err != nil {
+			h.m.dropped.WithLabelValues("closed").Inc()
+			break
+		}
+		if f.raw == nil {
 			h.m.delivered.Inc()
-		default:
-			break flush
 		}
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.text), deadline)

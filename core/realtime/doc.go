@@ -1,6 +1,14 @@
 // Package realtime is the push port: modules publish a JSON object to a
 // user (Publisher), a Bus carries it to every API process, and each
-// process's Hub writes it to that user's open websockets (GET /ws).
+// process's Hub writes it to that user's open sockets: plain websockets
+// (GET /ws) and Socket.IO v4 clients (/socket.io/, Engine.IO long-polling
+// and websocket, written here: see SocketIOHandler).
+//
+// Both protocols share one session model (session): a per-user cap and an
+// instance cap, inbound size and rate limits, a deadline at the token's
+// expiry (refreshable on the socket), replay of missed events from a
+// History (the notification inbox) on reconnect, and presence counts,
+// shared through the driver's PresenceStore across instances.
 //
 //	worker handler ──Publish──▶ Bus (memory | redis) ──▶ Hub (every cmd/api) ──▶ the user's sockets
 //

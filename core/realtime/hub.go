@@ -2,7 +2,6 @@ package realtime
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,11 +20,11 @@ const closeGrace = time.Second
 
 // Close codes the hub sends (RFC 6455 §7.4.1).
 const (
-	CloseGoingAway     = websocket.CloseGoingAway     // 1001: the server is shutting down
-	CloseTryAgainLater = websocket.CloseTryAgainLater // 1013: dropped as a slow consumer
+	CloseGoingAway       = websocket.CloseGoingAway       // 1001: the server is shutting down
+	ClosePolicyViolation = websocket.ClosePolicyViolation // 1008: token expired or refused, too many messages
+	CloseInternalError   = websocket.CloseInternalServerErr
+	CloseTryAgainLater   = websocket.CloseTryAgainLater // 1013: dropped as a slow consumer
 )
-
-var errShuttingDown = errors.New("realtime: hub is shutting down")
 
 // Hub holds this process's sockets by user id and delivers events to them.
 //
@@ -37,15 +36,18 @@ var errShuttingDown = errors.New("realtime: hub is shutting down")
 // goroutine only reads. Shutdown closes every socket with 1001 and waits
 // for their goroutines; after it, new sockets are refused with 503.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	m    *Metrics
-	pool sync.Pool // write buffers, shared by all sockets (see contrib's WriteBufferPool)
+	cfg      Config
+	log      *slog.Logger
+	m        *Metrics
+	pool     sync.Pool // write buffers, shared by all sockets (see contrib's WriteBufferPool)
+	history  History   // nil: no replay
+	presence PresenceStore
 
 	mu      sync.RWMutex
-	users   map[int64]map[*client]struct{}
+	users   map[int64]map[*session]struct{}
+	all     map[*session]struct{} // every session, signed in or not
 	closing bool
-	live    sync.WaitGroup // attached sockets; Add only under mu while !closing
+	live    sync.WaitGroup // sessions in all; Add only under mu while !closing
 
 	subMu sync.Mutex
 	unsub func()
@@ -58,8 +60,17 @@ func NewHub(cfg Config, log *slog.Logger, m *Metrics) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Hub{cfg: cfg, log: log.With("component", "realtime"), m: m, users: map[int64]map[*client]struct{}{}}, nil
+	return &Hub{cfg: cfg, log: log.With("component", "realtime"), m: m,
+		users: map[int64]map[*session]struct{}{}, all: map[*session]struct{}{}}, nil
 }
+
+// SetHistory makes reconnecting clients replay what they missed from h.
+// Call it before serving.
+func (h *Hub) SetHistory(hist History) { h.history = hist }
+
+// SetPresence shares presence through p (nil: this hub's own sockets).
+// Call it before serving.
+func (h *Hub) SetPresence(p PresenceStore) { h.presence = p }
 
 // Subscribe makes the hub receive bus's events until Unsubscribe.
 func (h *Hub) Subscribe(ctx context.Context, bus Bus) error {
@@ -90,13 +101,15 @@ func (h *Hub) Unsubscribe() {
 func (h *Hub) Deliver(ev Event) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	for c := range h.users[ev.UserID] {
-		select {
-		case c.send <- ev.Payload:
-		default:
+	set := h.users[ev.UserID]
+	if len(set) == 0 {
+		return
+	}
+	f := frame{payload: ev.Payload, id: eventID(ev.Payload)}
+	for s := range set {
+		if !s.push(f) {
 			h.m.dropped.WithLabelValues("buffer_full").Inc()
-			c.requestClose(CloseTryAgainLater, "slow consumer", reasonSlow)
-			c.hurry()
+			s.closeFn(CloseTryAgainLater, "slow consumer", reasonSlow)
 		}
 	}
 }
@@ -109,86 +122,153 @@ func (h *Hub) Connections(userID int64) int {
 	return len(h.users[userID])
 }
 
-// Len returns how many sockets the hub holds (all users).
+// Len returns how many sockets the hub holds (all users), Socket.IO
+// sessions not yet signed in included.
 func (h *Hub) Len() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	n := 0
-	for _, set := range h.users {
-		n += len(set)
-	}
-	return n
+	return len(h.all)
 }
 
-// register adds a socket for userID before the upgrade completes, so an
-// event published as soon as the client sees 101 is already queued for it.
-func (h *Hub) register(userID int64) (*client, error) {
-	c := &client{hub: h, userID: userID, send: make(chan []byte, h.cfg.SendBuffer), quit: make(chan struct{})}
+// Presence returns the user's sockets across instances (through the
+// presence store) or on this hub (without one).
+func (h *Hub) Presence(ctx context.Context, userID int64) (int, error) {
+	if h.presence != nil {
+		return h.presence.Count(ctx, userID)
+	}
+	return h.Connections(userID), nil
+}
+
+// reserve admits a new session within max_sockets. It fails with
+// ErrShuttingDown or ErrServerFull.
+func (h *Hub) reserve(s *session) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
-		return nil, errShuttingDown
+		return ErrShuttingDown
 	}
-	set := h.users[userID]
+	if len(h.all) >= h.cfg.MaxSockets {
+		h.m.refused.WithLabelValues("max_sockets").Inc()
+		return ErrServerFull
+	}
+	h.all[s] = struct{}{}
+	h.live.Add(1)
+	return nil
+}
+
+// join indexes a reserved session under its user, within
+// max_sockets_per_user (ErrTooManySockets); from then on Deliver reaches it.
+func (h *Hub) join(s *session) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing || s.removed {
+		return ErrShuttingDown
+	}
+	set := h.users[s.userID]
+	if len(set) >= h.cfg.MaxSocketsPerUser {
+		h.m.refused.WithLabelValues("max_sockets_per_user").Inc()
+		return ErrTooManySockets
+	}
 	if set == nil {
-		set = map[*client]struct{}{}
-		h.users[userID] = set
+		set = map[*session]struct{}{}
+		h.users[s.userID] = set
+		h.m.joins.Inc()
+		h.m.online.Inc()
 	}
-	set[c] = struct{}{}
-	c.pending = time.AfterFunc(handshakeTimeout, func() { h.abandon(c) })
-	return c, nil
+	set[s] = struct{}{}
+	s.joined = true
+	h.m.connections.Inc()
+	h.m.opened.WithLabelValues(s.proto).Inc()
+	if h.presence != nil {
+		h.presence.Set(s.userID, len(set))
+	}
+	return nil
 }
 
-// abandon removes a registered socket whose handler never started.
-func (h *Hub) abandon(c *client) {
+// remove forgets a session (idempotent): out of the index, its slot and
+// its wait released, its token timer stopped.
+func (h *Hub) remove(s *session, reason string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !c.attached {
-		h.remove(c)
-	}
+	h.removeLocked(s, reason)
 }
 
-// attach marks c live once its handler runs. It fails when the hub is
-// shutting down or the registration was abandoned.
-func (h *Hub) attach(c *client) bool {
+// attach marks a session as served by a running handler. It fails (and
+// forgets the session) when the hub is shutting down or the session was
+// abandoned meanwhile.
+func (h *Hub) attach(s *session) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c.pending.Stop()
-	if h.closing || c.removed {
-		h.remove(c)
+	if s.handshake != nil {
+		s.handshake.Stop()
+	}
+	if h.closing || s.removed {
+		h.removeLocked(s, reasonShutdown)
 		return false
 	}
-	c.attached = true
-	h.live.Add(1)
-	h.m.connections.Inc()
+	s.attached = true
 	return true
 }
 
-// detach removes a live socket after its goroutines ended.
-func (h *Hub) detach(c *client) {
+// abandon forgets a session whose handler never started.
+func (h *Hub) abandon(s *session) {
 	h.mu.Lock()
-	h.remove(c)
-	h.mu.Unlock()
-	if n := len(c.send); n > 0 {
-		h.m.dropped.WithLabelValues("closed").Add(float64(n))
+	defer h.mu.Unlock()
+	if !s.attached {
+		h.removeLocked(s, reasonClient)
 	}
-	h.m.connections.Dec()
-	h.m.disconnects.WithLabelValues(c.reason()).Inc()
+}
+
+func (h *Hub) removeLocked(s *session, reason string) {
+	if s.removed {
+		return
+	}
+	s.removed = true
+	s.stopExpiry()
+	delete(h.all, s)
+	if s.joined {
+		set := h.users[s.userID]
+		delete(set, s)
+		n := len(set)
+		if n == 0 {
+			delete(h.users, s.userID)
+			h.m.leaves.Inc()
+			h.m.online.Dec()
+		}
+		if h.presence != nil {
+			h.presence.Set(s.userID, n)
+		}
+		h.m.connections.Dec()
+		h.m.disconnects.WithLabelValues(reason).Inc()
+	}
 	h.live.Done()
 }
 
-// remove drops c from the index. Callers hold h.mu.
-func (h *Hub) remove(c *client) {
-	if c.removed {
-		return
-	}
-	c.removed = true
-	if set := h.users[c.userID]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(h.users, c.userID)
+// replay reads what the session's user missed after since and releases
+// the session's gate with it; before, if set, runs in between (it may
+// queue control packets ahead of the replay). It returns whether the
+// history had more than replay.limit events to send. On error the gate
+// stays closed: the caller closes the session.
+func (h *Hub) replay(ctx context.Context, s *session, since int64, before func(truncated bool)) (truncated bool, err error) {
+	if h.history == nil {
+		if before != nil {
+			before(false)
 		}
+		s.release(nil)
+		return false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	evs, truncated, err := h.history.After(ctx, s.userID, since, time.Now().Add(-h.cfg.Replay.MaxAge), h.cfg.Replay.Limit)
+	if err != nil {
+		return false, err
+	}
+	if before != nil {
+		before(truncated)
+	}
+	s.release(evs)
+	h.m.replayed.Add(float64(len(evs)))
+	return truncated, nil
 }
 
 // Shutdown refuses new sockets, closes every open one with 1001 (going
@@ -202,23 +282,21 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
 	first := !h.closing
 	h.closing = true
-	var open []*client
-	for _, set := range h.users {
-		for c := range set {
-			if c.attached {
-				open = append(open, c)
-			} else {
-				c.pending.Stop()
-				h.remove(c) // its handler, if it ever runs, sends 1001 and returns
-			}
+	open := make([]*session, 0, len(h.all))
+	for s := range h.all {
+		if s.attached {
+			open = append(open, s)
+		} else {
+			// Its handler, if it ever runs, sends 1001 and returns.
+			h.removeLocked(s, reasonShutdown)
 		}
 	}
 	h.mu.Unlock()
 	if first && len(open) > 0 {
 		h.log.Info("closing websockets", "count", len(open))
 	}
-	for _, c := range open {
-		c.requestClose(CloseGoingAway, "server shutting down", reasonShutdown)
+	for _, s := range open {
+		s.closeFn(CloseGoingAway, "server shutting down", reasonShutdown)
 	}
 	done := make(chan struct{})
 	go func() { h.live.Wait(); close(done) }()
@@ -227,8 +305,8 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
-	for _, c := range open {
-		c.abort()
+	for _, s := range open {
+		s.closeFn(-1, "", reasonShutdown) // cut what did not close in time
 	}
 	select {
 	case <-done:

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tipbox/tipbox/core/registry"
+	"time"
 
 	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/registry"
 )
 
 // Event is one push to one user: Payload is the JSON object that each of
@@ -57,6 +59,46 @@ type Driver struct {
 	// Open creates the bus. It fails on bad configuration, not because a
 	// server is unreachable (push only degrades).
 	Open func(ctx context.Context) (Bus, error)
+	// OpenPresence, when set, opens the store that shares presence across
+	// the instances of a deployment (the redis driver's). Without it
+	// presence is this process's own sockets (the embedded profile).
+	OpenPresence func(ctx context.Context) (PresenceStore, error)
+}
+
+// History is the durable record of users' events, read to replay what a
+// reconnecting client missed. It is implemented outside core (the
+// notification module's inbox) and is optional: without it reconnects
+// replay nothing.
+//
+// Event ids are positive integers, increasing in the order events are
+// stored; a pushed payload carries its id in its "id" field (a JSON string
+// or number), so a client can name the last one it saw.
+type History interface {
+	// After returns the user's events with ids above afterID, stored at or
+	// after notBefore, oldest first. When there are more than limit it
+	// returns the newest limit of them and truncated is true.
+	After(ctx context.Context, userID, afterID int64, notBefore time.Time, limit int) (events []Stored, truncated bool, err error)
+}
+
+// Stored is one event of a History: its id and the payload as it was (or
+// would have been) pushed.
+type Stored struct {
+	ID      int64
+	Payload json.RawMessage
+}
+
+// PresenceStore shares, across the API instances of a deployment, how
+// many sockets each user holds on each instance. Safe for concurrent use.
+type PresenceStore interface {
+	// Set records that this instance now holds n sockets of the user (0:
+	// none). It must not block on I/O: the hub calls it while registering
+	// sockets; the store writes in the background and keeps this
+	// instance's entries alive until Close.
+	Set(userID int64, n int)
+	// Count returns the user's sockets on every live instance.
+	Count(ctx context.Context, userID int64) (int, error)
+	// Close removes this instance's entries and releases the store.
+	Close() error
 }
 
 // AsDriver annotates a constructor returning a Driver so its result joins
@@ -74,6 +116,12 @@ var (
 	ErrInvalidEvent = errors.New("realtime: invalid event")
 	// ErrClosed: the bus was closed.
 	ErrClosed = errors.New("realtime: bus closed")
+	// ErrTooManySockets: the user already holds max_sockets_per_user.
+	ErrTooManySockets = errors.New("realtime: too many sockets for this user")
+	// ErrServerFull: the instance already holds max_sockets.
+	ErrServerFull = errors.New("realtime: too many sockets on this instance")
+	// ErrShuttingDown: the hub is closing and takes no new sockets.
+	ErrShuttingDown = errors.New("realtime: hub is shutting down")
 )
 
 // OpenDriver opens the bus of the driver called name. An unknown name is an
@@ -89,4 +137,18 @@ func OpenDriver(ctx context.Context, name string, drivers []Driver) (Bus, error)
 		return nil, fmt.Errorf("realtime: open driver %q: %w", name, err)
 	}
 	return b, nil
+}
+
+// OpenPresence opens the presence store of the driver called name, or
+// returns nil when that driver shares none (presence is then local).
+func OpenPresence(ctx context.Context, name string, drivers []Driver) (PresenceStore, error) {
+	found, err := registry.Find(drivers, func(d Driver) string { return d.Name }, "realtime.driver", name, ErrUnknownDriver)
+	if err != nil || found.OpenPresence == nil {
+		return nil, err
+	}
+	p, err := found.OpenPresence(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("realtime: open presence of driver %q: %w", name, err)
+	}
+	return p, nil
 }

@@ -1,8 +1,11 @@
 package realtime
 
 import (
+	"errors"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
+	"time"
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
@@ -47,42 +50,107 @@ func NewHandler(hub *Hub, v *auth.Verifier, production bool) *Handler {
 func (h *Handler) RegisterRoutes(r fiber.Router) { r.Get(Path, h.handle) }
 
 // handle refuses, in the common error format and before any upgrade: a
-// request that is not a websocket upgrade (426), no or a bad token (401),
-// a disallowed Origin (403), a hub that is shutting down (503).
+// request that is not a websocket upgrade (426), no or a bad token (401), a
+// bad since (400), a disallowed Origin (403), a user at
+// max_sockets_per_user (429), an instance at max_sockets or shutting down
+// (503).
 func (h *Handler) handle(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		c.Set(fiber.HeaderUpgrade, "websocket")
 		return httpserver.Error(fiber.StatusUpgradeRequired, "upgrade_required", "GET /ws must be a websocket upgrade")
 	}
-	tok := c.Query("token")
-	if hdr := c.Get(fiber.HeaderAuthorization); hdr != "" {
-		t, err := auth.BearerToken(hdr)
-		if err != nil {
-			return httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "malformed Authorization header")
-		}
-		tok = t
-	}
-	if tok == "" {
-		return httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "missing token (Authorization: Bearer or ?token=)")
-	}
-	p, err := h.auth.Parse(tok)
+	p, err := authenticate(c, h.auth)
 	if err != nil {
-		return httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "invalid or expired token")
+		return err
+	}
+	since, replay, err := parseSince(c.Query("since"))
+	if err != nil {
+		return err
 	}
 	if !h.origins.allows(c.Get(fiber.HeaderOrigin), c.Hostname()) {
 		return httpserver.Error(fiber.StatusForbidden, "forbidden", "origin not allowed")
 	}
-	cl, err := h.hub.register(p.UserID)
-	if err != nil {
-		c.Set(fiber.HeaderRetryAfter, "1")
-		return httpserver.Error(fiber.StatusServiceUnavailable, "unavailable", "server is shutting down")
+	cl := newClient(h.hub, h.auth)
+	cl.s.userID = p.UserID
+	cl.since, cl.replay = since, replay && h.hub.history != nil
+	if cl.replay {
+		cl.s.gate() // before joining: no live event may precede the replay
 	}
+	if err := admit(c, h.hub, cl.s); err != nil {
+		return err
+	}
+	cl.s.armExpiry(p, h.auth.Leeway())
+	h.hub.mu.Lock()
+	cl.s.handshake = time.AfterFunc(handshakeTimeout, func() { h.hub.abandon(cl.s) })
+	h.hub.mu.Unlock()
 	c.Locals(clientLocal, cl)
 	if err := h.upgrade(c); err != nil {
-		h.hub.abandon(cl)
+		h.hub.abandon(cl.s)
 		return err
 	}
 	return nil
+}
+
+// authenticate reads the token of a socket request (Authorization: Bearer
+// or ?token=; the header wins) and verifies it.
+func authenticate(c *fiber.Ctx, v *auth.Verifier) (auth.Principal, error) {
+	tok := c.Query("token")
+	if hdr := c.Get(fiber.HeaderAuthorization); hdr != "" {
+		t, err := auth.BearerToken(hdr)
+		if err != nil {
+			return auth.Principal{}, httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "malformed Authorization header")
+		}
+		tok = t
+	}
+	if tok == "" {
+		return auth.Principal{}, httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "missing token (Authorization: Bearer or ?token=)")
+	}
+	p, err := v.Parse(tok)
+	if err != nil {
+		return auth.Principal{}, httpserver.Error(fiber.StatusUnauthorized, "unauthorized", "invalid or expired token")
+	}
+	return p, nil
+}
+
+// parseSince reads ?since=<event id>: empty means no replay; 0 replays
+// the newest events within the replay bounds.
+func parseSince(v string) (since int64, replay bool, err error) {
+	if v == "" {
+		return 0, false, nil
+	}
+	since, err = strconv.ParseInt(v, 10, 64)
+	if err != nil || since < 0 {
+		return 0, false, httpserver.BadRequest("since must be the id of the last event received (a non-negative integer)")
+	}
+	return since, true, nil
+}
+
+// admit reserves a slot for s and joins it to its user, or answers why
+// not: 503 when the hub is full or closing, 429 at the user's cap.
+func admit(c *fiber.Ctx, hub *Hub, s *session) error {
+	if err := hub.reserve(s); err != nil {
+		return refusal(c, err)
+	}
+	if err := hub.join(s); err != nil {
+		hub.remove(s, reasonShutdown)
+		return refusal(c, err)
+	}
+	return nil
+}
+
+// refusal maps a hub error to the HTTP error of a refused socket.
+func refusal(c *fiber.Ctx, err error) error {
+	switch {
+	case errors.Is(err, ErrTooManySockets):
+		c.Set(fiber.HeaderRetryAfter, "10")
+		return httpserver.Error(fiber.StatusTooManyRequests, "too_many_sockets", "this user already holds the most sockets allowed (realtime.max_sockets_per_user)")
+	case errors.Is(err, ErrServerFull):
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return httpserver.Error(fiber.StatusServiceUnavailable, "unavailable", "this instance holds the most sockets allowed (realtime.max_sockets)")
+	default:
+		c.Set(fiber.HeaderRetryAfter, "1")
+		return httpserver.Error(fiber.StatusServiceUnavailable, "unavailable", "server is shutting down")
+	}
 }
 
 // serve runs on the socket's goroutine once the 101 is written.

@@ -14,6 +14,7 @@ import (
 var Module = fx.Module("notification",
 	database.AsMigrations("notification", migrations.FS),
 	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+	historyOption,
 )
 
 // WorkerModule adds the queue handler, pushing through the realtime

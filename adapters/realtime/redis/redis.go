@@ -43,6 +43,10 @@ type Config struct {
 	// HealthCheck is how long a quiet subscription waits before it pings
 	// Redis; with no answer for another interval it reconnects (default 5s).
 	HealthCheck time.Duration `yaml:"health_check"`
+	// PresenceTTL is how long an instance's presence entries outlive it
+	// (default 15s): a killed instance's sockets stop counting within it.
+	// Each instance refreshes its entries every third of it.
+	PresenceTTL time.Duration `yaml:"presence_ttl"`
 }
 
 // SetDefaults applies the documented defaults.
@@ -53,12 +57,18 @@ func (c *Config) SetDefaults() {
 	if c.HealthCheck == 0 {
 		c.HealthCheck = 5 * time.Second
 	}
+	if c.PresenceTTL == 0 {
+		c.PresenceTTL = 15 * time.Second
+	}
 }
 
 // Validate checks the interval.
 func (c Config) Validate() error {
 	if c.HealthCheck < 100*time.Millisecond {
 		return fmt.Errorf("health_check: %s must be at least 100ms", c.HealthCheck)
+	}
+	if c.PresenceTTL < time.Second {
+		return fmt.Errorf("presence_ttl: %s must be at least 1s", c.PresenceTTL)
 	}
 	return nil
 }
@@ -290,6 +300,16 @@ func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) realtime.Dri
 			log.Info("redis realtime bus ready", "mode", conn.Mode(), "channel", cfg.Channel())
 		}
 		return b, err
+	}, OpenPresence: func(context.Context) (realtime.PresenceStore, error) {
+		cfg.SetDefaults()
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		client, err := redisconn.NewClient(conn)
+		if err != nil {
+			return nil, err
+		}
+		return NewPresence(client, cfg.ChannelPrefix, cfg.PresenceTTL, log), nil
 	}}
 }
 

@@ -56,6 +56,7 @@ func MaybeHoldSockets() {
 	f := strings.Fields(spec)
 	n, _ := strconv.Atoi(f[1])
 	first, _ := strconv.ParseInt(f[2], 10, 64)
+	sio := len(f) > 3 && f[3] == "socketio"
 	v, err := auth.NewVerifier(auth.Config{}, false)
 	if err != nil {
 		fmt.Println("error:", err)
@@ -70,17 +71,30 @@ func MaybeHoldSockets() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			tok, _ := v.Issue(first+int64(i), auth.RoleUser, 24*time.Hour)
-			d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
-			c, _, err := d.Dial(f[0], http.Header{"Authorization": {"Bearer " + tok}})
+			var c *websocket.Conn
+			var err error
+			if sio {
+				c, err = DialSocketIO(f[0], tok)
+			} else {
+				d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
+				c, _, err = d.Dial(f[0], http.Header{"Authorization": {"Bearer " + tok}})
+			}
 			if err != nil {
 				failed.Do(func() { fmt.Println("error:", err); os.Exit(1) })
 				return
 			}
 			conns[i] = c
 			go func() {
+				var mu sync.Mutex
 				for {
-					if _, _, err := c.ReadMessage(); err != nil {
+					_, msg, err := c.ReadMessage()
+					if err != nil {
 						return
+					}
+					if sio && string(msg) == "2" { // Engine.IO ping
+						mu.Lock()
+						_ = c.WriteMessage(websocket.TextMessage, []byte("3"))
+						mu.Unlock()
 					}
 				}
 			}()
@@ -94,11 +108,12 @@ func MaybeHoldSockets() {
 
 // HoldSockets runs this test binary as a socket holder (MaybeHoldSockets)
 // with n sockets to url for users first.., and returns once they are open.
-// The process ends when the benchmark does.
-func HoldSockets(b *testing.B, url string, n int, first int64) {
+// The process ends when the benchmark does. proto is "ws" or "socketio"
+// (url is then http://host:port/socket.io/).
+func HoldSockets(b *testing.B, url string, n int, first int64, proto ...string) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", HoldEnv, url, n, first))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d %s", HoldEnv, url, n, first, strings.Join(proto, "")))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -175,4 +190,30 @@ func BenchPublishToFrame(b *testing.B, s *Server, pub realtime.Publisher) {
 	}
 	b.StopTimer()
 	lat.Report(b)
+}
+
+// DialSocketIO opens a minimal Socket.IO client on the websocket transport
+// (what socket.io-client does with transports: ["websocket"]): base is
+// ws://host:port; it reads the Engine.IO open packet, sends the connect
+// with auth {token} and reads the answer. The caller answers pings ("2")
+// with "3" and reads events as 42[...] frames.
+func DialSocketIO(base, token string) (*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
+	c, _, err := d.Dial(base+realtime.SocketIOPath+"?EIO=4&transport=websocket", nil)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*websocket.Conn, error) { _ = c.Close(); return nil, err }
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, msg, err := c.ReadMessage(); err != nil || len(msg) == 0 || msg[0] != '0' {
+		return fail(fmt.Errorf("engine.io open: %q %v", msg, err))
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`40{"token":"`+token+`"}`)); err != nil {
+		return fail(err)
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || !strings.HasPrefix(string(msg), "40{") {
+		return fail(fmt.Errorf("socket.io connect: %q %v", msg, err))
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c, nil
 }

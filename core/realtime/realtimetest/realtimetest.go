@@ -30,6 +30,8 @@ type Server struct {
 	Registry *prometheus.Registry
 	// URL is ws://127.0.0.1:port/ws.
 	URL string
+	// Base is http://127.0.0.1:port.
+	Base string
 }
 
 // Options tune StartServer.
@@ -38,6 +40,13 @@ type Options struct {
 	Production bool
 	// Log receives the server's logs (default: discarded).
 	Log *slog.Logger
+	// Auth configures the verifier (default: the development secret,
+	// default leeway).
+	Auth auth.Config
+	// History, when set, serves replays.
+	History realtime.History
+	// Presence, when set, is the hub's presence store.
+	Presence realtime.PresenceStore
 }
 
 // StartServer starts a real server on 127.0.0.1:0 with a hub configured by
@@ -58,12 +67,22 @@ func StartServer(t testing.TB, cfg realtime.Config, bus realtime.Bus, opts Optio
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := auth.NewVerifier(auth.Config{}, false)
+	v, err := auth.NewVerifier(opts.Auth, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if opts.History != nil {
+		hub.SetHistory(opts.History)
+	}
+	if opts.Presence != nil {
+		hub.SetPresence(opts.Presence)
+	}
 	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0"}, log, reg, reg,
-		health.NewRegistry(nil, 0), []httpserver.Routes{realtime.NewHandler(hub, v, opts.Production)})
+		health.NewRegistry(nil, 0), []httpserver.Routes{
+			realtime.NewHandler(hub, v, opts.Production),
+			realtime.NewSocketIOHandler(hub, v, opts.Production),
+			realtime.NewPresenceHandler(hub, v),
+		})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,13 +103,20 @@ func StartServer(t testing.TB, cfg realtime.Config, bus realtime.Bus, opts Optio
 		hub.Unsubscribe()
 		_ = srv.Stop(ctx)
 	})
-	return &Server{Hub: hub, Verifier: v, HTTP: srv, Registry: reg, URL: "ws://" + srv.Addr().String() + realtime.Path}
+	return &Server{Hub: hub, Verifier: v, HTTP: srv, Registry: reg, URL: "ws://" + srv.Addr().String() + realtime.Path,
+		Base: "http://" + srv.Addr().String()}
 }
 
-// Token issues a user token.
+// Token issues a user token valid for an hour.
 func (s *Server) Token(t testing.TB, userID int64) string {
 	t.Helper()
-	tok, err := s.Verifier.Issue(userID, auth.RoleUser, time.Hour)
+	return s.TokenFor(t, userID, time.Hour)
+}
+
+// TokenFor issues a user token valid for ttl.
+func (s *Server) TokenFor(t testing.TB, userID int64, ttl time.Duration) string {
+	t.Helper()
+	tok, err := s.Verifier.Issue(userID, auth.RoleUser, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,165 @@
+package realtime_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/tipbox/tipbox/core/auth"
+	"github.com/tipbox/tipbox/core/realtime"
+	rt "github.com/tipbox/tipbox/core/realtime/realtimetest"
+)
+
+// With the defaults a user holds at most 300 sockets: the 301st is refused
+// with 429 before any upgrade; other users are unaffected; a closed socket
+// frees its slot.
+func TestThe301stSocketOfAUserIsRefused(t *testing.T) {
+	t.Parallel()
+	s := rt.StartServer(t, realtime.Config{}, nil, rt.Options{})
+	hdr := http.Header{"Authorization": {"Bearer " + s.Token(t, 1)}}
+	conns := make([]*websocket.Conn, 0, 300)
+	for i := range 300 {
+		c, resp, err := rt.Dial(s.URL, hdr)
+		if err != nil {
+			t.Fatalf("socket %d: %v (%s)", i+1, err, rt.Status(resp))
+		}
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	_, resp, err := rt.Dial(s.URL, hdr)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("301st socket: err %v, %s; want 429", err, rt.Status(resp))
+	}
+	if e := rt.ErrorOf(t, resp); e.Code != "too_many_sockets" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("301st socket: %+v, Retry-After %q", e, resp.Header.Get("Retry-After"))
+	}
+	if got := s.Counter(t, "tipbox_realtime_sockets_refused_total", "limit", "max_sockets_per_user"); got != 1 {
+		t.Fatalf("refused counter %v", got)
+	}
+	s.Connect(t, 2) // another user is not affected
+	_ = conns[0].Close()
+	rt.WaitFor(t, 5*time.Second, func() bool { return s.Hub.Connections(1) == 299 }, "a closed socket leaves")
+	c, resp, err := rt.Dial(s.URL, hdr)
+	if err != nil {
+		t.Fatalf("after a close: %v (%s)", err, rt.Status(resp))
+	}
+	_ = c.Close()
+}
+
+func TestInstanceSocketCap(t *testing.T) {
+	t.Parallel()
+	s := rt.StartServer(t, realtime.Config{MaxSockets: 2}, nil, rt.Options{})
+	s.Connect(t, 1)
+	s.Connect(t, 2)
+	_, resp, err := rt.Dial(s.URL+"?token="+s.Token(t, 3), nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third socket: %v %s, want 503", err, rt.Status(resp))
+	}
+}
+
+// A socket does not outlive its token: a 2 s token's socket is closed with
+// 1008 once the token expires plus the leeway, not before.
+func TestSocketClosedWith1008AtTokenExpiry(t *testing.T) {
+	t.Parallel()
+	s := rt.StartServer(t, realtime.Config{}, nil, rt.Options{Auth: auth.Config{Leeway: time.Second}})
+	tok := s.TokenFor(t, 1, 2*time.Second)
+	start := time.Now()
+	c, resp, err := rt.Dial(s.URL+"?token="+tok, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%s)", err, rt.Status(resp))
+	}
+	defer c.Close()
+	code := rt.CloseCode(t, c, 10*time.Second)
+	elapsed := time.Since(start)
+	if code != websocket.ClosePolicyViolation {
+		t.Fatalf("close code %d, want 1008", code)
+	}
+	// exp is whole seconds: 1-2 s from now, plus 1 s of leeway.
+	if elapsed < 1500*time.Millisecond {
+		t.Fatalf("closed after %s, before the token expired", elapsed)
+	}
+	rt.WaitFor(t, 5*time.Second, func() bool {
+		return s.Counter(t, "tipbox_realtime_disconnects_total", "reason", "token_expired") == 1
+	}, "disconnect counted as token_expired")
+}
+
+// A client extends its socket by sending a fresh token before expiry; a
+// token of another user, or garbage, closes it with 1008.
+func TestRefreshedSocketStaysOpen(t *testing.T) {
+	t.Parallel()
+	s := rt.StartServer(t, realtime.Config{}, nil, rt.Options{Auth: auth.Config{Leeway: time.Second}})
+	dial := func(user int64, ttl time.Duration) *websocket.Conn {
+		c, resp, err := rt.Dial(s.URL+"?token="+s.TokenFor(t, user, ttl), nil)
+		if err != nil {
+			t.Fatalf("dial: %v (%s)", err, rt.Status(resp))
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	refreshed, control := dial(1, 2*time.Second), dial(1, 2*time.Second)
+	if err := refreshed.WriteJSON(map[string]string{"type": "auth", "token": s.Token(t, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	rt.WaitFor(t, 5*time.Second, func() bool { return s.Counter(t, "tipbox_realtime_token_refreshes_total") == 1 }, "refresh taken")
+	if code := rt.CloseCode(t, control, 10*time.Second); code != websocket.ClosePolicyViolation {
+		t.Fatalf("unrefreshed socket: close code %d, want 1008", code)
+	}
+	// Past the first token's expiry the refreshed socket still gets events.
+	s.Hub.Deliver(ev(1, `{"type":"A","id":"1"}`))
+	if got := string(rt.Read(t, refreshed, 5*time.Second)); got != `{"type":"A","id":"1"}` {
+		t.Fatalf("refreshed socket got %s", got)
+	}
+
+	for name, tok := range map[string]string{"another user's token": s.Token(t, 2), "garbage": "nonsense"} {
+		c := dial(1, time.Hour)
+		if err := c.WriteJSON(map[string]string{"type": "auth", "token": tok}); err != nil {
+			t.Fatal(err)
+		}
+		if code := rt.CloseCode(t, c, 5*time.Second); code != websocket.ClosePolicyViolation {
+			t.Fatalf("refresh with %s: close code %d, want 1008", name, code)
+		}
+	}
+}
+
+// A client that floods frames is closed with 1008 (too many messages);
+// one over max_message_bytes with 1009; the user's other socket and the
+// server go on.
+func TestInboundFloodAndSize(t *testing.T) {
+	t.Parallel()
+	s := rt.StartServer(t, realtime.Config{MaxMessagesPerSecond: 5}, nil, rt.Options{})
+	calm := s.Connect(t, 1)
+	flood := s.Connect(t, 1)
+	go func() {
+		for i := range 10_000 {
+			if flood.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"n":%d}`, i)) != nil {
+				return
+			}
+		}
+	}()
+	if code := rt.CloseCode(t, flood, 10*time.Second); code != websocket.ClosePolicyViolation {
+		t.Fatalf("flooding socket: close code %d, want 1008", code)
+	}
+	rt.WaitFor(t, 5*time.Second, func() bool { return s.Hub.Connections(1) == 1 }, "flooding socket gone")
+	big := s.Connect(t, 1)
+	if err := big.WriteMessage(websocket.TextMessage, []byte(strings.Repeat("x", 5000))); err != nil {
+		t.Fatal(err)
+	}
+	if code := rt.CloseCode(t, big, 10*time.Second); code != websocket.CloseMessageTooBig {
+		t.Fatalf("oversized frame: close code %d, want 1009", code)
+	}
+	s.Hub.Deliver(ev(1, `{"type":"A"}`))
+	if got := string(rt.Read(t, calm, 5*time.Second)); got != `{"type":"A"}` {
+		t.Fatalf("calm socket got %s", got)
+	}
+	if got := s.Counter(t, "tipbox_realtime_disconnects_total", "reason", "rate_limited"); got != 1 {
+		t.Fatalf("rate_limited disconnects %v", got)
+	}
+}
