@@ -35,7 +35,6 @@ func TestWorkerServesAdminEndpoints(t *testing.T) {
 		"TIPBOX_WORKER_ADMIN_ADDR=" + admin,
 		"REDIS_URL=redis://" + redisAddr + "/0",
 		"TIPBOX_QUEUE_REDIS_PREFIX=" + prefix,
-		"TIPBOX_QUEUE_REDIS_CONSUMER=worker-admin-test",
 	}, "--config", "configs/redis.yaml")
 	p.BaseURL = "http://" + admin
 	p.WaitReady(15 * time.Second)
@@ -70,7 +69,7 @@ func TestWorkerStartsBeforeRedis(t *testing.T) {
 	api := e2e.StartAPI(t, env, profile...) // migrates the shared database
 	admin := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	w := e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), append(env,
-		"TIPBOX_WORKER_ADMIN_ADDR="+admin, "TIPBOX_QUEUE_REDIS_CONSUMER=before-redis"), profile...)
+		"TIPBOX_WORKER_ADMIN_ADDR="+admin), profile...)
 	w.BaseURL = "http://" + admin
 	w.WaitReady(15 * time.Second) // ready: the database is up; the queue is reported down
 	if r := e2e.Do(t, "GET", w.BaseURL+"/readyz", "", ""); !strings.Contains(string(r.Body), `"queue":"down"`) {

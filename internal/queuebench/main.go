@@ -275,7 +275,7 @@ func (b *bench) open(scenario string, concurrency int) (queue.Config, queue.Back
 }
 
 func (b *bench) redisConfig() redisq.Config {
-	c := redisq.Config{Prefix: b.prefix, Consumer: fmt.Sprintf("qbench-%d", os.Getpid())}
+	c := redisq.Config{Prefix: b.prefix}
 	c.SetDefaults()
 	return c
 }

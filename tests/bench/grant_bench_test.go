@@ -206,7 +206,7 @@ func BenchmarkGrantToSocket(b *testing.B) {
 				a := e2e.StartAPI(b, env, profile...)
 				bb := e2e.StartAPI(b, env, profile...)
 				e2e.Start(b, b.TempDir(), e2e.Binary(b, "worker"), append(env,
-					fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(b)), "TIPBOX_QUEUE_REDIS_CONSUMER=bench"), profile...)
+					fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(b))), profile...)
 				r := newGrantRig(b, a.BaseURL, a.BaseURL, bb.BaseURL, badgeAdder(b, db, placeholder))
 				r.run(b, rate)
 			})

@@ -62,10 +62,9 @@ func TestRedisProfileAcrossProcesses(t *testing.T) {
 	rows.Close()
 
 	var workers []*e2e.Proc
-	for i := range 2 {
+	for range 2 {
 		w := e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), append(env,
-			fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(t)),
-			fmt.Sprintf("TIPBOX_QUEUE_REDIS_CONSUMER=e2e-worker-%d", i)), profile...)
+			fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(t))), profile...)
 		workers = append(workers, w)
 	}
 

@@ -1,31 +1,31 @@
 // Package redis is the shared queue driver ("redis"). Per queue q, under
 // the hash tag {q} (so a queue lives in one Redis Cluster slot):
 //
-//	{q}:jobs                 HASH id → the job's record (JSON, see record.go)
-//	{q}:high :normal :low    STREAMs of waiting jobs (entries: id <job id>),
-//	                         read through the consumer group; an entry stays
-//	                         pending while its job is active
-//	{q}:active               ZSET id by start time
-//	{q}:delayed              ZSET id by due time (delays and retries)
+//	{q}:jobs                  HASH id → the job's record (JSON, see record.go)
+//	{q}:wait:high …:normal …:low
+//	                          LISTs of waiting jobs ("<token>:<id>", FIFO)
+//	{q}:active                ZSET "<token>:<id>" by lease deadline
+//	{q}:delayed               ZSET id by due time (delays and retries)
 //	{q}:completed :failed :cancelled
-//	                         ZSETs id by finish time, trimmed to retention
-//	{q}:events               STREAM of transitions, MAXLEN ~ events.max_len
-//	{q}:stats                HASH completed, failed, retried, stalled totals
-//	{q}:minutes              HASH "<unix minute>:c|f" → count (24 h kept)
-//	{q}:paused               present while paused
-//	{q}:cancelling           SET of active jobs an admin cancelled
-//	{q}:logs:<id>            LIST of a job's log lines (bounded)
-//	{q}:dedup:<id>           WithJobID ids, for dedup_window
+//	                          LISTs "<ms>|<id>", newest first, trimmed to retention
+//	{q}:events                STREAM of transitions, MAXLEN ~ events.max_len
+//	{q}:stats                 HASH completed, failed, retried, stalled totals
+//	{q}:minutes               HASH "<unix minute>:c|f" → count (24 h kept)
+//	{q}:seq                   the token counter
+//	{q}:wake                  LIST holding one element while jobs may wait for an idle worker
+//	{q}:paused                present while paused
+//	{q}:cancelling            SET of active jobs an admin cancelled
+//	{q}:logs:<id>             LIST of a job's log lines (bounded)
+//	{q}:dedup:<id>            WithJobID ids, for dedup_window
 //
 // Every state change is one Lua script (scripts.go). A worker claims jobs
 // only for its free slots (fetch), and settles finished deliveries in the
-// same round trip: the stream entry is acknowledged and deleted in the
-// script that writes the outcome, so storage holds only waiting and active
-// entries whatever is stuck, and an outcome and its acknowledgement can
-// never be separated. Live workers renew their pending entries on every
-// heartbeat (XCLAIM JUSTID); entries idle past min_idle_time belong to a
-// dead worker and are taken back by any worker process (reclaim), which
-// counts a stall.
+// same round trip: the settlement removes the delivery's lease and writes
+// the outcome in one script, so an outcome can never be separated from the
+// end of its delivery. Live workers extend their leases on every heartbeat;
+// a lease that runs out belongs to a dead worker and any worker process
+// takes the job back (reclaim), counting a stall. Why lists and not the
+// consumer group of a stream: docs/decisions/0010-job-lifecycle.md.
 package redis
 
 import (
@@ -56,9 +56,6 @@ type Backend struct {
 	now     func() time.Time
 
 	batchers map[string]*batcher
-
-	mu    sync.Mutex
-	lasts map[string][3]string // per queue: newest stream ids when a fetch came up short
 }
 
 var _ queue.Backend = (*Backend)(nil)
@@ -77,7 +74,7 @@ func New(cfg Config, qcfg queue.Config, client goredis.UniversalClient, logger *
 			cfg.MinIdleTime, 3*qcfg.Heartbeat)
 	}
 	b := &Backend{cfg: cfg, qcfg: qcfg, client: client, logger: logger, obs: obs, keys: map[string]keys{},
-		now: time.Now, batchers: map[string]*batcher{}, lasts: map[string][3]string{}}
+		now: time.Now, batchers: map[string]*batcher{}}
 	for _, q := range qcfg.Queues {
 		b.keys[q] = newKeys(cfg.Prefix, q)
 		b.batchers[q] = newBatcher(b, q)
@@ -92,10 +89,6 @@ func (b *Backend) k(q string) (keys, error) {
 	}
 	return k, nil
 }
-
-// ConsumerPrefix is queue.redis.consumer: the Worker starts its consumer
-// name with it.
-func (b *Backend) ConsumerPrefix() string { return b.cfg.Consumer }
 
 func msArg(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
@@ -128,8 +121,7 @@ func (b *Backend) enqueue(ctx context.Context, q string, jobs []queue.NewRecord)
 	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, b.cfg.DedupWindow.Milliseconds())
 	for _, nr := range jobs {
 		j := nr.Job
-		rec := encodeRecord(j)
-		cut := strings.Index(string(rec), `"entry":"`) + len(`"entry":"`)
+		head, tail := encodeSplit(j)
 		due := int64(0)
 		if j.RunAt.After(now) {
 			due = dueMillis(j.RunAt)
@@ -139,7 +131,7 @@ func (b *Backend) enqueue(ctx context.Context, q string, jobs []queue.NewRecord)
 			uniq = "1"
 		}
 		name := jsonString(j.Name)
-		args = append(args, j.ID, due, uniq, name[1:len(name)-1], rec[:cut], rec[cut:])
+		args = append(args, j.ID, due, uniq, name[1:len(name)-1], head, tail)
 	}
 	return enqueueScript.Run(ctx, b.client, k.all, args...).Err()
 }
@@ -240,18 +232,12 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	now := b.now()
-	args := make([]any, 0, 9+8*len(req.Settle))
-	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, b.cfg.Group, req.Consumer, req.Max,
+	args := make([]any, 0, 8+6*len(req.Settle))
+	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, msArg(now.Add(b.cfg.MinIdleTime)), req.Max,
 		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, len(req.Settle))
 	for _, st := range req.Settle {
-		si, eid, ok := splitDelivery(st.Job.Delivery)
-		if !ok {
-			continue // not ours: nothing to settle
-		}
-		args = appendSettlement(args, st, si, eid, now)
+		args = appendSettlement(args, st, now)
 	}
-	// The count of settlements must match what was appended.
-	args[8] = (len(args) - 9) / 8
 	res, err := fetchScript.Run(ctx, b.client, k.all, args...).Slice()
 	if err != nil {
 		return nil, err
@@ -263,170 +249,128 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, queue.ErrPaused
 	}
 	var jobs []*queue.Job
-	for i := 5; i+3 < len(res); i += 4 {
-		si, _ := res[i].(int64)
-		eid, _ := res[i+1].(string)
-		id, _ := res[i+2].(string)
-		data, _ := res[i+3].(string)
-		jobs = append(jobs, b.claimed(req.Queue, int(si), eid, id, data, now))
-	}
-	if len(jobs) < req.Max {
-		var last [3]string
-		for i := range last {
-			last[i], _ = res[2+i].(string)
-		}
-		b.mu.Lock()
-		b.lasts[req.Queue] = maxIDs(b.lasts[req.Queue], last)
-		b.mu.Unlock()
+	for i := 2; i+2 < len(res); i += 3 {
+		tk, _ := res[i].(string)
+		id, _ := res[i+1].(string)
+		data, _ := res[i+2].(string)
+		jobs = append(jobs, b.claimed(req.Queue, tk, id, data, now))
 	}
 	return jobs, nil
 }
 
-func appendSettlement(args []any, st queue.Settlement, si int, eid string, now time.Time) []any {
+var outcomeStates = map[queue.Outcome]queue.State{queue.Completed: queue.StateCompleted, queue.Retry: queue.StateDelayed,
+	queue.Dead: queue.StateFailed, queue.Cancelled: queue.StateCancelled, queue.Released: queue.StateWaiting}
+
+// appendSettlement adds one settlement: the record as it is after the
+// outcome, built here from the delivered job (the script checks that the
+// delivery is still current before writing it).
+func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
+	j := *st.Job
+	j.State = outcomeStates[st.Outcome]
 	kind := map[queue.Outcome]string{queue.Completed: "completed", queue.Retry: "retry", queue.Dead: "dead",
 		queue.Cancelled: "cancelled", queue.Released: "released"}[st.Outcome]
-	at := msArg(now)
-	if st.Outcome == queue.Retry {
-		at = strconv.FormatInt(dueMillis(st.At), 10)
+	if st.Progress != nil {
+		j.Percent = *st.Progress
+	}
+	now = now.Truncate(time.Millisecond)
+	switch st.Outcome {
+	case queue.Completed:
+		j.FinishedAt, j.Percent, j.Error = now, 100, ""
+	case queue.Retry:
+		j.Attempt++
+		j.RunAt, j.Error = st.At, st.Error
+	case queue.Dead, queue.Cancelled:
+		j.FinishedAt = now
+		if st.Error != "" {
+			j.Error = st.Error
+		}
+	case queue.Released:
+		j.StartedAt, j.RunAt = time.Time{}, now
 	}
 	errJSON := ""
 	if st.Error != "" {
 		errJSON = jsonString(st.Error)
 	}
-	prog := ""
-	if st.Progress != nil {
-		prog = strconv.Itoa(*st.Progress)
-	}
-	rep := ""
 	if st.Job.Undecodable != nil {
-		raw := string(st.Job.Payload)
-		rep = string(rawRecord(raw, st.Job.Undecodable, now))
+		head, tail := splitRecord(rawRecord(string(st.Job.Payload), st.Job.Undecodable, now))
+		return append(args, "dead", st.Job.ID, st.Job.Delivery, errJSON, head, tail)
 	}
-	return append(args, kind, st.Job.ID, si, eid, at, errJSON, prog, rep)
+	head, tail := encodeSplit(&j)
+	return append(args, kind, j.ID, st.Job.Delivery, errJSON, head, tail)
+}
+
+// splitRecord cuts an encoded record at its token.
+func splitRecord(rec []byte) ([]byte, []byte) {
+	const key = `"token":`
+	i := strings.Index(string(rec), key) + len(key)
+	j := i
+	for j < len(rec) && rec[j] >= '0' && rec[j] <= '9' {
+		j++
+	}
+	return rec[:i:i], rec[j:]
 }
 
 // claimed turns one claim of the fetch script into a Job.
-func (b *Backend) claimed(q string, si int, eid, id, data string, now time.Time) *queue.Job {
-	delivery := strconv.Itoa(si) + ":" + eid
+func (b *Backend) claimed(q, token, id, data string, now time.Time) *queue.Job {
 	if id == "" {
-		// A stream entry that is not a job: dead-lettered under an id of
-		// its own, with what was found as payload.
-		return &queue.Job{ID: "entry-" + eid, Queue: q, Name: "(undecodable)", Payload: []byte(data),
-			State: queue.StateActive, Attempt: 1, MaxAttempts: 1, Delivery: delivery, StartedAt: now,
-			Undecodable: errors.New("stream entry has no job id")}
+		// An element that is not a job: dead-lettered under an id of its
+		// own, with what was found as payload.
+		return &queue.Job{ID: "raw-" + strconv.FormatInt(now.UnixNano(), 36) + "-" + shortHash(data), Queue: q,
+			Name: "(undecodable)", Payload: []byte(data), State: queue.StateActive, Attempt: 1, MaxAttempts: 1,
+			StartedAt: now, Undecodable: errors.New("waiting-list element is not <token>:<job id>")}
 	}
 	j, err := decodeRecord(q, id, []byte(data))
 	if err != nil {
 		return &queue.Job{ID: id, Queue: q, Name: "(undecodable)", Payload: []byte(data), State: queue.StateActive,
-			Attempt: 1, MaxAttempts: 1, Delivery: delivery, StartedAt: now, Undecodable: err}
+			Attempt: 1, MaxAttempts: 1, Delivery: token, StartedAt: now, Undecodable: err}
 	}
-	j.Delivery = delivery
+	j.Delivery = token
 	return j
 }
 
-func splitDelivery(d string) (int, string, bool) {
-	s, eid, ok := strings.Cut(d, ":")
-	if !ok {
-		return 0, "", false
+// shortHash names a raw element in the id of its dead letter.
+func shortHash(s string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
 	}
-	si, err := strconv.Atoi(s)
-	if err != nil || si < 1 || si > 3 {
-		return 0, "", false
-	}
-	return si, eid, true
+	return strconv.FormatUint(uint64(h), 36)
 }
 
-// maxIDs keeps, per stream, the larger of two entry ids.
-func maxIDs(a, b [3]string) [3]string {
-	for i := range a {
-		if streamIDLess(a[i], b[i]) {
-			a[i] = b[i]
-		}
-	}
-	return a
-}
-
-func streamIDLess(a, b string) bool {
-	if a == "" {
-		return b != ""
-	}
-	if b == "" {
-		return false
-	}
-	am, as, _ := strings.Cut(a, "-")
-	bm, bs, _ := strings.Cut(b, "-")
-	ami, _ := strconv.ParseUint(am, 10, 64)
-	bmi, _ := strconv.ParseUint(bm, 10, 64)
-	if ami != bmi {
-		return ami < bmi
-	}
-	asi, _ := strconv.ParseUint(as, 10, 64)
-	bsi, _ := strconv.ParseUint(bs, 10, 64)
-	return asi < bsi
-}
-
-// Wait blocks on the queue's streams after the newest entries the last
-// short fetch saw: any entry added since (enqueue, promotion, retry,
-// takeover) ends it.
+// Wait blocks until an idle worker is asked for (an element on the wake
+// list: jobs were added, promoted, retried or taken back), d passes or
+// ctx ends. One element wakes one worker; a claim that leaves jobs waiting
+// adds another, so idle workers wake in turn, not all at once.
 func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 	k, err := b.k(q)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	last, ok := b.lasts[q]
-	b.mu.Unlock()
-	if !ok {
-		return nil // no fetch came up short yet: fetch again
-	}
-	streams := []string{k.streams[0], k.streams[1], k.streams[2], last[0], last[1], last[2]}
-	for i := 3; i < 6; i++ {
-		if streams[i] == "" {
-			streams[i] = "0-0"
-		}
-	}
-	err = b.client.XRead(ctx, &goredis.XReadArgs{Streams: streams, Count: 1, Block: d}).Err()
+	err = b.client.BRPop(ctx, d, k.wake).Err()
 	if errors.Is(err, goredis.Nil) {
 		return nil
 	}
 	return err
 }
 
-// Heartbeat renews the running deliveries (XCLAIM JUSTID resets their
-// idle time) and reports which of them an admin cancelled.
+// Heartbeat extends the leases of the running deliveries that are still
+// current and reports which of them an admin cancelled.
 func (b *Backend) Heartbeat(ctx context.Context, q, consumer string, running []*queue.Job) ([]string, error) {
 	k, err := b.k(q)
 	if err != nil {
 		return nil, err
 	}
-	var byStream [3][]string
-	ids := make([]any, 0, len(running))
+	args := make([]any, 0, 1+len(running))
+	args = append(args, msArg(b.now().Add(b.cfg.MinIdleTime)))
 	for _, j := range running {
-		if si, eid, ok := splitDelivery(j.Delivery); ok {
-			byStream[si-1] = append(byStream[si-1], eid)
-			ids = append(ids, j.ID)
+		if j.Delivery != "" {
+			args = append(args, j.Delivery+":"+j.ID)
 		}
 	}
-	if len(ids) == 0 {
+	if len(args) == 1 {
 		return nil, nil
 	}
-	p := b.client.Pipeline()
-	for i, eids := range byStream {
-		if len(eids) > 0 {
-			p.XClaimJustID(ctx, &goredis.XClaimArgs{Stream: k.streams[i], Group: b.cfg.Group, Consumer: consumer, Messages: eids})
-		}
-	}
-	member := p.SMIsMember(ctx, k.cancelling, ids...)
-	if _, err := p.Exec(ctx); err != nil {
-		return nil, err
-	}
-	var cancel []string
-	for i, in := range member.Val() {
-		if in {
-			cancel = append(cancel, ids[i].(string))
-		}
-	}
-	return cancel, nil
+	return heartbeatScript.Run(ctx, b.client, k.all, args...).StringSlice()
 }
 
 // Cancellations subscribes to the queue's cancel channel.
@@ -466,11 +410,10 @@ func (b *Backend) ReportProgress(ctx context.Context, j *queue.Job, pct int) err
 	if err != nil {
 		return err
 	}
-	_, eid, ok := splitDelivery(j.Delivery)
-	if !ok {
+	if j.Delivery == "" {
 		return nil
 	}
-	return progressScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, j.ID, eid, pct).Err()
+	return progressScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, j.ID, j.Delivery, pct).Err()
 }
 
 // AppendLog adds a line to an active delivery's log.
@@ -479,12 +422,11 @@ func (b *Backend) AppendLog(ctx context.Context, j *queue.Job, line queue.LogLin
 	if err != nil {
 		return err
 	}
-	_, eid, ok := splitDelivery(j.Delivery)
-	if !ok || b.qcfg.Logs.MaxLines == 0 {
+	if j.Delivery == "" || b.qcfg.Logs.MaxLines == 0 {
 		return nil
 	}
 	enc := `{"at":` + strconv.FormatInt(line.At.UnixMilli(), 10) + `,"message":` + jsonString(line.Message) + `}`
-	return logScript.Run(ctx, b.client, k.all, k.base, j.ID, eid, enc, b.qcfg.Logs.MaxLines).Err()
+	return logScript.Run(ctx, b.client, k.all, k.base, j.ID, j.Delivery, enc, b.qcfg.Logs.MaxLines).Err()
 }
 
 func (b *Backend) dropped(q string, n int, reason string) {

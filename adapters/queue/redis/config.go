@@ -12,15 +12,9 @@ type Config struct {
 	// Prefix starts every key. A queue's keys are Prefix+"{name}:"+suffix,
 	// so they share the hash tag {name} and one Redis Cluster slot.
 	Prefix string `yaml:"prefix"`
-	// Group is the consumer group every worker process joins.
-	Group string `yaml:"group"`
-	// Consumer prefixes this process's consumer name in the group (default:
-	// the host name); the process id and a random suffix are added, so two
-	// processes never share a name.
-	Consumer string `yaml:"consumer"`
-	// MinIdleTime is how long a delivery may go without a heartbeat before
-	// it is taken back as stalled (its worker is presumed dead). It must
-	// exceed three queue.heartbeat intervals.
+	// MinIdleTime is the lease of a delivery: how long it may go without a
+	// heartbeat before it is taken back as stalled (its worker is presumed
+	// dead). It must be at least three queue.heartbeat intervals.
 	MinIdleTime time.Duration `yaml:"min_idle_time"`
 	// ClaimInterval is how often each worker process looks for stalled
 	// deliveries.
@@ -31,19 +25,12 @@ type Config struct {
 	// DedupWindow is how long a WithJobID id is remembered after its job
 	// record is gone.
 	DedupWindow time.Duration `yaml:"dedup_window"`
-	// ConsumerIdle is how long a consumer with nothing pending may stay
-	// idle in the group before it is deleted (every process gets a new
-	// consumer name, so names of stopped processes are cleaned up).
-	ConsumerIdle time.Duration `yaml:"consumer_idle"`
 }
 
 // SetDefaults fills the defaults.
 func (c *Config) SetDefaults() {
 	if c.Prefix == "" {
 		c.Prefix = "tipbox:queue:"
-	}
-	if c.Group == "" {
-		c.Group = "tipbox"
 	}
 	if c.MinIdleTime == 0 {
 		c.MinIdleTime = 10 * time.Second
@@ -57,9 +44,6 @@ func (c *Config) SetDefaults() {
 	if c.DedupWindow == 0 {
 		c.DedupWindow = 24 * time.Hour
 	}
-	if c.ConsumerIdle == 0 {
-		c.ConsumerIdle = 10 * time.Minute
-	}
 }
 
 // Validate checks the section; errors name the key relative to queue.redis.
@@ -67,18 +51,12 @@ func (c Config) Validate() error {
 	switch {
 	case strings.ContainsAny(c.Prefix, "{}"):
 		return fmt.Errorf("prefix: %q must not contain { or } (the queue name is the hash tag)", c.Prefix)
-	case c.Group == "":
-		return fmt.Errorf("group: must not be empty")
-	case strings.ContainsAny(c.Consumer, " {}"):
-		return fmt.Errorf("consumer: %q must not contain spaces or braces", c.Consumer)
 	case c.MinIdleTime < 100*time.Millisecond:
 		return fmt.Errorf("min_idle_time: %s is under 100ms", c.MinIdleTime)
 	case c.ClaimInterval <= 0 || c.PromoteInterval <= 0:
 		return fmt.Errorf("claim_interval, promote_interval: must be positive")
 	case c.DedupWindow <= 0:
 		return fmt.Errorf("dedup_window: %s must be positive", c.DedupWindow)
-	case c.ConsumerIdle < time.Second:
-		return fmt.Errorf("consumer_idle: %s is under 1s", c.ConsumerIdle)
 	}
 	return nil
 }

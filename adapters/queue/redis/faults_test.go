@@ -104,14 +104,15 @@ func TestStuckJobDoesNotHoldTrimming(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() bool { return done.Load() == 2000 }, "jobs not done")
 	k := newKeys(cfg.Prefix, "jobs")
 	testenv.Eventually(t, 5*time.Second, func() bool { return e.Stats("jobs").Completed == 2000 }, "not all settled")
-	xlen := c.XLen(ctx, k.streams[1]).Val()
+	waiting := c.LLen(ctx, k.waiting[1]).Val()
+	active := c.ZCard(ctx, k.active).Val()
 	records := c.HLen(ctx, k.jobs).Val()
-	completed := c.ZCard(ctx, k.completed).Val()
+	completed := c.LLen(ctx, k.completed).Val()
 	events := c.XLen(ctx, k.events).Val()
-	t.Logf("with one job stuck: stream %d entries, %d records, %d completed kept, %d events", xlen, records, completed, events)
-	if xlen != 1 || completed != 100 || records != 101 {
-		t.Fatalf("storage not bounded by a stuck job: stream %d (want 1), records %d (want 101), completed %d (want 100)",
-			xlen, records, completed)
+	t.Logf("with one job stuck: %d waiting, %d active, %d records, %d completed kept, %d events", waiting, active, records, completed, events)
+	if waiting != 0 || active != 1 || completed != 100 || records != 101 {
+		t.Fatalf("storage not bounded by a stuck job: waiting %d (want 0), active %d (want 1), records %d (want 101), completed %d (want 100)",
+			waiting, active, records, completed)
 	}
 	if events > int64(qc.Events.MaxLen)+200 {
 		t.Fatalf("events stream %d, max_len %d", events, qc.Events.MaxLen)
@@ -216,8 +217,8 @@ func TestKillDashNineAtRandom(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() bool { return terminal() == total }, "not every job finished: %+v", e.Stats("jobs"))
 	k := newKeys(prefix, "jobs")
 	s := e.Stats("jobs")
-	dead := c.ZCard(ctx, k.failed).Val()
-	completed := c.ZCard(ctx, k.completed).Val()
+	dead := c.LLen(ctx, k.failed).Val()
+	completed := c.LLen(ctx, k.completed).Val()
 	if s.Failed != dead || s.Completed != completed || completed+dead != total || s.Waiting+s.Active+s.Delayed != 0 {
 		t.Fatalf("stats %+v, dead-letter store %d, completed set %d", s, dead, completed)
 	}
@@ -243,8 +244,8 @@ func TestKillDashNineAtRandom(t *testing.T) {
 }
 
 // TestTwoWorkersOneHostDefaultNames: two worker processes on one host with
-// no consumer name configured get distinct names, never run a job twice,
-// and their consumers disappear once they stop.
+// nothing configured get distinct consumer names, never run a job twice,
+// and leave nothing behind once they stop.
 func TestTwoWorkersOneHostDefaultNames(t *testing.T) {
 	t.Parallel()
 	e, c, prefix := producer(t)
@@ -267,17 +268,11 @@ func TestTwoWorkersOneHostDefaultNames(t *testing.T) {
 			t.Fatalf("worker stop: %v", err)
 		}
 	}
-	// Any process's background work deletes them (consumer_idle 1s here).
+	// Nothing is left behind by the stopped workers: no lease, no job.
 	k := newKeys(prefix, "jobs")
-	backend := e.Backend.(*Backend)
-	backend.cfg.ConsumerIdle = time.Second
-	testenv.Eventually(t, 10*time.Second, func() bool {
-		if err := backend.cleanConsumers(ctx, "jobs"); err != nil {
-			return false
-		}
-		cs, err := c.XInfoConsumers(ctx, k.streams[1], "tipbox").Result()
-		return err == nil && len(cs) == 0
-	}, "idle consumers not deleted")
+	if n := c.ZCard(ctx, k.active).Val(); n != 0 {
+		t.Fatalf("%d leases left after both workers stopped", n)
+	}
 }
 
 // TestEnqueueHonoursDeadline: with Redis dead, an enqueue with a 50 ms
@@ -349,7 +344,6 @@ func TestCancelActiveOnAnotherProcess(t *testing.T) {
 		t.Fatalf("cancel took %s to reach the handler", lat[len(lat)-1])
 	}
 }
-
 
 // TestDeadLetterRetention: drops by retention.failed and by
 // retention.failed_age are counted (and logged), never silent.

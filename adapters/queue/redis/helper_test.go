@@ -56,8 +56,7 @@ func helperWorker() int {
 	minIdle, _ := time.ParseDuration(env("MIN_IDLE"))
 	c := goredis.NewClient(&goredis.Options{Addr: env("ADDR")})
 	defer c.Close()
-	cfg := Config{Prefix: env("PREFIX"), Consumer: env("CONSUMER"), MinIdleTime: minIdle,
-		ClaimInterval: 100 * time.Millisecond, ConsumerIdle: time.Second}
+	cfg := Config{Prefix: env("PREFIX"), MinIdleTime: minIdle, ClaimInterval: 100 * time.Millisecond}
 	cfg.SetDefaults()
 	qc := helperQueueConfig()
 	b, err := New(cfg, qc, c, queuetest.Logger(), nil)

@@ -14,7 +14,7 @@ import (
 
 // testConfig is the driver config tests use: unique keys, quick ticks.
 func testConfig(t testing.TB) Config {
-	cfg := Config{Prefix: testenv.Prefix(t), Consumer: "test-worker", PromoteInterval: 5 * time.Millisecond,
+	cfg := Config{Prefix: testenv.Prefix(t), PromoteInterval: 5 * time.Millisecond,
 		MinIdleTime: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond}
 	cfg.SetDefaults()
 	return cfg
@@ -69,16 +69,16 @@ func harness(newClient func(t *testing.T) goredis.UniversalClient) queuetest.Har
 		InjectUndecodable: func(t *testing.T, qb queue.Backend, q string) {
 			b := qb.(*Backend)
 			ctx := context.Background()
-			stream := b.keys[q].streams[1]
-			// Like `redis-cli XADD stream * foo bar`: not even a transport entry.
-			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"foo", "bar"}}).Err(); err != nil {
+			list := b.keys[q].waiting[1]
+			// Like `redis-cli LPUSH list garbage`: not even a job element.
+			if err := b.client.LPush(ctx, list, "garbage").Err(); err != nil {
 				t.Fatal(err)
 			}
-			// An entry whose job record is not a record.
+			// An element whose job record is not a record.
 			if err := b.client.HSet(ctx, b.keys[q].jobs, "hand-1", "not json").Err(); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"id", "hand-1"}}).Err(); err != nil {
+			if err := b.client.LPush(ctx, list, "0:hand-1").Err(); err != nil {
 				t.Fatal(err)
 			}
 			// Two unreadable delayed jobs, due now: each is dead-lettered

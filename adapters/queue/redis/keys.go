@@ -8,17 +8,21 @@ import (
 )
 
 // keys names one queue's keys; all share the hash tag {queue}, so every
-// script touches one Redis Cluster slot. Scripts get them in this order
-// (KEYS[1] … KEYS[14]); per-job keys (dedup:<id>, logs:<id>) are built in
-// the scripts from base, inside the same hash tag.
+// script touches one Redis Cluster slot. Scripts get them in the order of
+// all (KEYS[1] … KEYS[15], listed in scripts.go); per-job keys
+// (dedup:<id>, logs:<id>) are built in the scripts from base, inside the
+// same hash tag.
 type keys struct {
-	base                                      string
-	jobs                                      string
-	streams                                   [3]string // by queue.Priorities order
-	active, delayed, completed, failed, cancl string
-	events, stats, paused, cancelling, mins   string
-	cancelChannel                             string
-	all                                       []string
+	base                     string
+	jobs                     string
+	waiting                  [3]string // LISTs by queue.Priorities order
+	active, delayed          string
+	completed, failed, cancl string
+	events, stats, paused    string
+	cancelling, mins, seq    string
+	wake                     string
+	cancelChannel            string
+	all                      []string
 }
 
 func newKeys(prefix, q string) keys {
@@ -26,22 +30,18 @@ func newKeys(prefix, q string) keys {
 	k := keys{base: base, jobs: base + "jobs", active: base + "active", delayed: base + "delayed",
 		completed: base + "completed", failed: base + "failed", cancl: base + "cancelled", events: base + "events",
 		stats: base + "stats", paused: base + "paused", cancelling: base + "cancelling", mins: base + "minutes",
-		cancelChannel: base + "cancel"}
+		seq: base + "seq", wake: base + "wake", cancelChannel: base + "cancel"}
 	for i, p := range queue.Priorities {
-		k.streams[i] = base + p.String()
+		k.waiting[i] = base + "wait:" + p.String()
 	}
-	k.all = []string{k.jobs, k.streams[0], k.streams[1], k.streams[2], k.active, k.delayed, k.completed,
-		k.failed, k.cancl, k.events, k.stats, k.paused, k.cancelling, k.mins}
+	k.all = []string{k.jobs, k.waiting[0], k.waiting[1], k.waiting[2], k.active, k.delayed, k.completed,
+		k.failed, k.cancl, k.events, k.stats, k.paused, k.cancelling, k.mins, k.seq, k.wake}
 	return k
 }
 
-// stateKey is the sorted set that indexes a state (none for waiting).
-func (k keys) stateKey(s queue.State) string {
+// finishedKey is the list that indexes a finished state.
+func (k keys) finishedKey(s queue.State) string {
 	switch s {
-	case queue.StateActive:
-		return k.active
-	case queue.StateDelayed:
-		return k.delayed
 	case queue.StateCompleted:
 		return k.completed
 	case queue.StateFailed:

@@ -17,12 +17,13 @@ import (
 // pattern and no JSON library (see the header pattern in scripts.go):
 //
 //	{"state":"waiting","priority":"normal","attempt":1,"stalls":0,"progress":0,
-//	 "runAt":1796228101135,"startedAt":0,"finishedAt":0,"entry":"1796228101135-0",
+//	 "runAt":1796228101135,"startedAt":0,"finishedAt":0,"token":42,
 //	 "error":null,"name":"NEW_BADGE","maxAttempts":3,"enqueuedAt":1796228101135,
 //	 "correlationId":"…","payload":{…}}
 //
-// entry is the stream entry that currently delivers the job (waiting or
-// active): a delivery is current only while it matches. The scripts find
+// token numbers the job's current placement in a waiting list (and so its
+// delivery while active; 0 otherwise): a waiting-list element, a lease or a
+// settlement is current only while its token matches. The scripts find
 // the end of "error" by the first `,"name":` after it: inside a JSON
 // string every quote is escaped, so that sequence cannot occur there.
 type record struct {
@@ -34,7 +35,7 @@ type record struct {
 	RunAt         int64           `json:"runAt"`
 	StartedAt     int64           `json:"startedAt"`
 	FinishedAt    int64           `json:"finishedAt"`
-	Entry         string          `json:"entry"`
+	Token         int64           `json:"token"`
 	Error         *string         `json:"error"`
 	Name          string          `json:"name"`
 	MaxAttempts   int             `json:"maxAttempts"`
@@ -43,9 +44,16 @@ type record struct {
 	Payload       json.RawMessage `json:"payload"`
 }
 
-// encodeRecord returns j's record (entry empty: the script that adds the
-// stream entry sets it). j.Payload must be valid JSON.
+// encodeRecord returns j's record with token 0. j.Payload must be valid
+// JSON.
 func encodeRecord(j *queue.Job) []byte {
+	head, tail := encodeSplit(j)
+	return append(append(head, '0'), tail...)
+}
+
+// encodeSplit returns j's record cut where its token goes: a script joins
+// head, the token and tail.
+func encodeSplit(j *queue.Job) (head, tail []byte) {
 	b := make([]byte, 0, 224+len(j.Payload)+len(j.Name)+len(j.CorrelationID))
 	b = append(b, `{"state":`...)
 	b = appendString(b, string(j.State))
@@ -67,7 +75,9 @@ func encodeRecord(j *queue.Job) []byte {
 	b = strconv.AppendInt(b, ms(j.StartedAt), 10)
 	b = append(b, `,"finishedAt":`...)
 	b = strconv.AppendInt(b, ms(j.FinishedAt), 10)
-	b = append(b, `,"entry":"","error":`...)
+	b = append(b, `,"token":`...)
+	cut := len(b)
+	b = append(b, `,"error":`...)
 	if j.Error == "" {
 		b = append(b, "null"...)
 	} else {
@@ -89,7 +99,8 @@ func encodeRecord(j *queue.Job) []byte {
 	} else {
 		b = append(b, j.Payload...)
 	}
-	return append(b, '}')
+	b = append(b, '}')
+	return b[:cut:cut], b[cut:]
 }
 
 // errNotRecord is the cause of an undecodable record.
@@ -108,6 +119,9 @@ func decodeRecord(q, id string, data []byte) (*queue.Job, error) {
 		Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Stalls: r.Stalls, Percent: r.Progress,
 		EnqueuedAt: fromMs(r.EnqueuedAt), RunAt: fromMs(r.RunAt), StartedAt: fromMs(r.StartedAt),
 		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID}
+	if r.Token > 0 {
+		j.Delivery = strconv.FormatInt(r.Token, 10)
+	}
 	if r.Error != nil {
 		j.Error = *r.Error
 	}

@@ -11,8 +11,8 @@ const promoteBatch = 500
 // Run does a worker process's share of the background work until ctx
 // ends: promoting due delayed jobs (every promote_interval), taking back
 // stalled deliveries (every claim_interval), and every minute dropping
-// dead letters past retention.failed_age, per-minute counts past a day and
-// consumers idle past consumer_idle with nothing pending. Every worker
+// dead letters past retention.failed_age and per-minute counts past a
+// day. Every worker
 // process runs it; the scripts make concurrent runs safe. Redis errors are
 // logged once and retried on the next tick.
 func (b *Backend) Run(ctx context.Context) error {
@@ -56,7 +56,6 @@ func (b *Backend) housekeeping(ctx context.Context, report func(string, error)) 
 	for q := range b.keys {
 		report("dead-letter expiry", b.expire(ctx, q))
 		report("minute pruning", b.pruneMinutes(ctx, q))
-		report("consumer cleanup", b.cleanConsumers(ctx, q))
 	}
 }
 
@@ -71,30 +70,25 @@ func (b *Backend) promoteDue(ctx context.Context, q string) error {
 	}
 }
 
-// reclaim takes back the queue's deliveries whose worker stopped
-// heartbeating.
+// reclaim takes back the queue's deliveries whose lease ran out.
 func (b *Backend) reclaim(ctx context.Context, q string) error {
 	k := b.keys[q]
-	for si := 1; si <= 3; si++ {
-		for {
-			res, err := reclaimScript.Run(ctx, b.client, k.all, k.base, msArg(b.now()), b.qcfg.Events.MaxLen, b.cfg.Group,
-				b.cfg.MinIdleTime.Milliseconds(), b.qcfg.MaxStalled, si, b.qcfg.Retention.Completed,
-				b.qcfg.Retention.Failed, 100).Int64Slice()
-			if err != nil {
-				return err
-			}
-			if res[0] > 0 {
-				b.logger.Warn("stalled deliveries taken back (their worker stopped)", "queue", q, "count", res[0])
-			}
-			if res[1] > 0 {
-				b.dropped(q, int(res[1]), "count")
-			}
-			if res[0] < 100 {
-				break
-			}
+	for {
+		res, err := reclaimScript.Run(ctx, b.client, k.all, k.base, msArg(b.now()), b.qcfg.Events.MaxLen,
+			b.qcfg.MaxStalled, b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, 100).Int64Slice()
+		if err != nil {
+			return err
+		}
+		if res[0] > 0 {
+			b.logger.Warn("stalled deliveries taken back (their worker stopped)", "queue", q, "count", res[0])
+		}
+		if res[1] > 0 {
+			b.dropped(q, int(res[1]), "count")
+		}
+		if res[0] < 100 {
+			return nil
 		}
 	}
-	return nil
 }
 
 // expire drops dead letters older than retention.failed_age.
@@ -140,26 +134,4 @@ func (b *Backend) pruneMinutes(ctx context.Context, q string) error {
 		return nil
 	}
 	return b.client.HDel(ctx, k.mins, del...).Err()
-}
-
-// cleanConsumers deletes the group's consumers that have nothing pending
-// and have been idle past consumer_idle (stopped processes: every process
-// has a consumer name of its own). A live one is recreated by its next
-// read.
-func (b *Backend) cleanConsumers(ctx context.Context, q string) error {
-	k := b.keys[q]
-	for _, s := range k.streams {
-		cs, err := b.client.XInfoConsumers(ctx, s, b.cfg.Group).Result()
-		if err != nil {
-			continue // no stream or no group yet
-		}
-		for _, c := range cs {
-			if c.Pending == 0 && c.Idle >= b.cfg.ConsumerIdle {
-				if err := b.client.XGroupDelConsumer(ctx, s, b.cfg.Group, c.Name).Err(); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }

@@ -5,75 +5,114 @@ import goredis "github.com/redis/go-redis/v9"
 // The scripts. Each runs on one queue's keys (one hash tag, so one Cluster
 // slot), passed in the order of keys.all:
 //
-//	KEYS[1] jobs  [2] high [3] normal [4] low  [5] active [6] delayed
-//	[7] completed [8] failed [9] cancelled [10] events [11] stats
-//	[12] paused [13] cancelling [14] minutes
+//	KEYS[1] jobs  [2] wait:high [3] wait:normal [4] wait:low  [5] active
+//	[6] delayed [7] completed [8] failed [9] cancelled [10] events
+//	[11] stats [12] paused [13] cancelling [14] minutes [15] seq [16] wake
 //
 // Every state change of a job happens inside one script: its record, its
-// index, its stream entry, its counters, its event. A crash at any instant
-// leaves each job in exactly one state.
+// index (a waiting list, the active lease set, the delayed set, a finished
+// list), its counters, its event. A crash at any instant leaves each job
+// in exactly one state.
+//
+// Waiting lists hold "<token>:<id>" (pushed left, popped right: FIFO);
+// the token also sits in the record, so an element whose token is not the
+// record's is stale and skipped. The active set holds "<token>:<id>"
+// scored by the lease deadline; removing that member is what makes a
+// settlement current (fencing). Finished lists hold "<ms>|<id>", newest
+// left.
+//
+// Numbers read from records stay strings in the scripts: formatting a Lua
+// number back to text costs a sprintf, and most transitions only copy them.
 
 // prelude holds the helpers every script shares: the record header (see
-// record.go), the event writer and retention.
+// record.go), events, wake-ups and retention.
 const prelude = `
-local HDR = '^{"state":"(%a+)","priority":"(%a+)","attempt":(%d+),"stalls":(%d+),"progress":(%d+),"runAt":(%d+),"startedAt":(%d+),"finishedAt":(%d+),"entry":"([%d%-]*)","error":()'
+local HDR = '^{"state":"(%a+)","priority":"(%a+)","attempt":(%d+),"stalls":(%d+),"progress":(%d+),"runAt":(%d+),"startedAt":(%d+),"finishedAt":(%d+),"token":(%d+),"error":()'
 local function parse(rec)
   if not rec then return nil end
-  local st, pr, at, sl, pg, ra, sa, fa, en, ep = string.match(rec, HDR)
+  local st, pr, at, sl, pg, ra, sa, fa, tk, ep = string.match(rec, HDR)
   if not st then return nil end
   local np = string.find(rec, ',"name":', ep, true)
   if not np then return nil end
-  return {state = st, prio = pr, attempt = tonumber(at), stalls = tonumber(sl), progress = pg, runAt = ra,
-    startedAt = sa, finishedAt = fa, entry = en, err = string.sub(rec, ep, np - 1), tail = string.sub(rec, np)}
+  return {state = st, prio = pr, attempt = at, stalls = sl, progress = pg, runAt = ra,
+    startedAt = sa, finishedAt = fa, token = tk, err = string.sub(rec, ep, np - 1), tail = string.sub(rec, np)}
 end
 local function build(h)
   return '{"state":"' .. h.state .. '","priority":"' .. h.prio .. '","attempt":' .. h.attempt ..
     ',"stalls":' .. h.stalls .. ',"progress":' .. h.progress .. ',"runAt":' .. h.runAt ..
-    ',"startedAt":' .. h.startedAt .. ',"finishedAt":' .. h.finishedAt .. ',"entry":"' .. h.entry ..
-    '","error":' .. h.err .. h.tail
+    ',"startedAt":' .. h.startedAt .. ',"finishedAt":' .. h.finishedAt .. ',"token":' .. h.token ..
+    ',"error":' .. h.err .. h.tail
 end
-local function jname(h) return string.match(h.tail, '^,"name":"(.-)","maxAttempts":') or '' end
-local function maxAttempts(h) return tonumber(string.match(h.tail, '^,"name":".-","maxAttempts":(%d+)')) or 1 end
-local STREAM = {high = 2, normal = 3, low = 4}
+local function jname(h)
+  local e = string.find(h.tail, '","maxAttempts":', 10, true)
+  if not e then return '' end
+  return string.sub(h.tail, 10, e - 1)
+end
+local function maxAttempts(h) return tonumber(string.match(h.tail, '","maxAttempts":(%d+)')) or 1 end
+local WAIT = {high = 2, normal = 3, low = 4}
+local LIST = {completed = 7, failed = 8, cancelled = 9}
 local function made(h)
   if h.state == 'waiting' or h.state == 'delayed' or (h.state == 'cancelled' and h.startedAt == '0') then
-    return h.attempt - 1
+    return tostring(tonumber(h.attempt) - 1)
   end
   return h.attempt
 end
+local function inc(v) return tostring(tonumber(v) + 1) end
 local function event(h, id, emax, now, prog)
-  local a = {KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now}
-  if h.err ~= 'null' and (h.state == 'failed' or h.state == 'delayed' or h.state == 'cancelled') then
-    a[#a + 1] = 'e'; a[#a + 1] = h.err
+  if prog then
+    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now, 'p', prog)
+  elseif h.err ~= 'null' and (h.state == 'failed' or h.state == 'delayed' or h.state == 'cancelled') then
+    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now, 'e', h.err)
+  else
+    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now)
   end
-  if prog then a[#a + 1] = 'p'; a[#a + 1] = prog end
-  redis.call('XADD', unpack(a))
 end
-local function retain(zkey, keep, base)
-  local n = redis.call('ZCARD', zkey) - keep
+-- push makes h waiting: a fresh token, the element at the left of its list,
+-- and a wake-up for an idle worker.
+local function push(h, id)
+  h.state = 'waiting'
+  h.token = tostring(redis.call('INCR', KEYS[15]))
+  redis.call('LPUSH', KEYS[WAIT[h.prio] or 3], h.token .. ':' .. id)
+  if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
+end
+-- unwait takes a waiting job's element out of its list.
+local function unwait(h, id)
+  redis.call('LREM', KEYS[WAIT[h.prio] or 3], 1, h.token .. ':' .. id)
+end
+-- retain trims a finished list to keep, deleting the dropped jobs'
+-- records and logs; returns how many it dropped.
+local function retain(key, keep, base)
+  local n = redis.call('LLEN', key) - keep
   if n <= 0 then return 0 end
-  local old = redis.call('ZPOPMIN', zkey, n)
-  for i = 1, #old, 2 do
-    redis.call('HDEL', KEYS[1], old[i])
-    redis.call('DEL', base .. 'logs:' .. old[i])
+  local old = redis.call('RPOP', key, n)
+  local ids, logs = {}, {}
+  for i = 1, #old do
+    local id = string.match(old[i], '|(.*)$')
+    ids[#ids + 1] = id
+    logs[#logs + 1] = base .. 'logs:' .. id
+  end
+  for i = 1, #ids, 1000 do
+    redis.call('HDEL', KEYS[1], unpack(ids, i, math.min(i + 999, #ids)))
+    redis.call('DEL', unpack(logs, i, math.min(i + 999, #logs)))
   end
   return n
 end
-local function field(f, name)
-  for k = 1, #f, 2 do if f[k] == name then return f[k + 1] end end
-  return nil
+local function finish(h, id, state, now)
+  h.state, h.finishedAt, h.token = state, now, '0'
+  redis.call('LPUSH', KEYS[LIST[state]], now .. '|' .. id)
 end
 `
 
 // enqueue: ARGV base, now, emax, dedup-ttl-ms, then per job: id, due-ms
-// (0 = now), unique (0|1), name, record-head, record-tail (the record
-// split where its entry id goes). Returns 1 per job added, 0 per job
-// skipped (a unique id remembered, or an id the queue holds).
+// (0 = now), unique (0|1), name (JSON-escaped), record head, record tail
+// (the record cut where its token goes). Returns 1 per job added, 0 per
+// job skipped (a unique id remembered, or an id the queue holds).
 var enqueueScript = goredis.NewScript(prelude + `
 local base, now, emax, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local nowN = tonumber(now)
 local out = {}
 local i = 5
+local woke = false
 while i <= #ARGV do
   local id, due, uniq, name, head, tail = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   i = i + 6
@@ -84,126 +123,119 @@ while i <= #ARGV do
     local state = 'waiting'
     if due > nowN then
       state = 'delayed'
-      redis.call('HSET', KEYS[1], id, head .. tail)
+      redis.call('HSET', KEYS[1], id, head .. '0' .. tail)
       redis.call('ZADD', KEYS[6], due, id)
     else
       local pr = string.match(head, '"priority":"(%a+)"')
-      local eid = redis.call('XADD', KEYS[STREAM[pr] or 3], '*', 'id', id)
-      redis.call('HSET', KEYS[1], id, head .. eid .. tail)
+      local tk = redis.call('INCR', KEYS[15])
+      redis.call('LPUSH', KEYS[WAIT[pr] or 3], tk .. ':' .. id)
+      redis.call('HSET', KEYS[1], id, head .. tk .. tail)
+      woke = true
     end
-    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', state, 'a', 0, 'n', name, 't', now)
+    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', state, 'a', '0', 'n', name, 't', now)
   end
   out[#out + 1] = ok
 end
+if woke and redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
 return out`)
 
-// fetch: ARGV base, now, emax, group, consumer, want, keep-completed,
-// keep-failed, settlement count, then per settlement: kind, id, stream
-// (1-3), entry, at-ms, error (JSON or ""), progress (or ""), replacement
-// record (or "": the record to write instead of the stored one, for an
-// entry that is not a readable job). Settles, then claims up to want jobs,
-// highest priority first. Returns {dropped, paused, last-id high, normal,
-// low (set when it came up short), then per claim: stream, entry, id
-// ("" for a raw entry), record (or the raw entry's fields as JSON)}.
-var fetchScript = goredis.NewScript(prelude + `
-local base, now, emax, group, consumer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local want, keepC, keepF, ns = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+// fetch: ARGV base, now, emax, lease-deadline-ms, want, keep-completed,
+// keep-failed, settlement count, then per settlement: kind, id, token,
+// error (JSON or ""), record head, record tail (the settled record as the
+// worker built it, cut at its token; for an entry that was not a readable
+// job, the record to write in its place). Settles, then claims up to want
+// jobs, highest priority first. Returns {dropped, paused, then per claim:
+// token, id ("" for an element that is not a job), record (or the raw
+// element)}.
+var fetchScript = goredis.NewScript(prelude + fetchSrc)
+
+const fetchSrc = `
+local base, now, emax, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local want, keepC, keepF, ns = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local minute = math.floor(tonumber(now) / 60000)
 local dropped = 0
-local i = 10
+local cancelling = ns > 0 and redis.call('SCARD', KEYS[13]) > 0
+local fin = {completed = 0, failed = 0, cancelled = 0}
+local i = 9
 for _ = 1, ns do
-  local kind, id, si, eid, at, err, prog, rep = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  i = i + 8
-  if redis.call('XACK', KEYS[1 + si], group, eid) == 1 then
-    redis.call('XDEL', KEYS[1 + si], eid)
-    redis.call('ZREM', KEYS[5], id)
-    local h
-    if rep ~= '' then h = parse(rep) else h = parse(redis.call('HGET', KEYS[1], id)) end
-    if h and (rep ~= '' or (h.state == 'active' and h.entry == eid)) then
-      if redis.call('SREM', KEYS[13], id) == 1 and kind ~= 'completed' then kind = 'cancelled' end
-      if prog ~= '' then h.progress = prog end
-      h.entry = ''
-      if kind == 'completed' then
-        h.state, h.finishedAt, h.progress, h.err = 'completed', now, '100', 'null'
-        redis.call('ZADD', KEYS[7], now, id)
-        redis.call('HINCRBY', KEYS[11], 'completed', 1)
-        redis.call('HINCRBY', KEYS[14], minute .. ':c', 1)
-      elseif kind == 'retry' then
-        h.state, h.attempt, h.runAt, h.err = 'delayed', h.attempt + 1, at, err
-        redis.call('ZADD', KEYS[6], at, id)
+  local kind, id, tk, err, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  i = i + 6
+  -- A raw element (not a job) was popped without a lease: settled once.
+  if tk == '' or redis.call('ZREM', KEYS[5], tk .. ':' .. id) == 1 then
+    local rec = head .. '0' .. tail
+    if cancelling and redis.call('SREM', KEYS[13], id) == 1 and kind ~= 'completed' and kind ~= 'cancelled' then
+      local h = parse(rec)
+      if h then
+        h.state = 'cancelled'
+        if err ~= '' then h.err = err end
+        rec, kind = build(h), 'cancelled'
+      end
+    end
+    local h = parse(rec)
+    if h then
+      if kind == 'retry' then
+        redis.call('ZADD', KEYS[6], h.runAt, id)
         redis.call('HINCRBY', KEYS[11], 'retried', 1)
-      elseif kind == 'dead' then
-        h.state, h.finishedAt = 'failed', now
-        if err ~= '' then h.err = err end
-        redis.call('ZADD', KEYS[8], now, id)
-        redis.call('HINCRBY', KEYS[11], 'failed', 1)
-        redis.call('HINCRBY', KEYS[14], minute .. ':f', 1)
-      elseif kind == 'cancelled' then
-        h.state, h.finishedAt = 'cancelled', now
-        if err ~= '' then h.err = err end
-        redis.call('ZADD', KEYS[9], now, id)
+      elseif kind == 'released' then
+        push(h, id)
       else
-        h.state, h.startedAt, h.runAt = 'waiting', '0', now
-        h.entry = redis.call('XADD', KEYS[1 + si], '*', 'id', id)
+        finish(h, id, h.state, now)
+        fin[h.state] = fin[h.state] + 1
       end
       redis.call('HSET', KEYS[1], id, build(h))
       event(h, id, emax, now)
-      if kind == 'completed' then retain(KEYS[7], keepC, base)
-      elseif kind == 'dead' then dropped = dropped + retain(KEYS[8], keepF, base)
-      elseif kind == 'cancelled' then retain(KEYS[9], keepC, base) end
     end
   end
 end
-local out = {dropped, 0, '', '', ''}
+if fin.completed > 0 then
+  redis.call('HINCRBY', KEYS[11], 'completed', fin.completed)
+  redis.call('HINCRBY', KEYS[14], minute .. ':c', fin.completed)
+  retain(KEYS[7], keepC, base)
+end
+if fin.failed > 0 then
+  redis.call('HINCRBY', KEYS[11], 'failed', fin.failed)
+  redis.call('HINCRBY', KEYS[14], minute .. ':f', fin.failed)
+  dropped = retain(KEYS[8], keepF, base)
+end
+if fin.cancelled > 0 then retain(KEYS[9], keepC, base) end
+local out = {dropped, 0}
 if want <= 0 then return out end
 if redis.call('EXISTS', KEYS[12]) == 1 then out[2] = 1; return out end
 local need = want
-for si = 1, 3 do
+for li = 2, 4 do
   while need > 0 do
-    local asked = need
-    local res = redis.pcall('XREADGROUP', 'GROUP', group, consumer, 'COUNT', asked, 'STREAMS', KEYS[1 + si], '>')
-    if type(res) == 'table' and res.err then
-      redis.call('XGROUP', 'CREATE', KEYS[1 + si], group, '0', 'MKSTREAM')
-      res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', asked, 'STREAMS', KEYS[1 + si], '>')
-    end
-    if not res then break end
-    local entries = res[1][2]
-    for _, e in ipairs(entries) do
-      local eid, f = e[1], e[2]
-      local id = field(f, 'id')
-      if not id then
-        out[#out + 1] = si; out[#out + 1] = eid; out[#out + 1] = ''; out[#out + 1] = cjson.encode(f)
+    local els = redis.call('RPOP', KEYS[li], need)
+    if not els then break end
+    for _, el in ipairs(els) do
+      local tk, id = string.match(el, '^(%d+):(.*)$')
+      if not tk then
+        out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = el
         need = need - 1
       else
         local rec = redis.call('HGET', KEYS[1], id)
         local h = parse(rec)
-        if h and h.state == 'waiting' and h.entry == eid then
+        if h and h.state == 'waiting' and h.token == tk then
           h.state, h.startedAt, h.progress = 'active', now, '0'
           rec = build(h)
           redis.call('HSET', KEYS[1], id, rec)
-          redis.call('ZADD', KEYS[5], now, id)
+          redis.call('ZADD', KEYS[5], lease, el)
           event(h, id, emax, now)
-          out[#out + 1] = si; out[#out + 1] = eid; out[#out + 1] = id; out[#out + 1] = rec
+          out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
           need = need - 1
         elseif rec and not h then
-          out[#out + 1] = si; out[#out + 1] = eid; out[#out + 1] = id; out[#out + 1] = rec
+          redis.call('ZADD', KEYS[5], lease, el)
+          out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
           need = need - 1
-        else
-          redis.call('XACK', KEYS[1 + si], group, eid)
-          redis.call('XDEL', KEYS[1 + si], eid)
         end
       end
     end
-    if #entries < asked then break end
   end
 end
-if need > 0 then
-  for si = 1, 3 do
-    local r = redis.call('XREVRANGE', KEYS[1 + si], '+', '-', 'COUNT', 1)
-    if r[1] then out[2 + si] = r[1][1] else out[2 + si] = '0-0' end
-  end
+if need == 0 and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) > 0
+    and redis.call('LLEN', KEYS[16]) == 0 then
+  redis.call('LPUSH', KEYS[16], '1') -- more is waiting: wake the next idle worker
 end
-return out`)
+return out`
 
 // promote: ARGV now, emax, limit. Moves due delayed jobs to waiting.
 var promoteScript = goredis.NewScript(prelude + `
@@ -213,72 +245,72 @@ for _, id in ipairs(ids) do
   local rec = redis.call('HGET', KEYS[1], id)
   local h = parse(rec)
   if h and h.state == 'delayed' then
-    h.state = 'waiting'
-    h.entry = redis.call('XADD', KEYS[STREAM[h.prio] or 3], '*', 'id', id)
+    push(h, id)
     redis.call('HSET', KEYS[1], id, build(h))
     event(h, id, ARGV[2], ARGV[1])
   elseif rec and not h then
-    redis.call('XADD', KEYS[3], '*', 'id', id) -- a worker dead-letters it
+    redis.call('LPUSH', KEYS[3], '0:' .. id) -- a worker dead-letters it
   end
 end
 return #ids`)
 
-// reclaim: ARGV base, now, emax, group, min-idle-ms, max-stalled, stream
-// (1-3), keep-completed, keep-failed, count. Takes back deliveries idle
-// longer than min-idle (their worker stopped heartbeating): each counts
-// as a stall and an attempt; back to waiting, or failed with "stalled"
-// past max-stalled or the last attempt. Returns {taken back, dropped}.
+// reclaim: ARGV base, now, emax, max-stalled, keep-completed, keep-failed,
+// count. Takes back deliveries whose lease ran out (their worker stopped
+// heartbeating): each counts as a stall and an attempt; back to waiting,
+// or failed with "stalled" past max-stalled or the last attempt. Returns
+// {taken back, dropped}.
 var reclaimScript = goredis.NewScript(prelude + `
-local base, now, emax, group = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local maxStalled, si, keepC, keepF = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local stream = KEYS[1 + si]
-local p = redis.pcall('XPENDING', stream, group, 'IDLE', ARGV[5], '-', '+', ARGV[10])
-if type(p) ~= 'table' or p.err then return {0, 0} end
+local base, now, emax = ARGV[1], ARGV[2], ARGV[3]
+local maxStalled, keepC, keepF = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local els = redis.call('ZRANGE', KEYS[5], '-inf', now, 'BYSCORE', 'LIMIT', 0, ARGV[7])
 local minute = math.floor(tonumber(now) / 60000)
-local n, dropped = 0, 0
-for _, e in ipairs(p) do
-  local eid = e[1]
-  local r = redis.call('XRANGE', stream, eid, eid)
-  redis.call('XACK', stream, group, eid)
-  redis.call('XDEL', stream, eid)
-  n = n + 1
-  local f = r[1] and r[1][2]
-  local id = f and field(f, 'id')
-  if f and not id then
-    redis.call('XADD', stream, '*', unpack(f)) -- not a job: a worker dead-letters it
-  elseif id then
-    local rec = redis.call('HGET', KEYS[1], id)
-    local h = parse(rec)
-    if h and h.state == 'active' and h.entry == eid then
-      redis.call('ZREM', KEYS[5], id)
-      h.stalls = h.stalls + 1
-      h.entry = ''
-      local kind
-      if redis.call('SREM', KEYS[13], id) == 1 then
-        h.state, h.finishedAt = 'cancelled', now
-        redis.call('ZADD', KEYS[9], now, id)
-        kind = 'cancelled'
-      elseif h.stalls > maxStalled or h.attempt >= maxAttempts(h) then
-        h.state, h.finishedAt, h.err = 'failed', now, '"stalled"'
-        redis.call('ZADD', KEYS[8], now, id)
-        redis.call('HINCRBY', KEYS[11], 'failed', 1)
-        redis.call('HINCRBY', KEYS[14], minute .. ':f', 1)
-        kind = 'dead'
-      else
-        h.state, h.attempt, h.startedAt, h.runAt = 'waiting', h.attempt + 1, '0', now
-        h.entry = redis.call('XADD', stream, '*', 'id', id)
-      end
-      redis.call('HINCRBY', KEYS[11], 'stalled', 1)
-      redis.call('HSET', KEYS[1], id, build(h))
-      event(h, id, emax, now)
-      if kind == 'dead' then dropped = dropped + retain(KEYS[8], keepF, base)
-      elseif kind == 'cancelled' then retain(KEYS[9], keepC, base) end
-    elseif rec and not h then
-      redis.call('XADD', stream, '*', 'id', id)
+local dropped = 0
+for _, el in ipairs(els) do
+  redis.call('ZREM', KEYS[5], el)
+  local tk, id = string.match(el, '^(%d+):(.*)$')
+  local rec = id and redis.call('HGET', KEYS[1], id)
+  local h = parse(rec)
+  if h and h.state == 'active' and h.token == tk then
+    h.stalls = inc(h.stalls)
+    local kind
+    if redis.call('SREM', KEYS[13], id) == 1 then
+      finish(h, id, 'cancelled', now)
+      kind = 'cancelled'
+    elseif tonumber(h.stalls) > maxStalled or tonumber(h.attempt) >= maxAttempts(h) then
+      h.err = '"stalled"'
+      finish(h, id, 'failed', now)
+      redis.call('HINCRBY', KEYS[11], 'failed', 1)
+      redis.call('HINCRBY', KEYS[14], minute .. ':f', 1)
+      kind = 'dead'
+    else
+      h.attempt, h.startedAt, h.runAt = inc(h.attempt), '0', now
+      push(h, id)
     end
+    redis.call('HINCRBY', KEYS[11], 'stalled', 1)
+    redis.call('HSET', KEYS[1], id, build(h))
+    event(h, id, emax, now)
+    if kind == 'dead' then dropped = dropped + retain(KEYS[8], keepF, base)
+    elseif kind == 'cancelled' then retain(KEYS[9], keepC, base) end
+  elseif rec and not h then
+    redis.call('LPUSH', KEYS[3], '0:' .. id) -- a worker dead-letters it
+  elseif not tk then
+    redis.call('LPUSH', KEYS[3], el)
   end
 end
-return {n, dropped}`)
+return {#els, dropped}`)
+
+// heartbeat: ARGV lease-deadline-ms, then "<token>:<id>" members. Extends
+// the leases that are still current and returns the ids among them whose
+// cancellation was requested.
+var heartbeatScript = goredis.NewScript(`
+local out = {}
+for i = 2, #ARGV do
+  if redis.call('ZADD', KEYS[5], 'XX', 'CH', ARGV[1], ARGV[i]) == 1 then
+    local id = string.match(ARGV[i], '^%d+:(.*)$')
+    if id and redis.call('SISMEMBER', KEYS[13], id) == 1 then out[#out + 1] = id end
+  end
+end
+return out`)
 
 // act: ARGV base, now, emax, keep-completed, action, ids... Applies an
 // admin action per id; returns per id 0 done, 1 not found, 2 the state
@@ -286,8 +318,16 @@ return {n, dropped}`)
 // (undecodable), followed by the job's state when 2.
 var actScript = goredis.NewScript(prelude + `
 local base, now, emax, keepC, a = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local SET = {delayed = 6, completed = 7, failed = 8, cancelled = 9}
 local out = {}
+local function unindex(h, id)
+  if h.state == 'waiting' then
+    unwait(h, id)
+  elseif h.state == 'delayed' then
+    redis.call('ZREM', KEYS[6], id)
+  elseif LIST[h.state] then
+    redis.call('LREM', KEYS[LIST[h.state]], 1, h.finishedAt .. '|' .. id)
+  end
+end
 for i = 6, #ARGV do
   local id = ARGV[i]
   local rec = redis.call('HGET', KEYS[1], id)
@@ -299,7 +339,6 @@ for i = 6, #ARGV do
     if a == 'remove' then
       redis.call('HDEL', KEYS[1], id)
       redis.call('DEL', base .. 'logs:' .. id)
-      for _, k in pairs(SET) do redis.call('ZREM', KEYS[k], id) end
     else
       code, st = 2, 'unreadable'
     end
@@ -307,11 +346,7 @@ for i = 6, #ARGV do
     if h.state == 'active' then
       code, st = 2, h.state
     else
-      if h.state == 'waiting' then
-        redis.call('XDEL', KEYS[STREAM[h.prio] or 3], h.entry)
-      else
-        redis.call('ZREM', KEYS[SET[h.state]], id)
-      end
+      unindex(h, id)
       redis.call('HDEL', KEYS[1], id)
       redis.call('DEL', base .. 'logs:' .. id)
     end
@@ -320,10 +355,10 @@ for i = 6, #ARGV do
     redis.call('PUBLISH', base .. 'cancel', id)
     code = 3
   else
-    local ok = true
+    local ok
     if a == 'retry' then
-      if h.state ~= 'failed' and h.state ~= 'cancelled' then ok = false
-      elseif jname(h) == '(undecodable)' then code, ok = 4, false end
+      ok = h.state == 'failed' or h.state == 'cancelled'
+      if ok and jname(h) == '(undecodable)' then code, ok = 4, false end
     elseif a == 'promote' then
       ok = h.state == 'delayed'
     elseif a == 'cancel' then
@@ -334,20 +369,15 @@ for i = 6, #ARGV do
     if not ok then
       if code == 0 then code, st = 2, h.state end
     else
-      if h.state == 'waiting' then
-        redis.call('XDEL', KEYS[STREAM[h.prio] or 3], h.entry)
-      else
-        redis.call('ZREM', KEYS[SET[h.state]], id)
-      end
+      unindex(h, id)
       if a == 'cancel' then
-        h.state, h.finishedAt, h.entry = 'cancelled', now, ''
-        redis.call('ZADD', KEYS[9], now, id)
+        finish(h, id, 'cancelled', now)
       else
         if a == 'retry' then
-          h.attempt, h.stalls, h.progress, h.startedAt, h.finishedAt = 1, 0, '0', '0', '0'
+          h.attempt, h.stalls, h.progress, h.startedAt, h.finishedAt = '1', '0', '0', '0', '0'
         end
-        h.state, h.runAt = 'waiting', now
-        h.entry = redis.call('XADD', KEYS[STREAM[h.prio] or 3], '*', 'id', id)
+        h.runAt = now
+        push(h, id)
       end
       redis.call('HSET', KEYS[1], id, build(h))
       event(h, id, emax, now)
@@ -359,33 +389,41 @@ for i = 6, #ARGV do
 end
 return out`)
 
-// progress: ARGV now, emax, id, entry, percent. Sets an active delivery's
+// progress: ARGV now, emax, id, token, percent. Sets an active delivery's
 // progress and records a progress event.
 var progressScript = goredis.NewScript(prelude + `
 local h = parse(redis.call('HGET', KEYS[1], ARGV[3]))
-if not h or h.state ~= 'active' or h.entry ~= ARGV[4] then return 0 end
+if not h or h.state ~= 'active' or h.token ~= ARGV[4] then return 0 end
 h.progress = ARGV[5]
 redis.call('HSET', KEYS[1], ARGV[3], build(h))
 event(h, ARGV[3], ARGV[2], ARGV[1], ARGV[5])
 return 1`)
 
-// appendLog: ARGV base, id, entry, line, max-lines. Appends a line to an
+// appendLog: ARGV base, id, token, line, max-lines. Appends a line to an
 // active delivery's log, keeping the newest max-lines.
 var logScript = goredis.NewScript(prelude + `
 local h = parse(redis.call('HGET', KEYS[1], ARGV[2]))
-if not h or h.state ~= 'active' or h.entry ~= ARGV[3] then return 0 end
+if not h or h.state ~= 'active' or h.token ~= ARGV[3] then return 0 end
 local k = ARGV[1] .. 'logs:' .. ARGV[2]
 redis.call('RPUSH', k, ARGV[4])
 redis.call('LTRIM', k, -tonumber(ARGV[5]), -1)
 return 1`)
 
-// expire: ARGV base, cutoff-ms, limit. Deletes failed jobs that finished
-// before cutoff; returns how many.
-var expireScript = goredis.NewScript(prelude + `
-local ids = redis.call('ZRANGE', KEYS[8], '-inf', '(' .. ARGV[2], 'BYSCORE', 'LIMIT', 0, ARGV[3])
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[8], id)
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('DEL', ARGV[1] .. 'logs:' .. id)
+// expire: ARGV base, cutoff-ms, limit. Deletes the failed jobs that
+// finished before cutoff (the oldest are at the right of the list);
+// returns how many.
+var expireScript = goredis.NewScript(`
+local n = 0
+while n < tonumber(ARGV[3]) do
+  local el = redis.call('LINDEX', KEYS[8], -1)
+  if not el then break end
+  local t, id = string.match(el, '^(%d+)|(.*)$')
+  if t and tonumber(t) >= tonumber(ARGV[2]) then break end
+  redis.call('RPOP', KEYS[8])
+  if id then
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('DEL', ARGV[1] .. 'logs:' .. id)
+  end
+  n = n + 1
 end
-return #ids`)
+return n`)

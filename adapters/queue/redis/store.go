@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,8 +17,7 @@ import (
 	"github.com/tipbox/tipbox/core/queue"
 )
 
-// Stats reads the counts in one pipeline: waiting is what the streams hold
-// less what is pending (active), since settled entries are deleted.
+// Stats reads the counts in one pipeline.
 func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 	k, err := b.k(q)
 	if err != nil {
@@ -25,39 +25,22 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 	}
 	p := b.client.Pipeline()
 	var lens [3]*goredis.IntCmd
-	var pend [3]*goredis.XPendingCmd
-	for i, s := range k.streams {
-		lens[i] = p.XLen(ctx, s)
-		pend[i] = p.XPending(ctx, s, b.cfg.Group)
+	for i, l := range k.waiting {
+		lens[i] = p.LLen(ctx, l)
 	}
+	active := p.ZCard(ctx, k.active)
 	delayed := p.ZCard(ctx, k.delayed)
 	counts := p.HMGet(ctx, k.stats, "completed", "failed")
 	paused := p.Exists(ctx, k.paused)
-	_, _ = p.Exec(ctx) // XPENDING fails for a group not created yet: checked per command
-	st := queue.Stats{Name: q}
-	for i := range k.streams {
-		n, err := lens[i].Result()
-		if err != nil {
-			return st, err
-		}
-		var pending int64
-		if pi, err := pend[i].Result(); err == nil {
-			pending = pi.Count
-		} else if !strings.Contains(err.Error(), "NOGROUP") && !errors.Is(err, goredis.Nil) {
-			return st, err
-		}
-		st.Waiting += max(n-pending, 0)
-		st.Active += pending
+	if _, err := p.Exec(ctx); err != nil {
+		return queue.Stats{}, err
 	}
-	if st.Delayed, err = delayed.Result(); err != nil {
-		return st, err
+	st := queue.Stats{Name: q, Active: active.Val(), Delayed: delayed.Val(), Paused: paused.Val() == 1}
+	for _, l := range lens {
+		st.Waiting += l.Val()
 	}
-	vals, err := counts.Result()
-	if err != nil {
-		return st, err
-	}
+	vals := counts.Val()
 	st.Completed, st.Failed = toInt(vals[0]), toInt(vals[1])
-	st.Paused = paused.Val() == 1
 	return st, nil
 }
 
@@ -131,10 +114,15 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 		}
 		var ids, cursors []string
 		var more bool
-		if query.State == queue.StateWaiting {
+		switch query.State {
+		case queue.StateWaiting:
 			ids, cursors, more, err = b.waitingIDs(ctx, k, cursor, chunk)
-		} else {
-			ids, cursors, more, err = b.indexIDs(ctx, k.stateKey(query.State), cursor, chunk)
+		case queue.StateActive:
+			ids, cursors, more, err = b.activeIDs(ctx, k, cursor, chunk)
+		case queue.StateDelayed:
+			ids, cursors, more, err = b.indexIDs(ctx, k.delayed, cursor, chunk)
+		default:
+			ids, cursors, more, err = b.finishedIDs(ctx, k.finishedKey(query.State), cursor, chunk)
 		}
 		if err != nil {
 			return page, err
@@ -239,71 +227,147 @@ func (b *Backend) indexIDs(ctx context.Context, key, cursor string, n int) ([]st
 	}
 }
 
-// waitingIDs merges the three streams newest first. Its cursor holds a
-// position per stream ("<high>|<normal>|<low>", each the last entry id
-// taken from that stream, or empty): entries of different streams can
-// share an id. Entries whose job is active (pending) are in the streams
-// too; the caller's state check drops them.
-func (b *Backend) waitingIDs(ctx context.Context, k keys, cursor string, n int) ([]string, []string, bool, error) {
-	var pos [3]string
+// activeIDs lists the active jobs, the latest lease first; the cursor is
+// an offset ("@<n>"): the set is small (workers × concurrency) and changes
+// fast, so a page may repeat or skip a job that moved meanwhile.
+func (b *Backend) activeIDs(ctx context.Context, k keys, cursor string, n int) ([]string, []string, bool, error) {
+	offset := 0
 	if cursor != "" {
-		parts := strings.Split(cursor, "|")
-		if len(parts) != 3 {
+		o, err := strconv.Atoi(strings.TrimPrefix(cursor, "@"))
+		if !strings.HasPrefix(cursor, "@") || err != nil || o < 0 {
 			return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
 		}
-		copy(pos[:], parts)
+		offset = o
+	}
+	els, err := b.client.ZRevRange(ctx, k.active, int64(offset), int64(offset+n)).Result()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	more := len(els) > n
+	if more {
+		els = els[:n]
+	}
+	var ids, cursors []string
+	for i, el := range els {
+		if _, id, ok := strings.Cut(el, ":"); ok {
+			ids = append(ids, id)
+			cursors = append(cursors, "@"+strconv.Itoa(offset+i+1))
+		}
+	}
+	return ids, cursors, more, nil
+}
+
+// waitingIDs merges the three waiting lists newest first, by token (one
+// counter per queue, so tokens order jobs across priorities). The cursor
+// is the last token returned. A deep page scans the lists from their head.
+func (b *Backend) waitingIDs(ctx context.Context, k keys, cursor string, n int) ([]string, []string, bool, error) {
+	before := uint64(math.MaxUint64)
+	if cursor != "" {
+		c, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+		}
+		before = c
 	}
 	type ent struct {
-		id, eid string
-		si      int
+		token uint64
+		id    string
 	}
 	var all []ent
 	more := false
-	p := b.client.Pipeline()
-	var cmds [3]*goredis.XMessageSliceCmd
-	for i, s := range k.streams {
-		end := "+"
-		if pos[i] != "" {
-			end = "(" + pos[i]
-		}
-		cmds[i] = p.XRevRangeN(ctx, s, end, "-", int64(n+1))
-	}
-	_, _ = p.Exec(ctx)
-	for i, c := range cmds {
-		msgs, err := c.Result()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			if strings.Contains(err.Error(), "Invalid stream ID") {
-				return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+	const chunk = 500
+	for _, l := range k.waiting {
+		got := 0
+		for start := int64(0); got <= n; start += chunk {
+			els, err := b.client.LRange(ctx, l, start, start+chunk-1).Result()
+			if err != nil {
+				return nil, nil, false, err
 			}
-			return nil, nil, false, err
-		}
-		if len(msgs) > n {
-			more = true
-		}
-		for _, m := range msgs {
-			id, _ := m.Values["id"].(string)
-			all = append(all, ent{id: id, eid: m.ID, si: i})
+			for _, el := range els {
+				ts, id, ok := strings.Cut(el, ":")
+				t, err := strconv.ParseUint(ts, 10, 64)
+				if !ok || err != nil || t >= before {
+					continue
+				}
+				all = append(all, ent{token: t, id: id})
+				got++
+			}
+			if len(els) < chunk {
+				break
+			}
 		}
 	}
-	sort.SliceStable(all, func(i, j int) bool { return streamIDLess(all[j].eid, all[i].eid) })
+	sort.Slice(all, func(i, j int) bool { return all[i].token > all[j].token })
 	if len(all) > n {
 		all, more = all[:n], true
 	}
-	ids := make([]string, 0, len(all))
-	cursors := make([]string, 0, len(all))
-	for _, e := range all {
-		pos[e.si] = e.eid
-		if e.id == "" {
-			continue // not a job entry
-		}
-		ids = append(ids, e.id)
-		cursors = append(cursors, pos[0]+"|"+pos[1]+"|"+pos[2])
-	}
-	if len(ids) == 0 && more {
-		// Only non-job entries on this page: continue past them.
-		return b.waitingIDs(ctx, k, pos[0]+"|"+pos[1]+"|"+pos[2], n)
+	ids := make([]string, len(all))
+	cursors := make([]string, len(all))
+	for i, e := range all {
+		ids[i], cursors[i] = e.id, strconv.FormatUint(e.token, 10)
 	}
 	return ids, cursors, more, nil
+}
+
+// finishedIDs reads a finished list ("<ms>|<id>", newest first) after the
+// cursor element.
+func (b *Backend) finishedIDs(ctx context.Context, key, cursor string, n int) ([]string, []string, bool, error) {
+	start := int64(0)
+	if cursor != "" {
+		ms, _, ok := strings.Cut(cursor, "|")
+		if _, err := strconv.ParseInt(ms, 10, 64); !ok || err != nil {
+			return nil, nil, false, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, cursor)
+		}
+		pos, err := b.client.LPos(ctx, key, cursor, goredis.LPosArgs{}).Result()
+		switch {
+		case err == nil:
+			start = pos + 1
+		case errors.Is(err, goredis.Nil):
+			// The cursor's job left the list meanwhile: start after where
+			// it would be (the list is ordered newest first).
+			start, err = b.finishedAfter(ctx, key, cursor)
+			if err != nil {
+				return nil, nil, false, err
+			}
+		default:
+			return nil, nil, false, err
+		}
+	}
+	els, err := b.client.LRange(ctx, key, start, start+int64(n)).Result()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	more := len(els) > n
+	if more {
+		els = els[:n]
+	}
+	var ids, cursors []string
+	for _, el := range els {
+		if _, id, ok := strings.Cut(el, "|"); ok {
+			ids = append(ids, id)
+			cursors = append(cursors, el)
+		}
+	}
+	return ids, cursors, more, nil
+}
+
+// finishedAfter finds the first index whose element is older than cursor.
+func (b *Backend) finishedAfter(ctx context.Context, key, cursor string) (int64, error) {
+	cms, cid, _ := strings.Cut(cursor, "|")
+	c, _ := strconv.ParseInt(cms, 10, 64)
+	for start := int64(0); ; start += 500 {
+		els, err := b.client.LRange(ctx, key, start, start+499).Result()
+		if err != nil || len(els) == 0 {
+			return start, err
+		}
+		for i, el := range els {
+			ms, id, _ := strings.Cut(el, "|")
+			m, _ := strconv.ParseInt(ms, 10, 64)
+			if m < c || (m == c && id < cid) {
+				return start + int64(i), nil
+			}
+		}
+	}
 }
 
 // Act applies an admin action to one job.
@@ -332,31 +396,37 @@ func actError(q, id string, a queue.Action, code, state any) error {
 	return nil
 }
 
-// ActAll applies a to the jobs of state finished before `before`, 500 per
-// script call.
+// ActAll applies a to the jobs of a finished state finished before
+// `before` (zero: all), oldest first, 500 per script call.
 func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state queue.State, before time.Time) (int, error) {
 	k, err := b.k(q)
 	if err != nil {
 		return 0, err
 	}
-	key := k.stateKey(state)
-	if key == "" || state == queue.StateActive {
+	key := k.finishedKey(state)
+	if key == "" {
 		return 0, fmt.Errorf("%w: %s of every %s job", queue.ErrBadQuery, a, state)
 	}
-	stop := "+inf"
+	cut := int64(math.MaxInt64)
 	if !before.IsZero() {
-		stop = "(" + msArg(before)
+		cut = before.UnixMilli()
 	}
 	total := 0
 	for {
-		ids, err := b.client.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: key, Start: "-inf", Stop: stop, ByScore: true,
-			Count: 500}).Result()
-		if err != nil || len(ids) == 0 {
+		els, err := b.client.LRange(ctx, key, -500, -1).Result()
+		if err != nil || len(els) == 0 {
 			return total, err
 		}
 		args := []any{k.base, msArg(b.now()), b.qcfg.Events.MaxLen, b.qcfg.Retention.Completed, string(a)}
-		for _, id := range ids {
+		for i := len(els) - 1; i >= 0; i-- { // oldest first
+			ms, id, _ := strings.Cut(els[i], "|")
+			if m, _ := strconv.ParseInt(ms, 10, 64); m >= cut {
+				break
+			}
 			args = append(args, id)
+		}
+		if len(args) == 5 {
+			return total, nil
 		}
 		res, err := actScript.Run(ctx, b.client, k.all, args...).Slice()
 		if err != nil {
@@ -369,11 +439,8 @@ func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state qu
 			}
 		}
 		total += done
-		if done == 0 {
-			return total, nil // what is left cannot take the action
-		}
-		if len(ids) < 500 {
-			return total, nil
+		if done == 0 || len(args)-5 < len(els) {
+			return total, nil // what is left is newer, or cannot take the action
 		}
 	}
 }
@@ -387,12 +454,7 @@ func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
 	if paused {
 		return b.client.Set(ctx, k.paused, "1", 0).Err()
 	}
-	if err := b.client.Del(ctx, k.paused).Err(); err != nil {
-		return err
-	}
-	// Wake idle workers: an entry-less stream write would not, so they
-	// find out within queue.pause_poll or their next wait.
-	return nil
+	return b.client.Del(ctx, k.paused).Err()
 }
 
 // Paused reads the queue's paused flag.
