@@ -137,7 +137,7 @@ type session struct {
 	to   []string
 }
 
-func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Reset() { x.from, x.to = "", nil }
 func (x *session) Logout() error {
 	x.s.mu.Lock()
 	defer x.s.mu.Unlock()
