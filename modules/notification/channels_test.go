@@ -287,7 +287,9 @@ func TestPrefStore(t *testing.T) {
 		// Concurrent updates of one user lose nothing.
 		var wg sync.WaitGroup
 		for _, ch := range []string{"email", "push"} {
-			wg.Go(func() { set(notification.Preferences{Channels: map[string]map[string]bool{"NEW_BADGE": {ch: true}}}, false) })
+			wg.Go(func() {
+				set(notification.Preferences{Channels: map[string]map[string]bool{"NEW_BADGE": {ch: true}}}, false)
+			})
 		}
 		wg.Wait()
 		got, _ := prefs.Get(ctx, 5)
