@@ -100,6 +100,9 @@ func (s *Service) CertFile(t testing.TB, dir string) string {
 	return p
 }
 
+// Close stops the service (a push service that went away).
+func (s *Service) Close() { s.srv.Close() }
+
 // SetStatus sets the status the next pushes get.
 func (s *Service) SetStatus(code int) {
 	s.mu.Lock()
