@@ -87,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// Runner runs a channel's jobs: it skips deliveries already settled,
+// Runner runs a channel's jobs: it skips deliveries already done,
 // re-reads the preferences (the user may have turned the channel off
 // since), calls the channel and records the outcome.
 type Runner struct {
@@ -122,8 +122,8 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	name := r.ch.Name()
 	if d, ok, err := r.store.DeliveryOf(ctx, p.ID, name); err != nil {
 		return err
-	} else if ok && d.Final() {
-		return nil // settled by an earlier delivery of this job
+	} else if ok && d.Done() {
+		return nil // done by an earlier delivery of this job
 	}
 	stored, err := r.prefs.Get(ctx, p.UserID)
 	if err != nil {

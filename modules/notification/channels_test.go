@@ -241,9 +241,19 @@ func TestRunnerRecordsOutcomes(t *testing.T) {
 		if err := run(4, 3); err == nil || state(idOf(4)).State != "failed" {
 			t.Fatalf("last attempt: %v %+v", err, state(idOf(4)))
 		}
+		// A dead delivery retried by an admin runs again.
+		ch.err = nil
+		calls := ch.calls
+		if err := run(4, 1); err != nil || ch.calls != calls+1 || state(idOf(4)).State != "sent" {
+			t.Fatalf("retried dead delivery: %v %+v", err, state(idOf(4)))
+		}
+		ch.err = errors.New("451 try later")
+		if err := run(6, 3); err == nil || state(idOf(6)).State != "failed" {
+			t.Fatalf("last attempt: %v %+v", err, state(idOf(6)))
+		}
 		items, _ := store.List(ctx, 9, 10, 0)
-		if len(items) != 4 || items[0].Channels["email"].State != "failed" || items[3].Channels["email"].State != "sent" ||
-			items[3].Channels["email"].UpdatedAt == nil {
+		if len(items) != 5 || items[0].Channels["email"].State != "failed" || items[4].Channels["email"].State != "sent" ||
+			items[4].Channels["email"].UpdatedAt == nil {
 			t.Fatalf("inbox %+v", items)
 		}
 

@@ -86,8 +86,9 @@ type Delivery struct {
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
 
-// Final reports whether nothing more will happen to the delivery.
-func (d Delivery) Final() bool { return d.State != StatePending }
+// Done reports whether the delivery needs no more attempts: sent or
+// skipped. A failed one runs again when its dead job is retried.
+func (d Delivery) Done() bool { return d.State == StateSent || d.State == StateSkipped }
 
 // Store is the inbox in the database. Safe for concurrent use.
 type Store struct{ db *database.DB }
