@@ -144,7 +144,7 @@ func (s *Service) check(r *http.Request, body []byte) (Received, error) {
 		return Received{}, fmt.Errorf("method %s", r.Method)
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "aes128gcm" {
-		return Received{}, fmt.Errorf("Content-Encoding %q, want aes128gcm", ce)
+		return Received{}, fmt.Errorf("content encoding %q, want aes128gcm", ce)
 	}
 	if r.Header.Get("TTL") == "" {
 		return Received{}, errors.New("no TTL header (RFC 8030 requires it)")
@@ -167,7 +167,7 @@ func (s *Service) check(r *http.Request, body []byte) (Received, error) {
 func (s *Service) checkVAPID(h string) (string, error) {
 	rest, ok := strings.CutPrefix(h, "vapid ")
 	if !ok {
-		return "", fmt.Errorf("Authorization %q is not the vapid scheme", h)
+		return "", fmt.Errorf("header %q is not the vapid scheme", h)
 	}
 	var tok, k string
 	for _, p := range strings.Split(rest, ",") {
@@ -203,7 +203,7 @@ func (s *Service) checkVAPID(h string) (string, error) {
 	}
 	sub, _ := claims["sub"].(string)
 	if !strings.HasPrefix(sub, "mailto:") && !strings.HasPrefix(sub, "https:") {
-		return "", fmt.Errorf("sub %q is neither mailto: nor https:", sub)
+		return "", fmt.Errorf("sub %q is neither a mailto: nor an https: URI", sub)
 	}
 	return sub, nil
 }
