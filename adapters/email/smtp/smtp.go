@@ -130,7 +130,11 @@ func (s *Sender) Send(ctx context.Context, m email.Message) error {
 		if err != nil {
 			return fmt.Errorf("smtp: connect to %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
 		}
-		err = s.send(ctx, c, msg)
+		if err := ctx.Err(); err != nil {
+			s.put(c)
+			return err
+		}
+		err = s.send(c, msg)
 		if err == nil {
 			s.put(c)
 			return nil
@@ -144,15 +148,11 @@ func (s *Sender) Send(ctx context.Context, m email.Message) error {
 	}
 }
 
-// send runs one transaction, bounded by ctx as well as by the timeout.
-func (s *Sender) send(ctx context.Context, c *conn, msg *gomail.Msg) error {
-	stop := context.AfterFunc(ctx, func() { _ = c.c.Close() })
-	defer stop()
-	err := s.client.SendWithSMTPClient(c.c, msg)
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", ctx.Err(), err)
-	}
-	return err
+// send runs one transaction. go-mail holds the client's lock through each
+// network read, so a context cannot interrupt one; Timeout bounds it
+// instead (the deadline is set for the whole transaction).
+func (s *Sender) send(c *conn, msg *gomail.Msg) error {
+	return s.client.SendWithSMTPClient(c.c, msg)
 }
 
 // classify marks 5xx replies permanent.
