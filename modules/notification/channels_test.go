@@ -257,6 +257,10 @@ func TestRunnerRecordsOutcomes(t *testing.T) {
 			t.Fatalf("inbox %+v", items)
 		}
 
+		if n, err := store.MarkRead(ctx, 9, items[4].ID); err != nil || n.Channels["email"].State != "sent" {
+			t.Fatalf("mark read: %+v %v", n, err)
+		}
+
 		// Off since the fan-out: skipped without calling the channel.
 		ch.err, ch.calls = nil, 0
 		if _, err := prefs.Update(ctx, 9, func(cur notification.Preferences) (notification.Preferences, error) {

@@ -206,15 +206,39 @@ func (s *Store) List(ctx context.Context, userID int64, limit int, before int64)
 }
 
 // MarkRead sets read_at on the user's notification (once; a second call
-// keeps the first time) and returns it.
+// keeps the first time) and returns it, with its deliveries.
 func (s *Store) MarkRead(ctx context.Context, userID, id int64) (Notification, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond).UnixMicro()
 	if _, err := s.db.ExecContext(ctx, `UPDATE notifications SET read_at = $1
 		WHERE id = $2 AND user_id = $3 AND read_at IS NULL`, now, id, userID); err != nil {
 		return Notification{}, fmt.Errorf("notification: mark read: %w", err)
 	}
-	return s.scanOne(s.db.QueryRowContext(ctx, `SELECT `+columns+`
+	n, err := s.scanOne(s.db.QueryRowContext(ctx, `SELECT `+columns+`
 		FROM notifications WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return Notification{}, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT channel, state, detail, updated_at FROM notification_deliveries
+		WHERE notification_id = $1`, id)
+	if err != nil {
+		return Notification{}, fmt.Errorf("notification: read deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ch string
+		var d Delivery
+		var at int64
+		if err := rows.Scan(&ch, &d.State, &d.Detail, &at); err != nil {
+			return Notification{}, fmt.Errorf("notification: read deliveries: %w", err)
+		}
+		t := time.UnixMicro(at).UTC()
+		d.UpdatedAt = &t
+		if n.Channels == nil {
+			n.Channels = map[string]Delivery{}
+		}
+		n.Channels[ch] = d
+	}
+	return n, rows.Err()
 }
 
 type scanner interface{ Scan(dest ...any) error }
