@@ -12,6 +12,10 @@ import (
 	cachetiered "github.com/tipbox/tipbox/adapters/cache/tiered"
 	"github.com/tipbox/tipbox/adapters/database/postgres"
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
+	"github.com/tipbox/tipbox/adapters/email/devmail"
+	"github.com/tipbox/tipbox/adapters/email/smtp"
+	"github.com/tipbox/tipbox/adapters/push/devpush"
+	"github.com/tipbox/tipbox/adapters/push/webpush"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
 	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
 	rtmemory "github.com/tipbox/tipbox/adapters/realtime/memory"
@@ -19,6 +23,8 @@ import (
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/cache"
 	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/email"
+	"github.com/tipbox/tipbox/core/push"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/realtime"
 )
@@ -31,4 +37,6 @@ var All = fx.Options(
 	cache.Module, cachenone.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
 	queue.Module, queuememory.Module, queueredis.Module,
 	realtime.Module, rtmemory.Module, rtredis.Module,
+	email.Module, smtp.Module, devmail.Module,
+	push.Module, webpush.Module, devpush.Module,
 )

@@ -28,6 +28,7 @@ var Handlers = fx.Options(
 // Worker is what cmd/worker runs: the stores the handlers need (with their
 // migrations) and the handlers.
 var Worker = fx.Options(
+	user.StoreModule,
 	notification.Module,
 	analytics.Module,
 	Handlers,

@@ -4,6 +4,7 @@
 //	api [--config FILE]                      serve
 //	api token --user ID [--role admin] [--ttl 1h] [--config FILE]
 //	api migrate [--config FILE]              apply pending migrations and exit
+//	api vapid                                print a new VAPID key pair (Web Push)
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/tipbox/tipbox/adapters"
+	"github.com/tipbox/tipbox/adapters/push/webpush"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
@@ -37,6 +39,8 @@ func run(args []string) int {
 			return token(args[1:])
 		case "migrate":
 			return migrate(args[1:])
+		case "vapid":
+			return vapid(args[1:])
 		case "serve":
 			args = args[1:]
 		}
@@ -47,7 +51,7 @@ func run(args []string) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "%s: unknown command %q (want serve, token or migrate)\n", prog, fs.Arg(0))
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q (want serve, token, migrate or vapid)\n", prog, fs.Arg(0))
 		return 2
 	}
 	src, err := cli.Load(*cfgPath)
@@ -128,5 +132,20 @@ func migrate(args []string) int {
 		return cli.Fail(os.Stderr, prog, err)
 	}
 	fmt.Fprintln(os.Stderr, prog+": migrations applied")
+	return 0
+}
+
+// vapid prints a new VAPID key pair as the two environment variables that
+// configure it.
+func vapid(args []string) int {
+	fs := flag.NewFlagSet(prog+" vapid", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	private, public, err := webpush.GenerateKeys()
+	if err != nil {
+		return cli.Fail(os.Stderr, prog, err)
+	}
+	fmt.Printf("TIPBOX_PUSH_VAPID_PUBLIC_KEY=%s\nTIPBOX_PUSH_VAPID_PRIVATE_KEY=%s\n", public, private)
 	return 0
 }

@@ -129,7 +129,7 @@ func (c *Config) SetDefaults() {
 		c.PausePoll = 100 * time.Millisecond
 	}
 	if len(c.Queues) == 0 {
-		c.Queues = []string{"notifications", "analytics"}
+		c.Queues = []string{"notifications", "analytics", "emails", "push"}
 	}
 }
 

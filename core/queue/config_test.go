@@ -17,7 +17,7 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	}
 	if c.Driver != "memory" || c.Concurrency != 5 || c.Retry.MaxAttempts != 3 || c.Retry.Backoff.Initial != 2*time.Second ||
 		c.Retry.Backoff.Multiplier != 2 || c.Retention.Completed != 100 || c.Retention.Failed != 50 ||
-		strings.Join(c.Queues, ",") != "notifications,analytics" {
+		strings.Join(c.Queues, ",") != "notifications,analytics,emails,push" {
 		t.Fatalf("defaults %+v", c)
 	}
 	bad := []struct {

@@ -1,28 +1,93 @@
 package notification
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox/core/auth"
+	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/database"
+	"github.com/tipbox/tipbox/core/email"
 	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/push"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/realtime"
 	"github.com/tipbox/tipbox/modules/notification/migrations"
+	"github.com/tipbox/tipbox/modules/user"
 )
 
-// Module is the inbox (store, migrations, routes). The API runs it.
+// Module is the inbox and the channels' settings (stores, migrations,
+// routes, the `notification` section). The API runs it.
 var Module = fx.Module("notification",
+	config.Provide[Config]("notification"),
 	database.AsMigrations("notification", migrations.FS),
-	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+	fx.Provide(
+		NewStore,
+		NewPrefStore,
+		NewSettings,
+		func(a auth.Config, cfg Config) *Unsubscriber { return NewUnsubscriber(a.JWTSecret, cfg.PublicURL) },
+		httpserver.AsRoutes(NewHandlers),
+		httpserver.AsRoutes(NewChannelRoutes),
+	),
 	historyOption,
 )
 
-// WorkerModule adds the queue handler, pushing through the realtime
-// Publisher. Whichever process runs the queue workers includes it.
+// WorkerModule adds the queue handlers: the notifications queue's (inbox,
+// socket push through the realtime Publisher, fan-out) and one per channel
+// (emails, push). Whichever process runs the queue workers includes it;
+// it needs a user.Store for addresses, the email Sender and the push
+// Sender.
 var WorkerModule = fx.Module("notification.worker",
 	fx.Provide(
-		NewHandler,
+		NewMetrics,
 		func(p realtime.Publisher) Pusher { return p },
+		func(s user.Store) Recipients { return userRecipients{s} },
+		newTemplates,
+		NewEmailChannel,
+		NewPushChannel,
+		fx.Annotate(func(c *EmailChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
+		fx.Annotate(func(c *PushChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
+		fx.Annotate(newHandler, fx.ParamTags(``, ``, ``, ``, ``, `group:"notification.channels"`)),
 	),
 	queue.AsHandler(func(h *Handler) queue.Handler { return h.QueueHandler() }),
+	queue.AsHandler(func(c *EmailChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
+		return NewRunner(c, s, p, set, m, log).QueueHandler()
+	}),
+	queue.AsHandler(func(c *PushChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
+		return NewRunner(c, s, p, set, m, log).QueueHandler()
+	}),
+	fx.Invoke(func(email.Sender, push.Sender) {}), // a bad email or push section fails the start
 )
+
+func newTemplates(cfg Config) (*Templates, error) {
+	t, err := LoadTemplates(TemplatesFS)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.Check(cfg.Types)
+}
+
+func newHandler(store *Store, p Pusher, prefs *PrefStore, q queue.Enqueuer, set Settings, chans []Channel, log *slog.Logger) *Handler {
+	return NewHandler(store, p, &Fanout{Prefs: prefs, Queue: q, Channels: chans, Settings: set}, log)
+}
+
+// userRecipients reads addresses from the user module's store.
+type userRecipients struct{ users user.Store }
+
+func (u userRecipients) Recipient(ctx context.Context, id int64) (Recipient, error) {
+	usr, err := u.users.Get(ctx, id)
+	if errors.Is(err, user.ErrNotFound) {
+		return Recipient{}, ErrNoRecipient
+	}
+	if err != nil {
+		return Recipient{}, err
+	}
+	name := usr.DisplayName
+	if name == "" {
+		name = usr.Username
+	}
+	return Recipient{Email: usr.Email, Name: name}, nil
+}

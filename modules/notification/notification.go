@@ -5,6 +5,13 @@
 //
 // The original's rule holds: a failed push never fails the job. An offline
 // user loses nothing, since the inbox has every notification.
+//
+// Beyond the socket and the inbox, a notification fans out to the
+// channels (email, Web Push) the user's preferences turn on for its type:
+// one job per channel on that channel's queue, delayed past the user's
+// quiet hours, so a slow or failing channel holds up nothing else. Each
+// channel's outcome (pending, sent, failed, skipped) is recorded on the
+// inbox item.
 package notification
 
 import (
@@ -15,6 +22,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tipbox/tipbox/core/database"
 )
@@ -30,6 +38,8 @@ var (
 
 // Notification is an inbox item. Data holds the event's own fields; the
 // JSON form flattens them beside id, type, createdAt and readAt.
+// Channels holds each channel's delivery (absent when there is none, as in
+// the frame pushed to sockets).
 type Notification struct {
 	ID        int64
 	UserID    int64
@@ -37,12 +47,14 @@ type Notification struct {
 	Data      map[string]json.RawMessage
 	CreatedAt time.Time
 	ReadAt    *time.Time
+	Channels  map[string]Delivery
 }
 
-// MarshalJSON flattens the event's fields into the item, as in SPEC §4/§5:
-// {"id":"12","type":"NEW_BADGE","userId":1,"badgeId":1,...,"createdAt":"...","readAt":null}.
+// MarshalJSON flattens the event's fields into the item:
+// {"id":"12","type":"NEW_BADGE","userId":1,"badgeId":1,...,"createdAt":"...","readAt":null,
+// "channels":{"email":{"state":"sent",...}}}.
 func (n Notification) MarshalJSON() ([]byte, error) {
-	out := make(map[string]any, len(n.Data)+4)
+	out := make(map[string]any, len(n.Data)+5)
 	for k, v := range n.Data {
 		out[k] = v
 	}
@@ -51,8 +63,32 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 	out["userId"] = n.UserID
 	out["createdAt"] = n.CreatedAt
 	out["readAt"] = n.ReadAt
+	if len(n.Channels) > 0 {
+		out["channels"] = n.Channels
+	}
 	return json.Marshal(out)
 }
+
+// Delivery states of a channel.
+const (
+	StatePending = "pending" // a job is queued (or waits for quiet hours to end)
+	StateSent    = "sent"
+	StateFailed  = "failed"  // given up: refused for good, or out of attempts
+	StateSkipped = "skipped" // not sent, by the user's preferences or for want of an address
+)
+
+// Delivery is one channel's state for a notification. Detail says why a
+// delivery was skipped or failed (or why a pending one is being retried).
+type Delivery struct {
+	State     string     `json:"state"`
+	Detail    string     `json:"detail,omitempty"`
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+// Done reports whether the delivery needs no more attempts: sent or
+// skipped. A failed one runs again when its dead job is retried.
+func (d Delivery) Done() bool { return d.State == StateSent || d.State == StateSkipped }
 
 // Store is the inbox in the database. Safe for concurrent use.
 type Store struct{ db *database.DB }
@@ -60,23 +96,74 @@ type Store struct{ db *database.DB }
 // NewStore returns a store on db (the "notification" migrations applied).
 func NewStore(db *database.DB) *Store { return &Store{db: db} }
 
-// Save stores the notification of a job once: a second Save with the same
-// jobID returns the stored row unchanged (created is false).
-func (s *Store) Save(ctx context.Context, jobID string, userID int64, typ string, data map[string]json.RawMessage) (n Notification, created bool, err error) {
+// Save stores the notification of a job once, with the channels' plan: a
+// second Save with the same jobID returns the stored row unchanged
+// (created is false), plan included.
+func (s *Store) Save(ctx context.Context, jobID string, userID int64, typ string, data map[string]json.RawMessage, plan map[string]Delivery) (n Notification, created bool, err error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return Notification{}, false, err
 	}
+	if plan == nil {
+		plan = map[string]Delivery{}
+	}
+	rawPlan, err := json.Marshal(plan)
+	if err != nil {
+		return Notification{}, false, err
+	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notifications (job_id, user_id, type, data, created_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id) DO NOTHING`, jobID, userID, typ, string(raw), now.UnixMicro())
+	res, err := s.db.ExecContext(ctx, `INSERT INTO notifications (job_id, user_id, type, data, channels, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING`, jobID, userID, typ, string(raw), string(rawPlan), now.UnixMicro())
 	if err != nil {
 		return Notification{}, false, fmt.Errorf("notification: save: %w", err)
 	}
 	affected, _ := res.RowsAffected()
-	n, err = s.scanOne(s.db.QueryRowContext(ctx, `SELECT id, user_id, type, data, created_at, read_at
+	n, err = s.scanOne(s.db.QueryRowContext(ctx, `SELECT `+columns+`
 		FROM notifications WHERE job_id = $1`, jobID))
 	return n, affected == 1, err
+}
+
+const columns = `id, user_id, type, data, channels, created_at, read_at`
+
+// SetDelivery records a channel's state for a notification (the last
+// call wins).
+func (s *Store) SetDelivery(ctx context.Context, id int64, channel string, d Delivery) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO notification_deliveries (notification_id, channel, state, detail, updated_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notification_id, channel)
+		DO UPDATE SET state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at`,
+		id, channel, d.State, truncate(d.Detail, 500), time.Now().UTC().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("notification: record delivery: %w", err)
+	}
+	return nil
+}
+
+// DeliveryOf returns the recorded state of a channel's delivery, and
+// false when none is recorded yet.
+func (s *Store) DeliveryOf(ctx context.Context, id int64, channel string) (Delivery, bool, error) {
+	var d Delivery
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT state, detail, updated_at FROM notification_deliveries
+		WHERE notification_id = $1 AND channel = $2`, id, channel).Scan(&d.State, &d.Detail, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, false, nil
+	}
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("notification: read delivery: %w", err)
+	}
+	t := time.UnixMicro(at).UTC()
+	d.UpdatedAt = &t
+	return d, true, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // List returns up to limit of the user's notifications, newest first,
@@ -85,43 +172,86 @@ func (s *Store) List(ctx context.Context, userID int64, limit int, before int64)
 	if before <= 0 {
 		before = 1<<63 - 1
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, type, data, created_at, read_at FROM notifications
-		WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`, userID, before, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT n.id, n.user_id, n.type, n.data, n.channels, n.created_at, n.read_at,
+			d.channel, d.state, d.detail, d.updated_at
+		FROM (SELECT `+columns+` FROM notifications
+			WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) n
+		LEFT JOIN notification_deliveries d ON d.notification_id = n.id
+		ORDER BY n.id DESC`, userID, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("notification: list: %w", err)
 	}
 	defer rows.Close()
 	out := []Notification{}
 	for rows.Next() {
-		n, err := s.scanOne(rows)
+		var ch, state, detail sql.NullString
+		var at sql.NullInt64
+		n, err := s.scan(rows, &ch, &state, &detail, &at)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		if len(out) == 0 || out[len(out)-1].ID != n.ID {
+			out = append(out, n)
+		}
+		if ch.Valid {
+			last := &out[len(out)-1]
+			if last.Channels == nil {
+				last.Channels = map[string]Delivery{}
+			}
+			t := time.UnixMicro(at.Int64).UTC()
+			last.Channels[ch.String] = Delivery{State: state.String, Detail: detail.String, UpdatedAt: &t}
+		}
 	}
 	return out, rows.Err()
 }
 
 // MarkRead sets read_at on the user's notification (once; a second call
-// keeps the first time) and returns it.
+// keeps the first time) and returns it, with its deliveries.
 func (s *Store) MarkRead(ctx context.Context, userID, id int64) (Notification, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond).UnixMicro()
 	if _, err := s.db.ExecContext(ctx, `UPDATE notifications SET read_at = $1
 		WHERE id = $2 AND user_id = $3 AND read_at IS NULL`, now, id, userID); err != nil {
 		return Notification{}, fmt.Errorf("notification: mark read: %w", err)
 	}
-	return s.scanOne(s.db.QueryRowContext(ctx, `SELECT id, user_id, type, data, created_at, read_at
+	n, err := s.scanOne(s.db.QueryRowContext(ctx, `SELECT `+columns+`
 		FROM notifications WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return Notification{}, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT channel, state, detail, updated_at FROM notification_deliveries
+		WHERE notification_id = $1`, id)
+	if err != nil {
+		return Notification{}, fmt.Errorf("notification: read deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ch string
+		var d Delivery
+		var at int64
+		if err := rows.Scan(&ch, &d.State, &d.Detail, &at); err != nil {
+			return Notification{}, fmt.Errorf("notification: read deliveries: %w", err)
+		}
+		t := time.UnixMicro(at).UTC()
+		d.UpdatedAt = &t
+		if n.Channels == nil {
+			n.Channels = map[string]Delivery{}
+		}
+		n.Channels[ch] = d
+	}
+	return n, rows.Err()
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func (s *Store) scanOne(row scanner) (Notification, error) {
+func (s *Store) scanOne(row scanner) (Notification, error) { return s.scan(row) }
+
+// scan reads the columns of `columns`, then extra.
+func (s *Store) scan(row scanner, extra ...any) (Notification, error) {
 	var n Notification
-	var data string
+	var data, plan string
 	var created int64
 	var read sql.NullInt64
-	if err := row.Scan(&n.ID, &n.UserID, &n.Type, &data, &created, &read); err != nil {
+	if err := row.Scan(append([]any{&n.ID, &n.UserID, &n.Type, &data, &plan, &created, &read}, extra...)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return Notification{}, ErrNotFound
 		}
@@ -129,6 +259,12 @@ func (s *Store) scanOne(row scanner) (Notification, error) {
 	}
 	if err := json.Unmarshal([]byte(data), &n.Data); err != nil {
 		return Notification{}, fmt.Errorf("notification: stored data: %w", err)
+	}
+	if err := json.Unmarshal([]byte(plan), &n.Channels); err != nil {
+		return Notification{}, fmt.Errorf("notification: stored channels: %w", err)
+	}
+	if len(n.Channels) == 0 {
+		n.Channels = nil
 	}
 	n.CreatedAt = time.UnixMicro(created).UTC()
 	if read.Valid {

@@ -46,7 +46,7 @@ func TestHandlerStoresOncePushesAlways(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, backend string) {
 		store := newStore(t, backend)
 		p := &pusher{}
-		h := notification.NewHandler(store, p, slog.New(slog.DiscardHandler))
+		h := notification.NewHandler(store, p, nil, slog.New(slog.DiscardHandler))
 		ctx := t.Context()
 		j := job("badge-7-1", `{"type":"NEW_BADGE","userId":7,"badgeId":1,"badgeName":"First Post","badgeIcon":"🎯"}`)
 		for range 2 { // a redelivered job
@@ -87,11 +87,11 @@ func TestInboxPagingAndRead(t *testing.T) {
 		store := newStore(t, backend)
 		ctx := t.Context()
 		for i := range 5 {
-			if _, _, err := store.Save(ctx, "j"+strconv.Itoa(i), 3, "NEW_BADGE", map[string]json.RawMessage{"n": json.RawMessage(strconv.Itoa(i))}); err != nil {
+			if _, _, err := store.Save(ctx, "j"+strconv.Itoa(i), 3, "NEW_BADGE", map[string]json.RawMessage{"n": json.RawMessage(strconv.Itoa(i))}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
-		_, _, _ = store.Save(ctx, "other", 4, "NEW_BADGE", nil)
+		_, _, _ = store.Save(ctx, "other", 4, "NEW_BADGE", nil, nil)
 		page1, _ := store.List(ctx, 3, 2, 0)
 		page2, _ := store.List(ctx, 3, 2, page1[1].ID)
 		page3, _ := store.List(ctx, 3, 2, page2[1].ID)

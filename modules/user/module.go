@@ -88,13 +88,19 @@ func warmChecker(wm *warmer) health.Checker {
 	}}
 }
 
-// Module is the user module: its migrations, store, profile cache, service
-// (also as the profile invalidation hook for other modules), routes, and
-// start-up warming.
-var Module = fx.Module("user",
+// StoreModule is the users table (migrations) and its Store, for a process
+// that reads users without serving them (cmd/worker: email addresses).
+var StoreModule = fx.Module("user.store",
 	database.AsMigrations("user", migrations.FS),
+	fx.Provide(fx.Annotate(NewSQLStore, fx.As(new(Store)))),
+)
+
+// Module is the user module: its store (StoreModule), profile cache,
+// service (also as the profile invalidation hook for other modules),
+// routes, and start-up warming.
+var Module = fx.Module("user",
+	StoreModule,
 	fx.Provide(
-		fx.Annotate(NewSQLStore, fx.As(new(Store))),
 		NewProfileCache,
 		newService,
 		startWarming,

@@ -50,7 +50,7 @@ func TestAnalyticsAndQueueAdmin(t *testing.T) {
 
 	r := e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/queues", admin, "")
 	var qs []map[string]any
-	if err := json.Unmarshal(r.Body, &qs); err != nil || r.Status != 200 || len(qs) != 2 {
+	if err := json.Unmarshal(r.Body, &qs); err != nil || r.Status != 200 || len(qs) != 4 { // notifications, analytics, emails, push
 		t.Fatalf("queues: %d %s", r.Status, r.Body)
 	}
 	for _, q := range qs {

@@ -37,7 +37,7 @@ func newRig(t *testing.T, cfg realtime.Config, opts rt.Options) *rig {
 	bus := memory.New()
 	opts.History = notification.NewHistory(store)
 	s := rt.StartServer(t, cfg, bus, opts)
-	return &rig{Server: s, handler: notification.NewHandler(store, realtime.NewPublisher(bus), slog.New(slog.DiscardHandler))}
+	return &rig{Server: s, handler: notification.NewHandler(store, realtime.NewPublisher(bus), nil, slog.New(slog.DiscardHandler))}
 }
 
 // grant stores and pushes a NEW_BADGE notification for user.
