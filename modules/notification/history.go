@@ -31,7 +31,7 @@ func NewHistory(store *Store) *History { return &History{store: store} }
 // above afterID, created at or after notBefore, oldest first; the newest
 // limit of them when there are more.
 func (h *History) After(ctx context.Context, userID, afterID int64, notBefore time.Time, limit int) ([]realtime.Stored, bool, error) {
-	rows, err := h.store.db.QueryContext(ctx, `SELECT id, user_id, type, data, created_at, read_at FROM notifications
+	rows, err := h.store.db.QueryContext(ctx, `SELECT `+columns+` FROM notifications
 		WHERE user_id = $1 AND id > $2 AND created_at >= $3 ORDER BY id DESC LIMIT $4`,
 		userID, afterID, notBefore.UTC().UnixMicro(), limit+1)
 	if err != nil {
