@@ -14,6 +14,8 @@ type options struct {
 	jobID         string
 	correlationID string
 	maxAttempts   int
+	timeout       time.Duration
+	retry         *RetryPolicy
 }
 
 // WithPriority sets the job's priority (default PriorityNormal).
@@ -31,8 +33,18 @@ func WithJobID(id string) Option { return func(o *options) { o.jobID = id } }
 // context and logs. By default the enqueuing context's ID is used.
 func WithCorrelationID(id string) Option { return func(o *options) { o.correlationID = id } }
 
-// WithMaxAttempts overrides queue.retry.max_attempts for this job.
+// WithMaxAttempts overrides queue.retry.max_attempts (and the handler's
+// policy) for this job.
 func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n } }
+
+// WithTimeout bounds each attempt of this job: its handler's context is
+// cancelled after d and the attempt fails with ErrTimeout.
+func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithRetry gives this job its own retry policy (its zero fields fall
+// through to the handler's, then the queue's). Func cannot be stored with
+// a job: Enqueue refuses a policy that sets it.
+func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = &p } }
 
 // NewJob is one job of an EnqueueBulk call.
 type NewJob struct {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -55,6 +56,9 @@ type delivery struct {
 	job *Job
 	msg *message.Message
 	sub *Subscriber
+
+	handler  *Handler    // set by the context middleware
+	timedOut atomic.Bool // the attempt ran past its timeout
 
 	mu           sync.Mutex
 	cancelHandle context.CancelCauseFunc
@@ -220,9 +224,16 @@ func (s *Subscriber) loop() {
 			continue
 		}
 		jobs, err := s.c.Fetch(s.ctx, FetchRequest{Queue: s.queue, Consumer: s.consumer, Settle: settle, Max: want})
-		if errors.Is(err, ErrPaused) {
+		var held *HeldError
+		switch {
+		case errors.Is(err, ErrPaused):
 			err, jobs = nil, nil
 			pause = time.NewTimer(s.cfg.PausePoll)
+		case errors.As(err, &held):
+			// A rate limit: run what it let through, then sleep until it
+			// lets more through (no polling).
+			err = nil
+			pause = time.NewTimer(min(max(time.Until(held.Until), time.Millisecond), time.Minute))
 		}
 		if err != nil {
 			if msg := err.Error(); msg != lastErr {
@@ -244,7 +255,7 @@ func (s *Subscriber) loop() {
 		}
 		errDelay, lastErr = 0, ""
 		settle = settle[:0]
-		if want > 0 && len(jobs) < want {
+		if want > 0 && len(jobs) < want && held == nil {
 			idle = true
 		}
 		for _, j := range jobs {

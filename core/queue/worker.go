@@ -178,7 +178,7 @@ func (w *Worker) final(d *dispatch) message.NoPublishHandlerFunc {
 		if h == nil {
 			return fmt.Errorf("%w %q", ErrNoHandler, job.Name)
 		}
-		return h(ctx, job)
+		return h.Handle(ctx, job)
 	}
 }
 

@@ -50,8 +50,10 @@ func New(cfg queue.Config, obs queue.Observer, logger *slog.Logger) (*Backend, e
 	}
 	b := &Backend{cfg: cfg, obs: obs, logger: logger, now: time.Now, queues: map[string]*qstate{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	limits := cfg.QueueLimits()
 	for _, q := range cfg.Queues {
 		b.queues[q] = newQState(q, cfg)
+		b.queues[q].limit = limits[q]
 	}
 	b.wg.Add(1)
 	go b.background()
@@ -137,8 +139,12 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 	if s.paused {
 		return nil, queue.ErrPaused
 	}
+	want, until := s.allowance(req.Max, now)
+	if want == 0 && req.Max > 0 {
+		return nil, &queue.HeldError{Until: until}
+	}
 	var out []*queue.Job
-	for len(out) < req.Max {
+	for len(out) < want {
 		j := s.pop()
 		if j == nil {
 			break
@@ -151,6 +157,15 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		s.active[j.ID] = &lease{job: j, owner: req.Consumer, seen: now}
 		s.event(j, now, nil)
 		out = append(out, clone(j))
+	}
+	if unused := want - len(out); unused > 0 && s.limit.Max > 0 {
+		step, _ := s.limit.Spacing()
+		s.tat = s.tat.Add(-time.Duration(unused) * step) // give back the slots not used
+	}
+	if s.limit.Max > 0 && want < req.Max && len(out) == want {
+		// The limit cut this claim short: the next may start at its next slot.
+		_, tol := s.limit.Spacing()
+		return out, &queue.HeldError{Until: s.tat.Add(-tol)}
 	}
 	return out, nil
 }

@@ -30,6 +30,9 @@ type qstate struct {
 	completed, failed int64 // totals
 	deliveries        uint64
 	paused            bool
+	limit             queue.Limit // Max 0: none
+	tat               time.Time   // the limit's next start slot (see queue.Limit)
+	heldUntil         time.Time   // RateLimited: no claim before
 	dedup             map[string]time.Time
 	logs              map[string][]queue.LogLine
 	minutes           map[int64]*[2]int64
@@ -220,8 +223,36 @@ func (s *qstate) settle(b *Backend, st queue.Settlement, now time.Time) {
 	case queue.Released:
 		j.StartedAt, j.RunAt = time.Time{}, now
 		s.push(j)
+	case queue.Postponed:
+		j.RunAt = st.At
+		s.delay(j)
+		if st.At.After(s.heldUntil) {
+			s.heldUntil = st.At
+		}
+		b.poke()
 	}
 	s.event(j, now, nil)
+}
+
+// allowance is how many jobs the queue may start now (up to want), or
+// when it may start again.
+func (s *qstate) allowance(want int, now time.Time) (int, time.Time) {
+	if now.Before(s.heldUntil) {
+		return 0, s.heldUntil
+	}
+	if s.limit.Max == 0 {
+		return want, time.Time{}
+	}
+	step, tol := s.limit.Spacing()
+	if s.tat.Before(now) {
+		s.tat = now
+	}
+	n := min(want, int(float64(now.Add(tol).Sub(s.tat))/float64(step))+1)
+	if n <= 0 {
+		return 0, s.tat.Add(-tol)
+	}
+	s.tat = s.tat.Add(time.Duration(n) * step)
+	return n, time.Time{}
 }
 
 func (s *qstate) minute(now time.Time, i int) {

@@ -140,23 +140,30 @@ if woke and redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16],
 return out`)
 
 // fetch: ARGV base, now, emax, lease-deadline-ms, want, keep-completed,
-// keep-failed, settlement count, then per settlement: kind, id, token,
-// error (JSON or ""), record head, record tail (the settled record as the
-// worker built it, cut at its token; for an entry that was not a readable
-// job, the record to write in its place). Settles, then claims up to want
-// jobs, highest priority first. Returns {dropped, paused, then per claim:
-// token, id ("" for an element that is not a job), record (or the raw
-// element)}.
+// keep-failed, limit-max, limit-per-ms (0 0: no limit), settlement count,
+// then per settlement: kind, id, token, error (JSON or ""), record head,
+// record tail (the settled record as the worker built it, cut at its
+// token; for an entry that was not a readable job, the record to write in
+// its place). Settles, then claims up to want jobs, highest priority
+// first, within the queue's limit (starts spaced limit-per/limit-max apart
+// with a burst of a tenth of limit-max: the generic cell rate algorithm,
+// its next slot in key rate, see queue.Limit), and no start at all while a
+// handler's RateLimited holds the queue (key held). Returns {dropped,
+// paused, held-until-ms (0: not held; set with claims when the limit cut
+// them short), then per claim: token, id ("" for an element that is not a
+// job), record (or the raw element)}.
 var fetchScript = goredis.NewScript(prelude + fetchSrc)
 
 const fetchSrc = `
 local base, now, emax, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local want, keepC, keepF, ns = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local minute = math.floor(tonumber(now) / 60000)
+local want, keepC, keepF = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local lmax, lper, ns = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local nowN = tonumber(now)
+local minute = math.floor(nowN / 60000)
 local dropped = 0
 local cancelling = ns > 0 and redis.call('SCARD', KEYS[13]) > 0
 local fin = {completed = 0, failed = 0, cancelled = 0}
-local i = 9
+local i = 11
 for _ = 1, ns do
   local kind, id, tk, err, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   i = i + 6
@@ -176,6 +183,12 @@ for _ = 1, ns do
       if kind == 'retry' then
         redis.call('ZADD', KEYS[6], h.runAt, id)
         redis.call('HINCRBY', KEYS[11], 'retried', 1)
+      elseif kind == 'postponed' then
+        redis.call('ZADD', KEYS[6], h.runAt, id)
+        local held = tonumber(redis.call('GET', base .. 'held') or '0')
+        if tonumber(h.runAt) > held then
+          redis.call('SET', base .. 'held', h.runAt, 'PX', math.max(tonumber(h.runAt) - nowN, 1))
+        end
       elseif kind == 'released' then
         push(h, id)
       else
@@ -198,9 +211,22 @@ if fin.failed > 0 then
   dropped = retain(KEYS[8], keepF, base)
 end
 if fin.cancelled > 0 then retain(KEYS[9], keepC, base) end
-local out = {dropped, 0}
+local out = {dropped, 0, 0}
 if want <= 0 then return out end
 if redis.call('EXISTS', KEYS[12]) == 1 then out[2] = 1; return out end
+local held = tonumber(redis.call('GET', base .. 'held') or '0')
+if held > nowN then out[3] = held; return out end
+local rkey, step, tat, tol
+local asked = want
+if lmax > 0 then
+  rkey = base .. 'rate'
+  step = lper / lmax
+  tol = step * (math.max(math.floor(lmax / 10), 1) - 1)
+  tat = math.max(tonumber(redis.call('GET', rkey) or '0'), nowN)
+  local n = math.floor((nowN + tol - tat) / step) + 1
+  if n <= 0 then out[3] = tostring(math.ceil(tat - tol)); return out end
+  want = math.min(want, n)
+end
 local need = want
 for li = 2, 4 do
   while need > 0 do
@@ -231,9 +257,15 @@ for li = 2, 4 do
     end
   end
 end
-if need == 0 and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) > 0
-    and redis.call('LLEN', KEYS[16]) == 0 then
-  redis.call('LPUSH', KEYS[16], '1') -- more is waiting: wake the next idle worker
+if rkey and want > need then
+  tat = tat + (want - need) * step
+  redis.call('SET', rkey, string.format('%.3f', tat), 'PX', math.ceil(lper * 2))
+  if need == 0 and want < asked then
+    out[3] = tostring(math.ceil(tat - tol)) -- the limit cut this claim: when the next may start
+  end
+end
+if need == 0 and redis.call('LLEN', KEYS[16]) == 0 then
+  redis.call('LPUSH', KEYS[16], '1') -- more may be waiting: wake the next idle worker
 end
 return out`
 

@@ -62,6 +62,10 @@ func Run(t *testing.T, h Harness) {
 		{"PriorityAcrossWorkers", testPriorityAcrossWorkers, true},
 		{"ReleasedOnShutdown", testReleasedOnShutdown, false},
 		{"Paging", testPaging, false},
+		{"Timeout", testTimeout, false},
+		{"RetryPolicy", testRetryPolicy, false},
+		{"RateLimited", testRateLimited, false},
+		{"QueueLimit", testQueueLimit, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
