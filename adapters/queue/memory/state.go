@@ -33,6 +33,7 @@ type qstate struct {
 	limit             queue.Limit // Max 0: none
 	tat               time.Time   // the limit's next start slot (see queue.Limit)
 	heldUntil         time.Time   // RateLimited: no claim before
+	schedules         map[string]*queue.Schedule
 	dedup             map[string]time.Time
 	logs              map[string][]queue.LogLine
 	minutes           map[int64]*[2]int64
@@ -61,7 +62,8 @@ func newQState(name string, cfg queue.Config) *qstate {
 	return &qstate{name: name, cfg: cfg, jobs: map[string]*queue.Job{}, count: map[queue.State]int64{},
 		cur: map[string]uint64{}, finished: map[queue.State][]entry{}, active: map[string]*lease{},
 		dedup: map[string]time.Time{}, logs: map[string][]queue.LogLine{}, minutes: map[int64]*[2]int64{},
-		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{}}
+		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{},
+		schedules: map[string]*queue.Schedule{}}
 }
 
 func (s *qstate) remember(id string, now time.Time) {

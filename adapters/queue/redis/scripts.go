@@ -459,3 +459,23 @@ while n < tonumber(ARGV[3]) do
   n = n + 1
 end
 return n`)
+
+// tick: ARGV base, now, emax, dedup-ttl-ms, schedule id, tick-ms, then one
+// job as for enqueue (id, due, unique, name, head, tail). Makes the tick's
+// job unless it was made, and records the tick as the schedule's last.
+// Returns 1 when it made the job.
+var tickScript = goredis.NewScript(`
+local base, now, emax, ttl, sid, tick = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local last = tonumber(redis.call('HGET', base .. 'schedules:last', sid) or '0')
+if tonumber(tick) > last then redis.call('HSET', base .. 'schedules:last', sid, tick) end
+local id, name, head, tail = ARGV[7], ARGV[10], ARGV[11], ARGV[12]
+if not redis.call('SET', base .. 'dedup:' .. id, '1', 'NX', 'PX', ttl) then return 0 end
+if redis.call('HEXISTS', KEYS[1], id) == 1 then return 0 end
+local pr = string.match(head, '"priority":"(%a+)"')
+local tk = redis.call('INCR', KEYS[15])
+local wait = {high = 2, normal = 3, low = 4}
+redis.call('LPUSH', KEYS[wait[pr] or 3], tk .. ':' .. id)
+redis.call('HSET', KEYS[1], id, head .. tk .. tail)
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', 'waiting', 'a', '0', 'n', name, 't', now)
+if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
+return 1`)

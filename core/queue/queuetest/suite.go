@@ -66,6 +66,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryPolicy", testRetryPolicy, false},
 		{"RateLimited", testRateLimited, false},
 		{"QueueLimit", testQueueLimit, false},
+		{"Schedules", testSchedules, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
