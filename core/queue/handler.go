@@ -25,6 +25,9 @@ type Handler struct {
 	// Retry is this handler's retry policy (nil: the queue's). A job's
 	// own policy wins field by field.
 	Retry *RetryPolicy
+	// Batch, set instead of Handle, takes the jobs in batches (see Batch
+	// and BatchHandler).
+	Batch *Batch
 }
 
 // AsHandler contributes a constructor's Handler to the fx value group
@@ -40,6 +43,18 @@ type dispatch struct {
 	all    *Handler
 }
 
+// handlers lists the queue's handlers.
+func (d *dispatch) handlers() []*Handler {
+	out := make([]*Handler, 0, len(d.byName)+1)
+	for _, h := range d.byName {
+		out = append(out, h)
+	}
+	if d.all != nil {
+		out = append(out, d.all)
+	}
+	return out
+}
+
 func (d *dispatch) handler(name string) *Handler {
 	if h, ok := d.byName[name]; ok {
 		return h
@@ -53,8 +68,15 @@ func buildDispatch(cfg Config, handlers []Handler) (map[string]*dispatch, error)
 		if !cfg.hasQueue(h.Queue) {
 			return nil, fmt.Errorf("%w: handler %q is for queue %q, not in queue.queues", ErrQueueNotFound, h.Name, h.Queue)
 		}
-		if h.Handle == nil {
+		switch {
+		case h.Handle == nil && h.Batch == nil:
 			return nil, fmt.Errorf("queue: handler %s/%q has no Handle func", h.Queue, h.Name)
+		case h.Handle != nil && h.Batch != nil:
+			return nil, fmt.Errorf("queue: handler %s/%q sets both Handle and Batch", h.Queue, h.Name)
+		case h.Batch != nil:
+			if err := h.Batch.validate(); err != nil {
+				return nil, fmt.Errorf("queue: handler %s/%q: %w", h.Queue, h.Name, err)
+			}
 		}
 		if h.Timeout < 0 {
 			return nil, fmt.Errorf("queue: handler %s/%q: timeout %s is negative", h.Queue, h.Name, h.Timeout)

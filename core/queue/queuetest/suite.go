@@ -67,6 +67,8 @@ func Run(t *testing.T, h Harness) {
 		{"RateLimited", testRateLimited, false},
 		{"QueueLimit", testQueueLimit, false},
 		{"Schedules", testSchedules, false},
+		{"Batch", testBatch, false},
+		{"BatchShutdown", testBatchShutdown, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
