@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/google/uuid"
@@ -136,6 +137,12 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 		}
 		j.Retry.MaxAttempts = o.maxAttempts
 	}
+	if o.group != "" {
+		if !groupKey.MatchString(o.group) {
+			return NewRecord{}, fmt.Errorf("queue: group of %s: %q is not 1-64 of letters, digits and _ . : -", name, o.group)
+		}
+		j.Group = o.group
+	}
 	if o.timeout < 0 {
 		return NewRecord{}, fmt.Errorf("queue: timeout of %s: %s is negative", name, o.timeout)
 	}
@@ -161,3 +168,5 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 
 // maxJobID bounds caller-chosen job IDs (they are keys in the backend).
 const maxJobID = 256
+
+var groupKey = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

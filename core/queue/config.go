@@ -45,6 +45,12 @@ type Config struct {
 	// Limits caps queues at N jobs started per duration across all
 	// workers, as "<queue>=<N>/<duration>" (e.g. "emails=50/1s").
 	Limits []string `yaml:"limits"`
+	// GroupLimit caps each group (WithGroup) at N jobs started per
+	// duration across all workers, as "<N>/<duration>" ("": none).
+	GroupLimit string `yaml:"group_limit"`
+	// GroupConcurrency caps each group's running jobs across all workers
+	// (0: none).
+	GroupConcurrency int `yaml:"group_concurrency"`
 }
 
 // Limit is N jobs per duration, spread evenly: starts are spaced Per/Max
@@ -81,6 +87,12 @@ func ParseLimit(s string) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q: the duration must be at least 1ms, such as 1s or 1m", s)
 	}
 	return Limit{Max: max, Per: per}, nil
+}
+
+// GroupLimits returns the per-group limit (Max 0: none).
+func (c Config) GroupLimits() Limit {
+	l, _ := ParseLimit(c.GroupLimit)
+	return l
 }
 
 // QueueLimits returns the limits by queue name (Validate has checked them).
@@ -239,6 +251,14 @@ func (c Config) Validate() error {
 			return fmt.Errorf("queues: %q is listed twice", q)
 		}
 		seen[q] = true
+	}
+	if c.GroupLimit != "" {
+		if _, err := ParseLimit(c.GroupLimit); err != nil {
+			return fmt.Errorf("group_limit: %w", err)
+		}
+	}
+	if c.GroupConcurrency < 0 {
+		return fmt.Errorf("group_concurrency: %d is negative", c.GroupConcurrency)
 	}
 	limited := map[string]bool{}
 	for _, l := range c.Limits {

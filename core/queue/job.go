@@ -132,6 +132,9 @@ type Job struct {
 	Timeout time.Duration
 	// Retry, when set, is the job's own retry policy (WithRetry).
 	Retry *RetryPolicy
+	// Group, when set, puts the job in a group (WithGroup): groups are
+	// served round-robin, each within its own limit and concurrency.
+	Group string
 	// Logs are the handler's log lines, newest last; filled only by
 	// Store.Job.
 	Logs []LogLine

@@ -16,6 +16,7 @@ type options struct {
 	maxAttempts   int
 	timeout       time.Duration
 	retry         *RetryPolicy
+	group         string
 }
 
 // WithPriority sets the job's priority (default PriorityNormal).
@@ -45,6 +46,14 @@ func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout =
 // through to the handler's, then the queue's). Func cannot be stored with
 // a job: Enqueue refuses a policy that sets it.
 func WithRetry(p RetryPolicy) Option { return func(o *options) { o.retry = &p } }
+
+// WithGroup puts the job in a group (a tenant, a user, a provider
+// account: 1–64 of letters, digits and _ . : -). A queue serves its
+// groups' jobs round-robin among themselves and its other normal-priority
+// jobs, so one group's backlog never starves another; each group keeps to
+// queue.group_limit and queue.group_concurrency. A grouped job waits in
+// its group's line: its priority is not used.
+func WithGroup(key string) Option { return func(o *options) { o.group = key } }
 
 // NewJob is one job of an EnqueueBulk call.
 type NewJob struct {

@@ -20,7 +20,7 @@ const DedupWindow = 24 * time.Hour
 // job is a record in a map with one state; per queue it keeps a FIFO per
 // priority, a heap of delayed jobs, the finished jobs within retention,
 // per-minute counts and a bounded event history. A job whose worker stops
-// heartbeating for five heartbeats is taken back as stalled. Everything is
+// heartbeating for ten heartbeats is taken back as stalled. Everything is
 // lost when the process ends, and it cannot be shared between processes.
 // Safe for concurrent use: one mutex guards every queue.
 type Backend struct {
@@ -144,9 +144,11 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, &queue.HeldError{Until: until}
 	}
 	var out []*queue.Job
+	var blocked time.Time
 	for len(out) < want {
-		j := s.pop()
+		j, until := s.pop(now)
 		if j == nil {
+			blocked = until
 			break
 		}
 		s.count[queue.StateWaiting]--
@@ -167,6 +169,10 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		_, tol := s.limit.Spacing()
 		return out, &queue.HeldError{Until: s.tat.Add(-tol)}
 	}
+	if !blocked.IsZero() {
+		// Jobs wait only behind their groups' limits: come back then.
+		return out, &queue.HeldError{Until: blocked}
+	}
 	return out, nil
 }
 
@@ -178,7 +184,7 @@ func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 		b.mu.Unlock()
 		return err
 	}
-	if s.count[queue.StateWaiting] > 0 && !s.paused {
+	if s.count[queue.StateWaiting] > 0 && !s.paused && len(s.ring) == 0 {
 		b.mu.Unlock()
 		return nil
 	}
@@ -316,7 +322,7 @@ func (b *Backend) background() {
 			b.mu.Lock()
 			now := b.now()
 			for _, s := range b.queues {
-				s.reclaim(b, now, 5*b.cfg.Heartbeat)
+				s.reclaim(b, now, 10*b.cfg.Heartbeat)
 				s.expire(b, now)
 			}
 			b.mu.Unlock()

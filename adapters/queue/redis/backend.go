@@ -233,10 +233,11 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	now := b.now()
-	args := make([]any, 0, 10+6*len(req.Settle))
-	lim := b.limits[req.Queue]
+	args := make([]any, 0, 13+6*len(req.Settle))
+	lim, glim := b.limits[req.Queue], b.qcfg.GroupLimits()
 	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, msArg(now.Add(b.cfg.MinIdleTime)), req.Max,
-		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, lim.Max, lim.Per.Milliseconds(), len(req.Settle))
+		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, lim.Max, lim.Per.Milliseconds(), len(req.Settle),
+		b.qcfg.GroupConcurrency, glim.Max, glim.Per.Milliseconds())
 	for _, st := range req.Settle {
 		args = appendSettlement(args, st, now)
 	}

@@ -41,6 +41,7 @@ type record struct {
 	MaxAttempts   int                `json:"maxAttempts"`
 	EnqueuedAt    int64              `json:"enqueuedAt"`
 	CorrelationID string             `json:"correlationId,omitempty"`
+	Group         string             `json:"group,omitempty"`
 	Timeout       int64              `json:"timeout,omitempty"`
 	Retry         *queue.RetryPolicy `json:"retry,omitempty"`
 	Payload       json.RawMessage    `json:"payload"`
@@ -95,6 +96,10 @@ func encodeSplit(j *queue.Job) (head, tail []byte) {
 		b = append(b, `,"correlationId":`...)
 		b = appendString(b, j.CorrelationID)
 	}
+	if j.Group != "" {
+		b = append(b, `,"group":`...)
+		b = appendString(b, j.Group)
+	}
 	if j.Timeout > 0 {
 		b = append(b, `,"timeout":`...)
 		b = strconv.AppendInt(b, j.Timeout.Milliseconds(), 10)
@@ -129,7 +134,7 @@ func decodeRecord(q, id string, data []byte) (*queue.Job, error) {
 	j := &queue.Job{ID: id, Queue: q, Name: r.Name, Payload: r.Payload, Priority: r.Priority, State: r.State,
 		Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Stalls: r.Stalls, Percent: r.Progress,
 		EnqueuedAt: fromMs(r.EnqueuedAt), RunAt: fromMs(r.RunAt), StartedAt: fromMs(r.StartedAt),
-		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID, Retry: r.Retry,
+		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID, Retry: r.Retry, Group: r.Group,
 		Timeout: time.Duration(r.Timeout) * time.Millisecond}
 	if r.Token > 0 {
 		j.Delivery = strconv.FormatInt(r.Token, 10)
