@@ -43,9 +43,9 @@ type qstate struct {
 	inRing     map[string]bool
 	groupLimit queue.Limit
 	groupConc  int
-	dedup             map[string]time.Time
-	logs              map[string][]queue.LogLine
-	minutes           map[int64]*[2]int64
+	dedup      map[string]time.Time
+	logs       map[string][]queue.LogLine
+	minutes    map[int64]*[2]int64
 
 	events     []queue.Event // ring of the newest cfg.Events.MaxLen
 	eventSeq   uint64        // ID of the newest event
