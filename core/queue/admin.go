@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -14,6 +15,9 @@ type Admin struct {
 	backend Store
 	// SearchBudget bounds the jobs one search request examines.
 	SearchBudget int
+	// OnScheduleChange, when set, runs after a schedule is put or deleted
+	// (the process's Scheduler re-reads them).
+	OnScheduleChange func()
 }
 
 // NewAdmin returns the Admin of cfg's queues.
@@ -158,4 +162,93 @@ func (a *Admin) Minutes(ctx context.Context, name string, since time.Time) ([]Mi
 		return nil, err
 	}
 	return a.backend.Minutes(ctx, name, since)
+}
+
+// ErrSchedulesUnsupported is returned when the backend stores no schedules.
+var ErrSchedulesUnsupported = errors.New("queue: the queue driver does not support schedules")
+
+// ScheduleView is a schedule with its next tick.
+type ScheduleView struct {
+	Schedule
+	Next time.Time `json:"next"`
+}
+
+func (a *Admin) scheduling(name string) (Scheduling, error) {
+	if err := a.check(name); err != nil {
+		return nil, err
+	}
+	s, ok := a.backend.(Scheduling)
+	if !ok {
+		return nil, ErrSchedulesUnsupported
+	}
+	return s, nil
+}
+
+// Schedules lists a queue's schedules with their next tick.
+func (a *Admin) Schedules(ctx context.Context, name string) ([]ScheduleView, error) {
+	s, err := a.scheduling(name)
+	if err != nil {
+		return nil, err
+	}
+	ss, err := s.Schedules(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]ScheduleView, len(ss))
+	for i, sc := range ss {
+		out[i] = ScheduleView{Schedule: sc, Next: sc.Next(now)}
+	}
+	return out, nil
+}
+
+// Schedule returns one schedule.
+func (a *Admin) Schedule(ctx context.Context, name, id string) (ScheduleView, error) {
+	all, err := a.Schedules(ctx, name)
+	if err != nil {
+		return ScheduleView{}, err
+	}
+	for _, s := range all {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return ScheduleView{}, fmt.Errorf("%w: %s in %s", ErrScheduleNotFound, id, name)
+}
+
+// PutSchedule creates or changes a schedule (validated first).
+func (a *Admin) PutSchedule(ctx context.Context, name string, sc Schedule) error {
+	s, err := a.scheduling(name)
+	if err != nil {
+		return err
+	}
+	sc.Queue = name
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	if err := s.PutSchedule(ctx, name, sc); err != nil {
+		return err
+	}
+	a.changed()
+	return nil
+}
+
+// DeleteSchedule removes a schedule (one declared in code comes back when
+// its program restarts).
+func (a *Admin) DeleteSchedule(ctx context.Context, name, id string) error {
+	s, err := a.scheduling(name)
+	if err != nil {
+		return err
+	}
+	if err := s.DeleteSchedule(ctx, name, id); err != nil {
+		return err
+	}
+	a.changed()
+	return nil
+}
+
+func (a *Admin) changed() {
+	if a.OnScheduleChange != nil {
+		a.OnScheduleChange()
+	}
 }

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,6 +56,58 @@ func (a *AdminRoutes) RegisterRoutes(r fiber.Router) {
 	g.Post("/:name/clean", act, a.clean)
 	g.Get("/:name/metrics", a.minutes)
 	g.Get("/:name/events", a.events)
+	g.Get("/:name/schedulers", a.schedules)
+	g.Get("/:name/schedulers/:id", a.schedule)
+	g.Put("/:name/schedulers/:id", act, a.putSchedule)
+	g.Delete("/:name/schedulers/:id", act, a.deleteSchedule)
+}
+
+func (a *AdminRoutes) schedules(c *fiber.Ctx) error {
+	s, err := a.admin.Schedules(c.UserContext(), c.Params("name"))
+	if err != nil {
+		return httpError(err)
+	}
+	return c.JSON(s)
+}
+
+func (a *AdminRoutes) schedule(c *fiber.Ctx) error {
+	s, err := a.admin.Schedule(c.UserContext(), c.Params("name"), c.Params("id"))
+	if err != nil {
+		return httpError(err)
+	}
+	return c.JSON(s)
+}
+
+func (a *AdminRoutes) putSchedule(c *fiber.Ctx) error {
+	var sc Schedule
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sc); err != nil {
+		return httpserver.BadRequest("body: not a schedule: " + err.Error())
+	}
+	name, id := c.Params("name"), c.Params("id")
+	if sc.ID != "" && sc.ID != id {
+		return httpserver.BadRequest(fmt.Sprintf("id: %q differs from the path's %q", sc.ID, id))
+	}
+	sc.ID = id
+	if err := a.admin.PutSchedule(c.UserContext(), name, sc); err != nil {
+		return httpError(err)
+	}
+	a.audit(c, "queue.schedule.put", name+"/"+id)
+	s, err := a.admin.Schedule(c.UserContext(), name, id)
+	if err != nil {
+		return httpError(err)
+	}
+	return c.JSON(s)
+}
+
+func (a *AdminRoutes) deleteSchedule(c *fiber.Ctx) error {
+	name, id := c.Params("name"), c.Params("id")
+	if err := a.admin.DeleteSchedule(c.UserContext(), name, id); err != nil {
+		return httpError(err)
+	}
+	a.audit(c, "queue.schedule.delete", name+"/"+id)
+	return c.SendStatus(http.StatusNoContent)
 }
 
 // audit logs an admin action: who, what, on what.
@@ -340,8 +393,12 @@ func httpError(err error) error {
 		return httpserver.Error(http.StatusConflict, "job_state_conflict", err.Error())
 	case errors.Is(err, ErrUndecodable):
 		return httpserver.Error(http.StatusConflict, "job_not_retryable", "the dead entry is not a decodable job and cannot be retried")
-	case errors.Is(err, ErrBadQuery):
+	case errors.Is(err, ErrBadQuery), errors.Is(err, ErrBadSchedule):
 		return httpserver.BadRequest(err.Error())
+	case errors.Is(err, ErrScheduleNotFound):
+		return httpserver.Error(http.StatusNotFound, "schedule_not_found", err.Error())
+	case errors.Is(err, ErrSchedulesUnsupported):
+		return httpserver.Error(http.StatusNotImplemented, "schedules_unsupported", err.Error())
 	default:
 		return httpserver.Error(http.StatusServiceUnavailable, "queue_unavailable", "queue storage unavailable: "+err.Error())
 	}

@@ -71,6 +71,15 @@ type Consumer interface {
 	Run(ctx context.Context) error
 }
 
+// HeldError is what Consumer.Fetch returns (after settling) when the queue
+// takes no more job until Until: its rate limit is spent for now, or a
+// handler asked it to slow down (RateLimited). Fetch may return it with
+// the jobs the limit let through: the caller runs them and asks again at
+// Until.
+type HeldError struct{ Until time.Time }
+
+func (e *HeldError) Error() string { return "queue: held until " + e.Until.Format(time.RFC3339Nano) }
+
 // FetchRequest is one Fetch call.
 type FetchRequest struct {
 	Queue, Consumer string
@@ -96,6 +105,10 @@ const (
 	// the job (its worker is shutting down): back to waiting, no attempt
 	// or stall counted.
 	Released
+	// Postponed: the handler answered RateLimited: the job waits as
+	// delayed until At with its attempt unspent, and its group (its queue,
+	// without a group) takes no job until At.
+	Postponed
 )
 
 func (o Outcome) String() string {
@@ -110,6 +123,8 @@ func (o Outcome) String() string {
 		return "cancelled"
 	case Released:
 		return "released"
+	case Postponed:
+		return "postponed"
 	}
 	return "outcome(?)"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,9 +117,36 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 	j := &Job{ID: o.jobID, Queue: queue, Name: name, Payload: raw, State: StateWaiting, Attempt: 1,
 		MaxAttempts: c.cfg.Retry.MaxAttempts, Priority: o.priority, EnqueuedAt: now, RunAt: now,
 		CorrelationID: o.correlationID}
+	if o.retry != nil {
+		if o.retry.Func != nil {
+			return NewRecord{}, fmt.Errorf("queue: retry policy of %s: Func cannot be stored with a job (set it on the handler)", name)
+		}
+		if err := o.retry.Validate(); err != nil {
+			return NewRecord{}, fmt.Errorf("queue: retry policy of %s: %w", name, err)
+		}
+		r := *o.retry
+		j.Retry = &r
+		if r.MaxAttempts > 0 {
+			j.MaxAttempts = r.MaxAttempts
+		}
+	}
 	if o.maxAttempts > 0 {
 		j.MaxAttempts = o.maxAttempts
+		if j.Retry == nil {
+			j.Retry = &RetryPolicy{}
+		}
+		j.Retry.MaxAttempts = o.maxAttempts
 	}
+	if o.group != "" {
+		if !groupKey.MatchString(o.group) {
+			return NewRecord{}, fmt.Errorf("queue: group of %s: %q is not 1-64 of letters, digits and _ . : -", name, o.group)
+		}
+		j.Group = o.group
+	}
+	if o.timeout < 0 {
+		return NewRecord{}, fmt.Errorf("queue: timeout of %s: %s is negative", name, o.timeout)
+	}
+	j.Timeout = o.timeout
 	if j.CorrelationID == "" {
 		j.CorrelationID = CorrelationID(ctx)
 	}
@@ -140,3 +168,5 @@ func (c *Client) build(ctx context.Context, queue, name string, payload any, opt
 
 // maxJobID bounds caller-chosen job IDs (they are keys in the backend).
 const maxJobID = 256
+
+var groupKey = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

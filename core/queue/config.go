@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -40,6 +42,69 @@ type Config struct {
 	Logs LogsConfig `yaml:"logs"`
 	// Queues lists the queue names; Enqueue and Admin refuse other names.
 	Queues []string `yaml:"queues"`
+	// Limits caps queues at N jobs started per duration across all
+	// workers, as "<queue>=<N>/<duration>" (e.g. "emails=50/1s").
+	Limits []string `yaml:"limits"`
+	// GroupLimit caps each group (WithGroup) at N jobs started per
+	// duration across all workers, as "<N>/<duration>" ("": none).
+	GroupLimit string `yaml:"group_limit"`
+	// GroupConcurrency caps each group's running jobs across all workers
+	// (0: none).
+	GroupConcurrency int `yaml:"group_concurrency"`
+}
+
+// Limit is N jobs per duration, spread evenly: starts are spaced Per/Max
+// apart, with a burst of at most a tenth of Max (at least one) at once, so
+// any window of length Per holds at most Max plus that burst (the generic
+// cell rate algorithm; a fixed window would allow twice Max across a
+// window's edge).
+type Limit struct {
+	Max int
+	Per time.Duration
+}
+
+// Spacing returns the time between starts and the burst tolerance.
+func (l Limit) Spacing() (step, tolerance time.Duration) {
+	step = l.Per / time.Duration(l.Max)
+	if step <= 0 {
+		step = 1
+	}
+	return step, step * time.Duration(max(l.Max/10, 1)-1)
+}
+
+// ParseLimit reads "<N>/<duration>" (e.g. "200/1s").
+func ParseLimit(s string) (Limit, error) {
+	n, d, ok := strings.Cut(s, "/")
+	if !ok {
+		return Limit{}, fmt.Errorf("%q is not <N>/<duration>, e.g. 200/1s", s)
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || max < 1 {
+		return Limit{}, fmt.Errorf("%q: N must be a whole number of at least 1", s)
+	}
+	per, err := time.ParseDuration(strings.TrimSpace(d))
+	if err != nil || per < time.Millisecond {
+		return Limit{}, fmt.Errorf("%q: the duration must be at least 1ms, such as 1s or 1m", s)
+	}
+	return Limit{Max: max, Per: per}, nil
+}
+
+// GroupLimits returns the per-group limit (Max 0: none).
+func (c Config) GroupLimits() Limit {
+	l, _ := ParseLimit(c.GroupLimit)
+	return l
+}
+
+// QueueLimits returns the limits by queue name (Validate has checked them).
+func (c Config) QueueLimits() map[string]Limit {
+	out := map[string]Limit{}
+	for _, l := range c.Limits {
+		q, spec, _ := strings.Cut(l, "=")
+		if lim, err := ParseLimit(spec); err == nil {
+			out[strings.TrimSpace(q)] = lim
+		}
+	}
+	return out
 }
 
 // RetryConfig: MaxAttempts counts all attempts, the first one included.
@@ -186,6 +251,32 @@ func (c Config) Validate() error {
 			return fmt.Errorf("queues: %q is listed twice", q)
 		}
 		seen[q] = true
+	}
+	if c.GroupLimit != "" {
+		if _, err := ParseLimit(c.GroupLimit); err != nil {
+			return fmt.Errorf("group_limit: %w", err)
+		}
+	}
+	if c.GroupConcurrency < 0 {
+		return fmt.Errorf("group_concurrency: %d is negative", c.GroupConcurrency)
+	}
+	limited := map[string]bool{}
+	for _, l := range c.Limits {
+		q, spec, ok := strings.Cut(l, "=")
+		q = strings.TrimSpace(q)
+		if !ok {
+			return fmt.Errorf("limits: %q is not <queue>=<N>/<duration>, e.g. emails=50/1s", l)
+		}
+		if !seen[q] {
+			return fmt.Errorf("limits: %q names no queue in queues", q)
+		}
+		if limited[q] {
+			return fmt.Errorf("limits: queue %q is limited twice", q)
+		}
+		limited[q] = true
+		if _, err := ParseLimit(spec); err != nil {
+			return fmt.Errorf("limits: %w", err)
+		}
 	}
 	return nil
 }

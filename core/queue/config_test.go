@@ -116,3 +116,33 @@ func TestBackoffMonotoneAndCapped(t *testing.T) {
 		t.Fatalf("default Backoff(34) = %s, want the 1h cap", got)
 	}
 }
+
+func TestLimitsConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		limits []string
+		want   string
+	}{
+		{[]string{"analytics=200/1s"}, ""},
+		{[]string{"analytics=0/1s"}, "limits:"},
+		{[]string{"analytics=-5/1s"}, "limits:"},
+		{[]string{"analytics=5/0s"}, "limits:"},
+		{[]string{"analytics=5"}, "limits:"},
+		{[]string{"nope=5/1s"}, `limits: "nope" names no queue`},
+		{[]string{"analytics=5/1s", "analytics=6/1s"}, "limited twice"},
+	} {
+		var c Config
+		c.SetDefaults()
+		c.Limits = tc.limits
+		err := c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %q", tc.limits, err, tc.want)
+		}
+	}
+	var c Config
+	c.SetDefaults()
+	c.Limits = []string{"analytics=200/1s"}
+	if l := c.QueueLimits()["analytics"]; l.Max != 200 || l.Per != time.Second {
+		t.Fatalf("limit %+v", l)
+	}
+}

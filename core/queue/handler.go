@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/fx"
 )
@@ -18,6 +19,15 @@ type HandlerFunc func(ctx context.Context, job *Job) error
 type Handler struct {
 	Queue, Name string
 	Handle      HandlerFunc
+	// Timeout bounds each attempt of this handler's jobs (0: the job's
+	// WithTimeout, else queue.job_timeout). A job's own timeout wins.
+	Timeout time.Duration
+	// Retry is this handler's retry policy (nil: the queue's). A job's
+	// own policy wins field by field.
+	Retry *RetryPolicy
+	// Batch, set instead of Handle, takes the jobs in batches (see Batch
+	// and BatchHandler).
+	Batch *Batch
 }
 
 // AsHandler contributes a constructor's Handler to the fx value group
@@ -29,11 +39,23 @@ func AsHandler(constructor any) fx.Option {
 
 // dispatch holds one queue's handlers.
 type dispatch struct {
-	byName map[string]HandlerFunc
-	all    HandlerFunc
+	byName map[string]*Handler
+	all    *Handler
 }
 
-func (d *dispatch) handler(name string) HandlerFunc {
+// handlers lists the queue's handlers.
+func (d *dispatch) handlers() []*Handler {
+	out := make([]*Handler, 0, len(d.byName)+1)
+	for _, h := range d.byName {
+		out = append(out, h)
+	}
+	if d.all != nil {
+		out = append(out, d.all)
+	}
+	return out
+}
+
+func (d *dispatch) handler(name string) *Handler {
 	if h, ok := d.byName[name]; ok {
 		return h
 	}
@@ -46,25 +68,41 @@ func buildDispatch(cfg Config, handlers []Handler) (map[string]*dispatch, error)
 		if !cfg.hasQueue(h.Queue) {
 			return nil, fmt.Errorf("%w: handler %q is for queue %q, not in queue.queues", ErrQueueNotFound, h.Name, h.Queue)
 		}
-		if h.Handle == nil {
+		switch {
+		case h.Handle == nil && h.Batch == nil:
 			return nil, fmt.Errorf("queue: handler %s/%q has no Handle func", h.Queue, h.Name)
+		case h.Handle != nil && h.Batch != nil:
+			return nil, fmt.Errorf("queue: handler %s/%q sets both Handle and Batch", h.Queue, h.Name)
+		case h.Batch != nil:
+			if err := h.Batch.validate(); err != nil {
+				return nil, fmt.Errorf("queue: handler %s/%q: %w", h.Queue, h.Name, err)
+			}
+		}
+		if h.Timeout < 0 {
+			return nil, fmt.Errorf("queue: handler %s/%q: timeout %s is negative", h.Queue, h.Name, h.Timeout)
+		}
+		if h.Retry != nil {
+			if err := h.Retry.Validate(); err != nil {
+				return nil, fmt.Errorf("queue: handler %s/%q: retry: %w", h.Queue, h.Name, err)
+			}
 		}
 		d, ok := out[h.Queue]
 		if !ok {
-			d = &dispatch{byName: map[string]HandlerFunc{}}
+			d = &dispatch{byName: map[string]*Handler{}}
 			out[h.Queue] = d
 		}
+		h := h
 		if h.Name == "" {
 			if d.all != nil {
 				return nil, fmt.Errorf("queue: two catch-all handlers for queue %q", h.Queue)
 			}
-			d.all = h.Handle
+			d.all = &h
 			continue
 		}
 		if _, dup := d.byName[h.Name]; dup {
 			return nil, fmt.Errorf("queue: two handlers for job %q of queue %q", h.Name, h.Queue)
 		}
-		d.byName[h.Name] = h.Handle
+		d.byName[h.Name] = &h
 	}
 	return out, nil
 }

@@ -127,6 +127,14 @@ type Job struct {
 	EnqueuedAt, RunAt, StartedAt, FinishedAt time.Time
 	// CorrelationID ties the job to the request that enqueued it.
 	CorrelationID string
+	// Timeout, when set, bounds each attempt (WithTimeout); else the
+	// handler's, else queue.job_timeout.
+	Timeout time.Duration
+	// Retry, when set, is the job's own retry policy (WithRetry).
+	Retry *RetryPolicy
+	// Group, when set, puts the job in a group (WithGroup): groups are
+	// served round-robin, each within its own limit and concurrency.
+	Group string
 	// Logs are the handler's log lines, newest last; filled only by
 	// Store.Job.
 	Logs []LogLine

@@ -14,6 +14,7 @@ import (
 type Metrics struct {
 	enqueued, completed, failed, retried, cancelled *prometheus.CounterVec
 	dropped                                         *prometheus.CounterVec
+	overruns                                        *prometheus.CounterVec
 	processing, wait                                *prometheus.HistogramVec
 
 	mu     sync.Mutex
@@ -21,8 +22,8 @@ type Metrics struct {
 }
 
 type queueMetrics struct {
-	enqueued, completed, failed, retried, cancelled prometheus.Counter
-	processing, wait                                prometheus.Observer
+	enqueued, completed, failed, retried, cancelled, overruns prometheus.Counter
+	processing, wait                                          prometheus.Observer
 }
 
 // NewMetrics creates the collectors and registers them on reg (nil: not
@@ -45,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Handler run time per attempt.", Buckets: buckets}, []string{"queue"}),
 		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tipbox_queue_job_wait_seconds",
 			Help: "Time from a job becoming due to its handler starting.", Buckets: buckets}, []string{"queue"}),
+		overruns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tipbox_queue_handler_overruns_total",
+			Help: "Attempts whose handler still ran a second past its timeout (it ignores its context)."}, []string{"queue"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tipbox_queue_dead_dropped_total",
 			Help: "Dead-lettered jobs deleted by retention (reason: count or age)."}, []string{"queue", "reason"}),
 		queues: map[string]*queueMetrics{},
@@ -52,7 +55,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []**prometheus.CounterVec{&m.enqueued, &m.completed, &m.failed, &m.retried, &m.cancelled, &m.dropped} {
+	for _, c := range []**prometheus.CounterVec{&m.enqueued, &m.completed, &m.failed, &m.retried, &m.cancelled, &m.dropped, &m.overruns} {
 		if err := reg.Register(*c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

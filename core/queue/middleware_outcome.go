@@ -44,7 +44,7 @@ func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 			_, err := next(msg)
 			now := time.Now()
 			qm.processing.Observe(now.Sub(start).Seconds())
-			st := w.decide(queue, job, err, d.isCancelled(), now)
+			st := w.decide(job, d.handler, err, d.isCancelled(), d.timedOut.Load(), now)
 			switch st.Outcome {
 			case Completed:
 				qm.completed.Inc()
@@ -58,6 +58,10 @@ func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 				w.logger.LogAttrs(msg.Context(), slog.LevelError, "job failed, moved to dead-letter store",
 					slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
 					slog.Int("attempts", job.Attempt), slog.String("error", st.Error))
+			case Postponed:
+				w.logger.LogAttrs(msg.Context(), slog.LevelInfo, "job rate limited by its handler, postponed",
+					slog.String("queue", queue), slog.String("job", job.Name), slog.String("id", job.ID),
+					slog.Duration("for", st.At.Sub(now)))
 			case Cancelled:
 				qm.cancelled.Inc()
 				w.logger.LogAttrs(msg.Context(), slog.LevelInfo, "running job cancelled",
@@ -70,18 +74,35 @@ func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 }
 
 // decide maps a handler's result to the delivery's outcome.
-func (w *Worker) decide(queue string, job *Job, err error, cancelled bool, now time.Time) Settlement {
+func (w *Worker) decide(job *Job, h *Handler, err error, cancelled, timedOut bool, now time.Time) Settlement {
 	if err == nil {
 		return Settlement{Outcome: Completed, At: now}
 	}
 	if cancelled {
 		return Settlement{Outcome: Cancelled, At: now, Error: "cancelled while running: " + err.Error()}
 	}
-	if w.abort.Err() != nil && errors.Is(err, context.Canceled) {
+	if w.abort.Err() != nil && errors.Is(err, context.Canceled) && !timedOut {
 		return Settlement{Outcome: Released, At: now, Error: err.Error()}
 	}
-	if job.Attempt >= job.MaxAttempts || IsPermanent(err) || errors.Is(err, ErrNoHandler) {
+	if after, ok := IsRateLimited(err); ok {
+		return Settlement{Outcome: Postponed, At: now.Add(after), Error: err.Error()}
+	}
+	if timedOut {
+		err = ErrTimeout
+	}
+	pol := w.cfg.policy()
+	if h != nil && h.Retry != nil {
+		pol = h.Retry.over(pol)
+	}
+	if job.Retry != nil {
+		pol = job.Retry.over(pol)
+	}
+	maxAttempts := job.MaxAttempts
+	if (job.Retry == nil || job.Retry.MaxAttempts == 0) && h != nil && h.Retry != nil && h.Retry.MaxAttempts > 0 {
+		maxAttempts = h.Retry.MaxAttempts
+	}
+	if job.Attempt >= maxAttempts || IsPermanent(err) || errors.Is(err, ErrNoHandler) {
 		return Settlement{Outcome: Dead, At: now, Error: err.Error()}
 	}
-	return Settlement{Outcome: Retry, At: now.Add(w.cfg.Retry.Backoff.Backoff(job.Attempt)), Error: err.Error()}
+	return Settlement{Outcome: Retry, At: now.Add(pol.wait(job.Attempt, err)), Error: err.Error()}
 }

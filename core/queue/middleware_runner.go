@@ -16,8 +16,9 @@ import (
 // CPU). A runner's stack grows once and stays grown, for less than the
 // cost of the two channel hand-offs per job.
 //
-// At most `slots` handlers run at once (the gate's cap), so a call never
-// waits for a runner. After stop, calls run inline on the caller.
+// A call takes a free runner, or a goroutine of its own when none is free
+// (batch handlers hold their call while their job is parked, so more than
+// `slots` calls can be out). After stop, calls run inline.
 type runners struct {
 	calls chan *runCall
 	quit  chan struct{}
@@ -70,6 +71,19 @@ func (r *runners) run(c *runCall) {
 	ok = true
 }
 
+// spare runs one call on a goroutine of its own.
+func (r *runners) spare(c *runCall) {
+	ok := false
+	defer func() {
+		if !ok {
+			c.out, c.err = nil, errRunnerExited
+		}
+		c.done <- struct{}{}
+	}()
+	c.out, c.err = c.next(c.msg)
+	ok = true
+}
+
 func (r *runners) close() { r.stop.Do(func() { close(r.quit) }) }
 
 func (r *runners) middleware(next message.HandlerFunc) message.HandlerFunc {
@@ -81,6 +95,9 @@ func (r *runners) middleware(next message.HandlerFunc) message.HandlerFunc {
 			<-c.done
 		case <-r.quit:
 			c.out, c.err = next(msg)
+		default:
+			go r.spare(c)
+			<-c.done
 		}
 		out, err := c.out, c.err
 		*c = runCall{done: c.done}

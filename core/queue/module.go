@@ -37,8 +37,34 @@ var Module = fx.Module("queue",
 		health.AsChecker(newChecker),
 		httpserver.AsRoutes(newAdminRoutes),
 	),
-	fx.Invoke(registerDepth),
+	fx.Invoke(registerDepth, runScheduler),
 )
+
+type schedulerIn struct {
+	fx.In
+	LC        fx.Lifecycle
+	Cfg       Config
+	Backend   Backend
+	Admin     *Admin
+	Schedules []Schedule `group:"queue.schedules"`
+	Logger    *slog.Logger
+}
+
+// runScheduler runs the Scheduler in every process that has the producer
+// side, when the backend stores schedules.
+func runScheduler(in schedulerIn) error {
+	store, ok := in.Backend.(Scheduling)
+	if !ok {
+		if len(in.Schedules) > 0 {
+			return fmt.Errorf("%w: %d schedules are declared", ErrSchedulesUnsupported, len(in.Schedules))
+		}
+		return nil
+	}
+	s := NewScheduler(in.Cfg, store, in.Schedules, in.Logger)
+	in.Admin.OnScheduleChange = s.Changed
+	in.LC.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return nil
+}
 
 // WorkerModule runs the consumers: the Worker over the handlers of the
 // group "queue.handlers", started and stopped with the app. Include it

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -36,7 +37,8 @@ type Subscriber struct {
 	logger   *slog.Logger
 
 	msgs    chan *message.Message
-	done    chan Settlement
+	done    chan finished
+	parked  chan struct{}
 	assign  chan *delivery
 	closing chan struct{}
 	stopped chan struct{}
@@ -50,11 +52,23 @@ type Subscriber struct {
 	wg      sync.WaitGroup
 }
 
+// finished is a settled delivery; parked says its slot was freed already.
+type finished struct {
+	st     Settlement
+	parked bool
+}
+
 // delivery is one job out to the Router.
 type delivery struct {
 	job *Job
 	msg *message.Message
 	sub *Subscriber
+	// parked: a batch handler holds the job while its batch fills; its
+	// slot was given back (see park).
+	parked atomic.Bool
+
+	handler  *Handler    // set by the context middleware
+	timedOut atomic.Bool // the attempt ran past its timeout
 
 	mu           sync.Mutex
 	cancelHandle context.CancelCauseFunc
@@ -65,7 +79,8 @@ type delivery struct {
 // slots messages out at most. drain bounds Close.
 func NewSubscriber(c Consumer, queue, consumer string, slots int, cfg Config, drain time.Duration, log *slog.Logger) *Subscriber {
 	s := &Subscriber{c: c, queue: queue, consumer: consumer, slots: slots, cfg: cfg, drain: drain, logger: log,
-		msgs: make(chan *message.Message), done: make(chan Settlement, slots), assign: make(chan *delivery),
+		msgs: make(chan *message.Message), done: make(chan finished, slots), parked: make(chan struct{}, slots),
+		assign:  make(chan *delivery),
 		closing: make(chan struct{}), stopped: make(chan struct{}), running: map[*Job]*delivery{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -137,7 +152,7 @@ func (s *Subscriber) watch() {
 		delete(s.running, d.job)
 		s.mu.Unlock()
 		select {
-		case s.done <- st:
+		case s.done <- finished{st: st, parked: d.parked.Load()}:
 		case <-s.stopped:
 			return
 		}
@@ -158,6 +173,7 @@ func (s *Subscriber) loop() {
 		errDelay time.Duration
 		deadline time.Time // set when closing
 		lastErr  string
+		out      int // delivered, not yet settled back to this loop
 	)
 	waitDone := make(chan struct{}, 1)
 	for {
@@ -169,19 +185,24 @@ func (s *Subscriber) loop() {
 	collect:
 		for {
 			select {
-			case st := <-s.done:
-				settle = append(settle, st)
+			case f := <-s.done:
+				settle = append(settle, f.st)
+				out--
+				if !f.parked {
+					free++
+				}
+			case <-s.parked:
 				free++
 			default:
 				break collect
 			}
 		}
-		if closing && free == s.slots && len(settle) == 0 {
+		if closing && out == 0 && len(settle) == 0 {
 			return
 		}
 		if closing && time.Now().After(deadline) && len(settle) == 0 {
 			s.logger.Warn("queue worker stopped with jobs still running; they will be taken back as stalled",
-				"queue", s.queue, "running", s.slots-free)
+				"queue", s.queue, "running", out)
 			return
 		}
 		want := free
@@ -206,8 +227,13 @@ func (s *Subscriber) loop() {
 				drainC = time.After(time.Until(deadline) + time.Millisecond)
 			}
 			select {
-			case st := <-s.done:
-				settle = append(settle, st)
+			case f := <-s.done:
+				settle = append(settle, f.st)
+				out--
+				if !f.parked {
+					free++
+				}
+			case <-s.parked:
 				free++
 			case <-waitDone:
 				waiting = false
@@ -220,9 +246,16 @@ func (s *Subscriber) loop() {
 			continue
 		}
 		jobs, err := s.c.Fetch(s.ctx, FetchRequest{Queue: s.queue, Consumer: s.consumer, Settle: settle, Max: want})
-		if errors.Is(err, ErrPaused) {
+		var held *HeldError
+		switch {
+		case errors.Is(err, ErrPaused):
 			err, jobs = nil, nil
 			pause = time.NewTimer(s.cfg.PausePoll)
+		case errors.As(err, &held):
+			// A rate limit: run what it let through, then sleep until it
+			// lets more through (no polling).
+			err = nil
+			pause = time.NewTimer(min(max(time.Until(held.Until), time.Millisecond), time.Minute))
 		}
 		if err != nil {
 			if msg := err.Error(); msg != lastErr {
@@ -244,12 +277,14 @@ func (s *Subscriber) loop() {
 		}
 		errDelay, lastErr = 0, ""
 		settle = settle[:0]
-		if want > 0 && len(jobs) < want {
+		if want > 0 && len(jobs) < want && held == nil {
 			idle = true
 		}
 		for _, j := range jobs {
 			free--
+			out++
 			if !s.deliver(j) {
+				out--
 				// Closing before the Router took it: back to waiting unrun.
 				settle = append(settle, Settlement{Job: j, Outcome: Released, At: time.Now()})
 				free++
@@ -270,13 +305,30 @@ func (s *Subscriber) deliver(j *Job) bool {
 	s.mu.Unlock()
 	select {
 	case s.msgs <- msg:
-		s.assign <- d
+		select {
+		case s.assign <- d:
+		default:
+			// Every watcher waits on a delivery (parked batch jobs keep
+			// theirs): one more watcher, which stays.
+			s.wg.Add(1)
+			go s.watch()
+			s.assign <- d
+		}
 		return true
 	case <-s.closing:
 		s.mu.Lock()
 		delete(s.running, j)
 		s.mu.Unlock()
 		return false
+	}
+}
+
+// park gives a delivery's slot back while a batch handler holds the job
+// (its batch is filling): the subscriber may claim another job for the
+// slot. The delivery is still settled when its message is acked.
+func (d *delivery) park() {
+	if d.parked.CompareAndSwap(false, true) {
+		d.sub.parked <- struct{}{}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -32,11 +33,13 @@ type Worker struct {
 	abort   context.Context // cancelled when shutdown_timeout runs out
 	abortFn context.CancelFunc
 
-	router  *message.Router
-	subs    []*Subscriber
-	runners []*runners
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	router   *message.Router
+	subs     []*Subscriber
+	batchers map[*Handler]*batcher
+	stopping atomic.Bool
+	runners  []*runners
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // NewWorker checks the handlers against cfg (unknown queue, duplicate
@@ -56,7 +59,15 @@ func NewWorker(cfg Config, backend Consumer, handlers []Handler, logger *slog.Lo
 	if p, ok := backend.(interface{ ConsumerPrefix() string }); ok {
 		prefix = p.ConsumerPrefix()
 	}
-	w := &Worker{cfg: cfg, backend: backend, dispatch: d, logger: logger, metrics: metrics, consumer: ConsumerName(prefix)}
+	w := &Worker{cfg: cfg, backend: backend, dispatch: d, logger: logger, metrics: metrics, consumer: ConsumerName(prefix),
+		batchers: map[*Handler]*batcher{}}
+	for _, disp := range d {
+		for _, h := range disp.handlers() {
+			if h.Batch != nil {
+				w.batchers[h] = newBatcher(w, h)
+			}
+		}
+	}
 	w.abort, w.abortFn = context.WithCancel(context.Background())
 	return w, nil
 }
@@ -140,6 +151,11 @@ func (w *Worker) Stop(ctx context.Context) error {
 	}
 	abortTimer := time.AfterFunc(w.cfg.ShutdownTimeout, w.abortFn)
 	defer abortTimer.Stop()
+	// Batches still filling run now: their jobs are claimed already.
+	w.stopping.Store(true)
+	for _, b := range w.batchers {
+		b.flushNow()
+	}
 	var err error
 	if w.router != nil {
 		err = w.router.Close()
@@ -178,7 +194,10 @@ func (w *Worker) final(d *dispatch) message.NoPublishHandlerFunc {
 		if h == nil {
 			return fmt.Errorf("%w %q", ErrNoHandler, job.Name)
 		}
-		return h(ctx, job)
+		if b := w.batchers[h]; b != nil {
+			return b.submit(deliveryFrom(ctx))
+		}
+		return h.Handle(ctx, job)
 	}
 }
 

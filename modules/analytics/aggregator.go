@@ -11,26 +11,20 @@ import (
 	"github.com/tipbox/tipbox/core/queue"
 )
 
-// Aggregator counts events with group commit: handlers add their job to the
-// current batch and wait until a flush containing it has committed, so a
-// job is acked only once it is counted (no loss on a crash), while one
-// transaction serves many jobs. A batch is flushed when it holds MaxBatch
-// jobs or MaxWait has passed since its first job.
+// Aggregator counts events in batches: the queue hands it up to MaxBatch
+// event jobs at once (a batch handler: jobs waiting for their batch hold
+// no worker slot) and it writes them in one transaction, so a job is
+// settled only once it is counted (no loss on a crash) while one commit
+// serves many jobs. A job whose payload is not an event fails alone.
 type Aggregator struct {
 	store    *Store
 	maxBatch int
 	maxWait  time.Duration
 	log      *slog.Logger
 
-	// commit serialises batch writes: while one commits, the next batch
-	// fills (group commit), and two batches never contend for the same
-	// aggregate rows.
+	// commit serialises batch writes: two batches never contend for the
+	// same aggregate rows (on PostgreSQL they could deadlock).
 	commit sync.Mutex
-
-	mu      sync.Mutex
-	pending []counted
-	waiters []chan error
-	timer   *time.Timer
 }
 
 // NewAggregator returns an Aggregator.
@@ -38,71 +32,44 @@ func NewAggregator(store *Store, maxBatch int, maxWait time.Duration, log *slog.
 	return &Aggregator{store: store, maxBatch: maxBatch, maxWait: maxWait, log: log.With("module", "analytics")}
 }
 
-// Handle is the queue handler: it waits for its job's batch to commit.
-func (a *Aggregator) Handle(ctx context.Context, job *queue.Job) error {
-	var ev Event
-	if err := json.Unmarshal(job.Payload, &ev); err != nil || !ValidEvent(ev.Event) {
-		return queue.Permanent(fmt.Errorf("%w: %s", ErrInvalidEvent, job.Payload))
+// HandleBatch counts a batch of event jobs: one error per job.
+func (a *Aggregator) HandleBatch(ctx context.Context, jobs []*queue.Job) []error {
+	errs := make([]error, len(jobs))
+	batch := make([]counted, 0, len(jobs))
+	idx := make([]int, 0, len(jobs))
+	for i, job := range jobs {
+		var ev Event
+		if err := json.Unmarshal(job.Payload, &ev); err != nil || !ValidEvent(ev.Event) {
+			errs[i] = queue.Permanent(fmt.Errorf("%w: %s", ErrInvalidEvent, job.Payload))
+			continue
+		}
+		at := ev.At
+		if at.IsZero() {
+			at = job.EnqueuedAt
+		}
+		batch = append(batch, counted{jobID: job.ID, event: ev.Event, day: at.UTC().Format(time.DateOnly)})
+		idx = append(idx, i)
 	}
-	at := ev.At
-	if at.IsZero() {
-		at = job.EnqueuedAt
+	if len(batch) == 0 {
+		return errs
 	}
-	done := make(chan error, 1)
-	a.mu.Lock()
-	a.pending = append(a.pending, counted{jobID: job.ID, event: ev.Event, day: at.UTC().Format(time.DateOnly)})
-	a.waiters = append(a.waiters, done)
-	switch {
-	case len(a.pending) >= a.maxBatch:
-		a.flushLocked()
-	case a.timer == nil:
-		a.timer = time.AfterFunc(a.maxWait, func() {
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			a.flushLocked()
-		})
+	a.commit.Lock()
+	err := a.store.apply(ctx, batch)
+	a.commit.Unlock()
+	if err != nil {
+		a.log.Error("analytics batch failed; its jobs will be retried", "jobs", len(batch), "err", err)
+		for _, i := range idx {
+			errs[i] = err
+		}
+	} else {
+		a.log.Debug("analytics batch committed", "jobs", len(batch))
 	}
-	a.mu.Unlock()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		// The batch may still commit; if it does not, the retried job is
-		// counted then, and if it does, the retry is recognised as seen.
-		return ctx.Err()
-	}
+	return errs
 }
 
-// flushLocked hands the pending batch to a goroutine that commits it and
-// wakes its waiters. Callers hold a.mu.
-func (a *Aggregator) flushLocked() {
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
-	}
-	if len(a.pending) == 0 {
-		return
-	}
-	batch, waiters := a.pending, a.waiters
-	a.pending, a.waiters = nil, nil
-	go func() {
-		a.commit.Lock()
-		defer a.commit.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		err := a.store.apply(ctx, batch)
-		if err != nil {
-			a.log.Error("analytics batch failed; its jobs will be retried", "jobs", len(batch), "err", err)
-		} else {
-			a.log.Debug("analytics batch committed", "jobs", len(batch))
-		}
-		for _, w := range waiters {
-			w <- err
-		}
-	}()
-}
-
-// QueueHandler registers Handle for the analytics queue.
+// QueueHandler registers the aggregator as the batch handler of the
+// analytics queue's event jobs.
 func (a *Aggregator) QueueHandler() queue.Handler {
-	return queue.Handler{Queue: Queue, Handle: a.Handle}
+	return queue.BatchHandler{Queue: Queue, Name: JobName, MaxSize: a.maxBatch, MaxWait: a.maxWait,
+		Handle: a.HandleBatch}.Handler()
 }

@@ -23,8 +23,8 @@ func event(t *testing.T, id, name string, at time.Time) *queue.Job {
 	return &queue.Job{ID: id, Queue: analytics.Queue, Name: analytics.JobName, Payload: b}
 }
 
-// Concurrent jobs are counted in batches, a redelivered job is counted
-// once, and counts are per event and UTC day.
+// Concurrent batches are counted, a redelivered job is counted once,
+// counts are per event and UTC day, and a bad job fails alone.
 func TestAggregator(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, backend string) {
@@ -34,24 +34,34 @@ func TestAggregator(t *testing.T) {
 		day1 := time.Date(2026, 11, 26, 23, 59, 0, 0, time.UTC)
 		day2 := day1.Add(2 * time.Minute)
 		var wg sync.WaitGroup
-		for i := range 100 {
+		for b := range 10 { // ten batches of ten, at once
 			wg.Go(func() {
-				at, name := day1, "user_login"
-				if i%4 == 0 {
-					at = day2
+				var jobs []*queue.Job
+				for i := b * 10; i < b*10+10; i++ {
+					at, name := day1, "user_login"
+					if i%4 == 0 {
+						at = day2
+					}
+					if i%10 == 0 {
+						name = "post_created"
+					}
+					jobs = append(jobs, event(t, fmt.Sprintf("job-%d", i), name, at))
 				}
-				if i%10 == 0 {
-					name = "post_created"
-				}
-				if err := agg.Handle(ctx, event(t, fmt.Sprintf("job-%d", i), name, at)); err != nil {
-					t.Errorf("handle %d: %v", i, err)
+				for i, err := range agg.HandleBatch(ctx, jobs) {
+					if err != nil {
+						t.Errorf("batch %d job %d: %v", b, i, err)
+					}
 				}
 			})
 		}
 		wg.Wait()
 		// Redelivery of ten jobs adds nothing.
+		var again []*queue.Job
 		for i := range 10 {
-			if err := agg.Handle(ctx, event(t, fmt.Sprintf("job-%d", i*3), "user_login", day1)); err != nil {
+			again = append(again, event(t, fmt.Sprintf("job-%d", i*3), "user_login", day1))
+		}
+		for _, err := range agg.HandleBatch(ctx, again) {
+			if err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -73,8 +83,12 @@ func TestAggregator(t *testing.T) {
 		if len(one) != 1 || one[0].Count != 5 {
 			t.Fatalf("filtered %v", one)
 		}
-		if err := agg.Handle(ctx, &queue.Job{ID: "bad", Payload: json.RawMessage(`{"event":"bad name!"}`)}); !queue.IsPermanent(err) {
-			t.Fatalf("invalid event: %v", err)
+		errs := agg.HandleBatch(ctx, []*queue.Job{
+			{ID: "bad", Payload: json.RawMessage(`{"event":"bad name!"}`)},
+			event(t, "good", "user_login", day1),
+		})
+		if !queue.IsPermanent(errs[0]) || errs[1] != nil {
+			t.Fatalf("a bad job in a batch: %v", errs)
 		}
 	})
 }

@@ -51,43 +51,35 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Module is the analytics store, migrations and routes (the API runs it).
+// PruneJob is the job that forgets counted job ids past dedup_window; the
+// schedule "analytics-prune" makes one every hour.
+const PruneJob = "prune"
+
+// Module is the analytics store, migrations, routes and the hourly prune
+// schedule (stored by whichever process starts first; every process with
+// the queue keeps its ticks).
 var Module = fx.Module("analytics",
 	config.Provide[Config]("analytics"),
 	database.AsMigrations("analytics", migrations.FS),
 	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+	queue.AsSchedule(queue.Schedule{ID: "analytics-prune", Queue: Queue, Name: PruneJob, Cron: "@hourly",
+		Priority: queue.PriorityLow, Missed: queue.MissedCatchUpOnce}),
 )
 
-// WorkerModule adds the aggregating queue handler and the hourly pruning
-// of remembered job ids.
+// WorkerModule adds the aggregating queue handler and the handler of the
+// prune job.
 var WorkerModule = fx.Module("analytics.worker",
 	fx.Provide(func(s *Store, cfg Config, log *slog.Logger) *Aggregator {
 		return NewAggregator(s, cfg.BatchSize, cfg.BatchWait, log)
 	}),
 	queue.AsHandler(func(a *Aggregator) queue.Handler { return a.QueueHandler() }),
-	fx.Invoke(func(lc fx.Lifecycle, s *Store, cfg Config, log *slog.Logger) {
-		ctx, cancel := context.WithCancel(context.Background())
-		lc.Append(fx.Hook{
-			OnStart: func(context.Context) error {
-				go func() {
-					t := time.NewTicker(time.Hour)
-					defer t.Stop()
-					for {
-						if n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow)); err != nil && ctx.Err() == nil {
-							log.Error("analytics: prune seen job ids", "err", err)
-						} else if n > 0 {
-							log.Debug("analytics: pruned seen job ids", "rows", n)
-						}
-						select {
-						case <-ctx.Done():
-							return
-						case <-t.C:
-						}
-					}
-				}()
-				return nil
-			},
-			OnStop: func(context.Context) error { cancel(); return nil },
-		})
+	queue.AsHandler(func(s *Store, cfg Config, log *slog.Logger) queue.Handler {
+		return queue.Handler{Queue: Queue, Name: PruneJob, Handle: func(ctx context.Context, _ *queue.Job) error {
+			n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow))
+			if err == nil && n > 0 {
+				log.Info("analytics: pruned counted job ids past the dedup window", "rows", n)
+			}
+			return err
+		}}
 	}),
 )

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,25 @@ func TestAnalyticsAndQueueAdmin(t *testing.T) {
 		r := e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/queues/analytics", admin, "")
 		return r.Status == 200 && field(t, r.Body, "completed") == float64(5)
 	}, "the analytics queue does not count 5 completed jobs")
+	// The module's hourly prune is a stored schedule with a next tick.
+	r = e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/queues/analytics/schedulers", admin, "")
+	var scheds []struct {
+		ID   string    `json:"id"`
+		Cron string    `json:"cron"`
+		Next time.Time `json:"next"`
+	}
+	if err := json.Unmarshal(r.Body, &scheds); err != nil || r.Status != 200 || len(scheds) != 1 ||
+		scheds[0].ID != "analytics-prune" || scheds[0].Next.IsZero() {
+		t.Fatalf("schedulers: %d %s", r.Status, r.Body)
+	}
+	if r := e2e.Do(t, "PUT", api.BaseURL+"/api/v1/admin/queues/analytics/schedulers/x", admin,
+		`{"name":"n","cron":"61 * * * *"}`); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "cron") {
+		t.Fatalf("bad cron: %d %s", r.Status, r.Body)
+	}
+	if r := e2e.Do(t, "PUT", api.BaseURL+"/api/v1/admin/queues/analytics/schedulers/x", admin,
+		`{"name":"n","cron":"0 9 * * *","timeZone":"Mars/Base"}`); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "timeZone") {
+		t.Fatalf("bad time zone: %d %s", r.Status, r.Body)
+	}
 	if r := e2e.Do(t, "GET", api.BaseURL+"/api/v1/admin/queues/nope", admin, ""); r.Status != http.StatusNotFound {
 		t.Fatalf("unknown queue: %d", r.Status)
 	}

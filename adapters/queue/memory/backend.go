@@ -20,7 +20,7 @@ const DedupWindow = 24 * time.Hour
 // job is a record in a map with one state; per queue it keeps a FIFO per
 // priority, a heap of delayed jobs, the finished jobs within retention,
 // per-minute counts and a bounded event history. A job whose worker stops
-// heartbeating for five heartbeats is taken back as stalled. Everything is
+// heartbeating for ten heartbeats is taken back as stalled. Everything is
 // lost when the process ends, and it cannot be shared between processes.
 // Safe for concurrent use: one mutex guards every queue.
 type Backend struct {
@@ -50,8 +50,10 @@ func New(cfg queue.Config, obs queue.Observer, logger *slog.Logger) (*Backend, e
 	}
 	b := &Backend{cfg: cfg, obs: obs, logger: logger, now: time.Now, queues: map[string]*qstate{},
 		wake: make(chan struct{}, 1), done: make(chan struct{})}
+	limits := cfg.QueueLimits()
 	for _, q := range cfg.Queues {
 		b.queues[q] = newQState(q, cfg)
+		b.queues[q].limit = limits[q]
 	}
 	b.wg.Add(1)
 	go b.background()
@@ -137,10 +139,16 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 	if s.paused {
 		return nil, queue.ErrPaused
 	}
+	want, until := s.allowance(req.Max, now)
+	if want == 0 && req.Max > 0 {
+		return nil, &queue.HeldError{Until: until}
+	}
 	var out []*queue.Job
-	for len(out) < req.Max {
-		j := s.pop()
+	var blocked time.Time
+	for len(out) < want {
+		j, until := s.pop(now)
 		if j == nil {
+			blocked = until
 			break
 		}
 		s.count[queue.StateWaiting]--
@@ -151,6 +159,19 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		s.active[j.ID] = &lease{job: j, owner: req.Consumer, seen: now}
 		s.event(j, now, nil)
 		out = append(out, clone(j))
+	}
+	if unused := want - len(out); unused > 0 && s.limit.Max > 0 {
+		step, _ := s.limit.Spacing()
+		s.tat = s.tat.Add(-time.Duration(unused) * step) // give back the slots not used
+	}
+	if s.limit.Max > 0 && want < req.Max && len(out) == want {
+		// The limit cut this claim short: the next may start at its next slot.
+		_, tol := s.limit.Spacing()
+		return out, &queue.HeldError{Until: s.tat.Add(-tol)}
+	}
+	if !blocked.IsZero() {
+		// Jobs wait only behind their groups' limits: come back then.
+		return out, &queue.HeldError{Until: blocked}
 	}
 	return out, nil
 }
@@ -163,7 +184,7 @@ func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 		b.mu.Unlock()
 		return err
 	}
-	if s.count[queue.StateWaiting] > 0 && !s.paused {
+	if s.count[queue.StateWaiting] > 0 && !s.paused && len(s.ring) == 0 {
 		b.mu.Unlock()
 		return nil
 	}
@@ -301,7 +322,7 @@ func (b *Backend) background() {
 			b.mu.Lock()
 			now := b.now()
 			for _, s := range b.queues {
-				s.reclaim(b, now, 5*b.cfg.Heartbeat)
+				s.reclaim(b, now, 10*b.cfg.Heartbeat)
 				s.expire(b, now)
 			}
 			b.mu.Unlock()

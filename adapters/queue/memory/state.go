@@ -30,15 +30,38 @@ type qstate struct {
 	completed, failed int64 // totals
 	deliveries        uint64
 	paused            bool
-	dedup             map[string]time.Time
-	logs              map[string][]queue.LogLine
-	minutes           map[int64]*[2]int64
+	limit             queue.Limit // Max 0: none
+	tat               time.Time   // the limit's next start slot (see queue.Limit)
+	heldUntil         time.Time   // RateLimited: no claim before
+	schedules         map[string]*queue.Schedule
+
+	// Groups: each group's FIFO, and the ring of members served
+	// round-robin at normal priority: groups with waiting jobs, plus
+	// normalMember for the ungrouped normal jobs while the ring is in use.
+	groups     map[string]*group
+	ring       []string
+	inRing     map[string]bool
+	groupLimit queue.Limit
+	groupConc  int
+	dedup      map[string]time.Time
+	logs       map[string][]queue.LogLine
+	minutes    map[int64]*[2]int64
 
 	events     []queue.Event // ring of the newest cfg.Events.MaxLen
 	eventSeq   uint64        // ID of the newest event
 	eventsWake chan struct{} // closed and replaced on every event
 	waiters    chan struct{} // closed and replaced when a job becomes waiting
 	cancelSubs map[chan string]struct{}
+}
+
+// normalMember stands for the ungrouped normal-priority jobs in the ring.
+const normalMember = "\x00normal"
+
+type group struct {
+	waiting   []entry
+	active    int
+	heldUntil time.Time
+	tat       time.Time
 }
 
 type entry struct {
@@ -58,7 +81,9 @@ func newQState(name string, cfg queue.Config) *qstate {
 	return &qstate{name: name, cfg: cfg, jobs: map[string]*queue.Job{}, count: map[queue.State]int64{},
 		cur: map[string]uint64{}, finished: map[queue.State][]entry{}, active: map[string]*lease{},
 		dedup: map[string]time.Time{}, logs: map[string][]queue.LogLine{}, minutes: map[int64]*[2]int64{},
-		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{}}
+		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{},
+		schedules: map[string]*queue.Schedule{}, groups: map[string]*group{}, inRing: map[string]bool{},
+		groupLimit: cfg.GroupLimits(), groupConc: cfg.GroupConcurrency}
 }
 
 func (s *qstate) remember(id string, now time.Time) {
@@ -91,33 +116,163 @@ func (s *qstate) leave(j *queue.Job) {
 	}
 }
 
-// push makes j waiting at the tail of its priority.
+// push makes j waiting at the tail of its priority, or of its group.
 func (s *qstate) push(j *queue.Job) {
 	j.State = queue.StateWaiting
 	s.count[queue.StateWaiting]++
-	i := j.Priority.Index()
-	s.waiting[i] = append(s.waiting[i], s.mark(j, j.RunAt))
+	e := s.mark(j, j.RunAt)
+	switch {
+	case j.Group != "":
+		g := s.groups[j.Group]
+		if g == nil {
+			g = &group{}
+			s.groups[j.Group] = g
+		}
+		g.waiting = append(g.waiting, e)
+		s.join(j.Group)
+		if len(s.waiting[1]) > 0 {
+			s.join(normalMember)
+		}
+	default:
+		i := j.Priority.Index()
+		s.waiting[i] = append(s.waiting[i], e)
+		if i == 1 && len(s.ring) > 0 {
+			s.join(normalMember)
+		}
+	}
 	close(s.waiters)
 	s.waiters = make(chan struct{})
 }
 
-// pop takes the next current waiting job, highest priority first.
-func (s *qstate) pop() *queue.Job {
-	for i := range s.waiting {
-		for len(s.waiting[i]) > 0 {
-			e := s.waiting[i][0]
-			s.waiting[i][0] = entry{}
-			s.waiting[i] = s.waiting[i][1:]
-			if len(s.waiting[i]) == 0 {
-				s.waiting[i] = nil
-			}
-			if s.current(e) && e.job.State == queue.StateWaiting {
-				delete(s.cur, e.job.ID)
-				return e.job
-			}
+func (s *qstate) join(member string) {
+	if !s.inRing[member] {
+		s.inRing[member] = true
+		s.ring = append(s.ring, member)
+	}
+}
+
+// popFIFO takes the first current waiting entry of a FIFO.
+func (s *qstate) popFIFO(l *[]entry) *queue.Job {
+	for len(*l) > 0 {
+		e := (*l)[0]
+		(*l)[0] = entry{}
+		*l = (*l)[1:]
+		if len(*l) == 0 {
+			*l = nil
+		}
+		if s.current(e) && e.job.State == queue.StateWaiting {
+			delete(s.cur, e.job.ID)
+			return e.job
 		}
 	}
 	return nil
+}
+
+// pop takes the next waiting job: high first; then, round-robin, the
+// ungrouped normal jobs and each group within its limits; then low. It
+// returns when the next job is blocked only by a group's limit (the
+// earliest such group's next start), for the caller to come back.
+func (s *qstate) pop(now time.Time) (*queue.Job, time.Time) {
+	if j := s.popFIFO(&s.waiting[0]); j != nil {
+		return j, time.Time{}
+	}
+	var blocked time.Time
+	for tries := len(s.ring); tries > 0 && len(s.ring) > 0; tries-- {
+		m := s.ring[0]
+		s.ring = append(s.ring[1:], m) // rotate: m goes last
+		if m == normalMember {
+			if j := s.popFIFO(&s.waiting[1]); j != nil {
+				return j, time.Time{}
+			}
+			s.leave2(m)
+			continue
+		}
+		g := s.groups[m]
+		if len(g.waiting) == 0 {
+			s.leave2(m)
+			continue
+		}
+		if until, ok := s.groupBlocked(g, now); !ok {
+			if !until.IsZero() && (blocked.IsZero() || until.Before(blocked)) {
+				blocked = until
+			}
+			continue
+		}
+		if j := s.popFIFO(&g.waiting); j != nil {
+			g.active++
+			s.take(g)
+			return j, time.Time{}
+		}
+		s.leave2(m)
+	}
+	if len(s.ring) == 0 {
+		if j := s.popFIFO(&s.waiting[1]); j != nil {
+			return j, time.Time{}
+		}
+	}
+	if j := s.popFIFO(&s.waiting[2]); j != nil {
+		return j, time.Time{}
+	}
+	return nil, blocked
+}
+
+// leave2 takes a member out of the ring.
+func (s *qstate) leave2(m string) {
+	delete(s.inRing, m)
+	for i, x := range s.ring {
+		if x == m {
+			s.ring = append(s.ring[:i], s.ring[i+1:]...)
+			break
+		}
+	}
+	if m != normalMember {
+		if g := s.groups[m]; g != nil && g.active == 0 && g.heldUntil.IsZero() {
+			delete(s.groups, m)
+		}
+	}
+}
+
+// groupBlocked reports whether g may start a job now; when it may not
+// because of its held time or limit, until is when it may.
+func (s *qstate) groupBlocked(g *group, now time.Time) (time.Time, bool) {
+	if now.Before(g.heldUntil) {
+		return g.heldUntil, false
+	}
+	if s.groupConc > 0 && g.active >= s.groupConc {
+		return time.Time{}, false // a settlement frees it
+	}
+	if s.groupLimit.Max > 0 {
+		_, tol := s.groupLimit.Spacing()
+		if g.tat.Before(now) {
+			g.tat = now
+		}
+		if g.tat.Sub(now) > tol {
+			return g.tat.Add(-tol), false
+		}
+	}
+	return time.Time{}, true
+}
+
+// take spends one of g's limit slots.
+func (s *qstate) take(g *group) {
+	if s.groupLimit.Max > 0 {
+		step, _ := s.groupLimit.Spacing()
+		g.tat = g.tat.Add(step)
+	}
+}
+
+// release ends an active grouped job's hold on its group's concurrency.
+func (s *qstate) release(j *queue.Job) {
+	if j.Group == "" {
+		return
+	}
+	if g := s.groups[j.Group]; g != nil && g.active > 0 {
+		g.active--
+		if len(g.waiting) > 0 {
+			close(s.waiters)
+			s.waiters = make(chan struct{})
+		}
+	}
 }
 
 func (s *qstate) delay(j *queue.Job) {
@@ -190,6 +345,7 @@ func (s *qstate) settle(b *Backend, st queue.Settlement, now time.Time) {
 	}
 	j := l.job
 	s.leave(j)
+	s.release(j)
 	if st.Progress != nil {
 		j.Percent = *st.Progress
 	}
@@ -220,8 +376,45 @@ func (s *qstate) settle(b *Backend, st queue.Settlement, now time.Time) {
 	case queue.Released:
 		j.StartedAt, j.RunAt = time.Time{}, now
 		s.push(j)
+	case queue.Postponed:
+		j.RunAt = st.At
+		s.delay(j)
+		if j.Group != "" {
+			g := s.groups[j.Group]
+			if g == nil {
+				g = &group{}
+				s.groups[j.Group] = g
+			}
+			if st.At.After(g.heldUntil) {
+				g.heldUntil = st.At
+			}
+		} else if st.At.After(s.heldUntil) {
+			s.heldUntil = st.At
+		}
+		b.poke()
 	}
 	s.event(j, now, nil)
+}
+
+// allowance is how many jobs the queue may start now (up to want), or
+// when it may start again.
+func (s *qstate) allowance(want int, now time.Time) (int, time.Time) {
+	if now.Before(s.heldUntil) {
+		return 0, s.heldUntil
+	}
+	if s.limit.Max == 0 {
+		return want, time.Time{}
+	}
+	step, tol := s.limit.Spacing()
+	if s.tat.Before(now) {
+		s.tat = now
+	}
+	n := min(want, int(float64(now.Add(tol).Sub(s.tat))/float64(step))+1)
+	if n <= 0 {
+		return 0, s.tat.Add(-tol)
+	}
+	s.tat = s.tat.Add(time.Duration(n) * step)
+	return n, time.Time{}
 }
 
 func (s *qstate) minute(now time.Time, i int) {
@@ -263,6 +456,7 @@ func (s *qstate) reclaim(b *Backend, now time.Time, lease time.Duration) {
 		}
 		j := l.job
 		s.leave(j)
+		s.release(j)
 		j.Stalls++
 		switch {
 		case l.cancel:

@@ -56,6 +56,7 @@ type Backend struct {
 	now     func() time.Time
 
 	batchers map[string]*batcher
+	limits   map[string]queue.Limit
 }
 
 var _ queue.Backend = (*Backend)(nil)
@@ -74,7 +75,7 @@ func New(cfg Config, qcfg queue.Config, client goredis.UniversalClient, logger *
 			cfg.MinIdleTime, 3*qcfg.Heartbeat)
 	}
 	b := &Backend{cfg: cfg, qcfg: qcfg, client: client, logger: logger, obs: obs, keys: map[string]keys{},
-		now: time.Now, batchers: map[string]*batcher{}}
+		now: time.Now, batchers: map[string]*batcher{}, limits: qcfg.QueueLimits()}
 	for _, q := range qcfg.Queues {
 		b.keys[q] = newKeys(cfg.Prefix, q)
 		b.batchers[q] = newBatcher(b, q)
@@ -232,9 +233,11 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	now := b.now()
-	args := make([]any, 0, 8+6*len(req.Settle))
+	args := make([]any, 0, 13+6*len(req.Settle))
+	lim, glim := b.limits[req.Queue], b.qcfg.GroupLimits()
 	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, msArg(now.Add(b.cfg.MinIdleTime)), req.Max,
-		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, len(req.Settle))
+		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, lim.Max, lim.Per.Milliseconds(), len(req.Settle),
+		b.qcfg.GroupConcurrency, glim.Max, glim.Per.Milliseconds())
 	for _, st := range req.Settle {
 		args = appendSettlement(args, st, now)
 	}
@@ -249,17 +252,21 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, queue.ErrPaused
 	}
 	var jobs []*queue.Job
-	for i := 2; i+2 < len(res); i += 3 {
+	for i := 3; i+2 < len(res); i += 3 {
 		tk, _ := res[i].(string)
 		id, _ := res[i+1].(string)
 		data, _ := res[i+2].(string)
 		jobs = append(jobs, b.claimed(req.Queue, tk, id, data, now))
 	}
+	if until := toInt(res[2]); until > 0 {
+		return jobs, &queue.HeldError{Until: time.UnixMilli(until)}
+	}
 	return jobs, nil
 }
 
 var outcomeStates = map[queue.Outcome]queue.State{queue.Completed: queue.StateCompleted, queue.Retry: queue.StateDelayed,
-	queue.Dead: queue.StateFailed, queue.Cancelled: queue.StateCancelled, queue.Released: queue.StateWaiting}
+	queue.Dead: queue.StateFailed, queue.Cancelled: queue.StateCancelled, queue.Released: queue.StateWaiting,
+	queue.Postponed: queue.StateDelayed}
 
 // appendSettlement adds one settlement: the record as it is after the
 // outcome, built here from the delivered job (the script checks that the
@@ -268,7 +275,7 @@ func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
 	j := *st.Job
 	j.State = outcomeStates[st.Outcome]
 	kind := map[queue.Outcome]string{queue.Completed: "completed", queue.Retry: "retry", queue.Dead: "dead",
-		queue.Cancelled: "cancelled", queue.Released: "released"}[st.Outcome]
+		queue.Cancelled: "cancelled", queue.Released: "released", queue.Postponed: "postponed"}[st.Outcome]
 	if st.Progress != nil {
 		j.Percent = *st.Progress
 	}
@@ -286,6 +293,8 @@ func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
 		}
 	case queue.Released:
 		j.StartedAt, j.RunAt = time.Time{}, now
+	case queue.Postponed:
+		j.RunAt = st.At
 	}
 	errJSON := ""
 	if st.Error != "" {

@@ -15,7 +15,7 @@ import (
 // testConfig is the driver config tests use: unique keys, quick ticks.
 func testConfig(t testing.TB) Config {
 	cfg := Config{Prefix: testenv.Prefix(t), PromoteInterval: 5 * time.Millisecond,
-		MinIdleTime: 300 * time.Millisecond, ClaimInterval: 50 * time.Millisecond}
+		MinIdleTime: time.Second, ClaimInterval: 50 * time.Millisecond}
 	cfg.SetDefaults()
 	return cfg
 }

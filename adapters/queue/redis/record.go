@@ -27,21 +27,24 @@ import (
 // the end of "error" by the first `,"name":` after it: inside a JSON
 // string every quote is escaped, so that sequence cannot occur there.
 type record struct {
-	State         queue.State     `json:"state"`
-	Priority      queue.Priority  `json:"priority"`
-	Attempt       int             `json:"attempt"`
-	Stalls        int             `json:"stalls"`
-	Progress      int             `json:"progress"`
-	RunAt         int64           `json:"runAt"`
-	StartedAt     int64           `json:"startedAt"`
-	FinishedAt    int64           `json:"finishedAt"`
-	Token         int64           `json:"token"`
-	Error         *string         `json:"error"`
-	Name          string          `json:"name"`
-	MaxAttempts   int             `json:"maxAttempts"`
-	EnqueuedAt    int64           `json:"enqueuedAt"`
-	CorrelationID string          `json:"correlationId,omitempty"`
-	Payload       json.RawMessage `json:"payload"`
+	State         queue.State        `json:"state"`
+	Priority      queue.Priority     `json:"priority"`
+	Attempt       int                `json:"attempt"`
+	Stalls        int                `json:"stalls"`
+	Progress      int                `json:"progress"`
+	RunAt         int64              `json:"runAt"`
+	StartedAt     int64              `json:"startedAt"`
+	FinishedAt    int64              `json:"finishedAt"`
+	Token         int64              `json:"token"`
+	Error         *string            `json:"error"`
+	Name          string             `json:"name"`
+	MaxAttempts   int                `json:"maxAttempts"`
+	EnqueuedAt    int64              `json:"enqueuedAt"`
+	CorrelationID string             `json:"correlationId,omitempty"`
+	Group         string             `json:"group,omitempty"`
+	Timeout       int64              `json:"timeout,omitempty"`
+	Retry         *queue.RetryPolicy `json:"retry,omitempty"`
+	Payload       json.RawMessage    `json:"payload"`
 }
 
 // encodeRecord returns j's record with token 0. j.Payload must be valid
@@ -93,6 +96,19 @@ func encodeSplit(j *queue.Job) (head, tail []byte) {
 		b = append(b, `,"correlationId":`...)
 		b = appendString(b, j.CorrelationID)
 	}
+	if j.Group != "" {
+		b = append(b, `,"group":`...)
+		b = appendString(b, j.Group)
+	}
+	if j.Timeout > 0 {
+		b = append(b, `,"timeout":`...)
+		b = strconv.AppendInt(b, j.Timeout.Milliseconds(), 10)
+	}
+	if j.Retry != nil {
+		r, _ := json.Marshal(j.Retry) // plain fields: cannot fail
+		b = append(b, `,"retry":`...)
+		b = append(b, r...)
+	}
 	b = append(b, `,"payload":`...)
 	if len(j.Payload) == 0 {
 		b = append(b, "null"...)
@@ -118,7 +134,8 @@ func decodeRecord(q, id string, data []byte) (*queue.Job, error) {
 	j := &queue.Job{ID: id, Queue: q, Name: r.Name, Payload: r.Payload, Priority: r.Priority, State: r.State,
 		Attempt: r.Attempt, MaxAttempts: r.MaxAttempts, Stalls: r.Stalls, Percent: r.Progress,
 		EnqueuedAt: fromMs(r.EnqueuedAt), RunAt: fromMs(r.RunAt), StartedAt: fromMs(r.StartedAt),
-		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID}
+		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID, Retry: r.Retry, Group: r.Group,
+		Timeout: time.Duration(r.Timeout) * time.Millisecond}
 	if r.Token > 0 {
 		j.Delivery = strconv.FormatInt(r.Token, 10)
 	}

@@ -63,7 +63,7 @@ func (b *Backend) housekeeping(ctx context.Context, report func(string, error)) 
 func (b *Backend) promoteDue(ctx context.Context, q string) error {
 	k := b.keys[q]
 	for {
-		n, err := promoteScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, promoteBatch).Int()
+		n, err := promoteScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, promoteBatch, k.base).Int()
 		if err != nil || n < promoteBatch {
 			return err
 		}

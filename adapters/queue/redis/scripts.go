@@ -67,17 +67,57 @@ local function event(h, id, emax, now, prog)
     redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now)
   end
 end
+-- Groups: a grouped job waits in g:<group>; the ring (a list rotated at
+-- each turn, with ring:set for membership) holds the groups that have
+-- waiting jobs, plus '*' for the ungrouped normal jobs while any group
+-- does; gactive, gheld and grate are per-group running counts, RateLimited
+-- holds and limit slots.
+local function jgroup(h) return string.match(h.tail, ',"group":"([%w_.:%-]+)"') end
+local function join(base, m)
+  if redis.call('SADD', base .. 'ring:set', m) == 1 then redis.call('RPUSH', base .. 'ring', m) end
+end
+local function quit(base, m)
+  redis.call('SREM', base .. 'ring:set', m)
+  redis.call('LREM', base .. 'ring', 0, m)
+end
+local function enlist(base, prio, group, el)
+  if group then
+    redis.call('LPUSH', base .. 'g:' .. group, el)
+    redis.call('HINCRBY', KEYS[11], 'grouped', 1)
+    join(base, group)
+    if redis.call('LLEN', KEYS[3]) > 0 then join(base, '*') end
+  else
+    local li = WAIT[prio] or 3
+    redis.call('LPUSH', KEYS[li], el)
+    if li == 3 and redis.call('LLEN', base .. 'ring') > 0 then join(base, '*') end
+  end
+end
 -- push makes h waiting: a fresh token, the element at the left of its list,
 -- and a wake-up for an idle worker.
-local function push(h, id)
+local function push(h, id, base)
   h.state = 'waiting'
   h.token = tostring(redis.call('INCR', KEYS[15]))
-  redis.call('LPUSH', KEYS[WAIT[h.prio] or 3], h.token .. ':' .. id)
+  enlist(base, h.prio, jgroup(h), h.token .. ':' .. id)
   if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
 end
 -- unwait takes a waiting job's element out of its list.
-local function unwait(h, id)
-  redis.call('LREM', KEYS[WAIT[h.prio] or 3], 1, h.token .. ':' .. id)
+local function unwait(h, id, base)
+  local g = jgroup(h)
+  if g then
+    if redis.call('LREM', base .. 'g:' .. g, 1, h.token .. ':' .. id) == 1 then
+      redis.call('HINCRBY', KEYS[11], 'grouped', -1)
+    end
+  else
+    redis.call('LREM', KEYS[WAIT[h.prio] or 3], 1, h.token .. ':' .. id)
+  end
+end
+-- release ends an active grouped job's hold on its group.
+local function release(h, base)
+  local g = jgroup(h)
+  if g and redis.call('HINCRBY', base .. 'gactive', g, -1) <= 0 then
+    redis.call('HDEL', base .. 'gactive', g)
+    if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
+  end
 end
 -- retain trims a finished list to keep, deleting the dropped jobs'
 -- records and logs; returns how many it dropped.
@@ -128,7 +168,7 @@ while i <= #ARGV do
     else
       local pr = string.match(head, '"priority":"(%a+)"')
       local tk = redis.call('INCR', KEYS[15])
-      redis.call('LPUSH', KEYS[WAIT[pr] or 3], tk .. ':' .. id)
+      enlist(base, pr, string.match(tail, ',"group":"([%w_.:%-]+)"'), tk .. ':' .. id)
       redis.call('HSET', KEYS[1], id, head .. tk .. tail)
       woke = true
     end
@@ -140,23 +180,31 @@ if woke and redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16],
 return out`)
 
 // fetch: ARGV base, now, emax, lease-deadline-ms, want, keep-completed,
-// keep-failed, settlement count, then per settlement: kind, id, token,
-// error (JSON or ""), record head, record tail (the settled record as the
-// worker built it, cut at its token; for an entry that was not a readable
-// job, the record to write in its place). Settles, then claims up to want
-// jobs, highest priority first. Returns {dropped, paused, then per claim:
-// token, id ("" for an element that is not a job), record (or the raw
-// element)}.
+// keep-failed, limit-max, limit-per-ms (0 0: no limit), settlement count,
+// group concurrency (0: none), group-limit-max, group-limit-per-ms, then
+// per settlement: kind, id, token, error (JSON or ""), record head,
+// record tail (the settled record as the worker built it, cut at its
+// token; for an entry that was not a readable job, the record to write in
+// its place). Settles, then claims up to want jobs, highest priority
+// first, within the queue's limit (starts spaced limit-per/limit-max apart
+// with a burst of a tenth of limit-max: the generic cell rate algorithm,
+// its next slot in key rate, see queue.Limit), and no start at all while a
+// handler's RateLimited holds the queue (key held). Returns {dropped,
+// paused, held-until-ms (0: not held; set with claims when the limit cut
+// them short), then per claim: token, id ("" for an element that is not a
+// job), record (or the raw element)}.
 var fetchScript = goredis.NewScript(prelude + fetchSrc)
 
 const fetchSrc = `
 local base, now, emax, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local want, keepC, keepF, ns = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local minute = math.floor(tonumber(now) / 60000)
+local want, keepC, keepF = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local lmax, lper, ns = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local nowN = tonumber(now)
+local minute = math.floor(nowN / 60000)
 local dropped = 0
 local cancelling = ns > 0 and redis.call('SCARD', KEYS[13]) > 0
 local fin = {completed = 0, failed = 0, cancelled = 0}
-local i = 9
+local i = 14
 for _ = 1, ns do
   local kind, id, tk, err, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   i = i + 6
@@ -173,11 +221,25 @@ for _ = 1, ns do
     end
     local h = parse(rec)
     if h then
+      release(h, base)
       if kind == 'retry' then
         redis.call('ZADD', KEYS[6], h.runAt, id)
         redis.call('HINCRBY', KEYS[11], 'retried', 1)
+      elseif kind == 'postponed' then
+        redis.call('ZADD', KEYS[6], h.runAt, id)
+        local g = jgroup(h)
+        if g then
+          if tonumber(h.runAt) > tonumber(redis.call('HGET', base .. 'gheld', g) or '0') then
+            redis.call('HSET', base .. 'gheld', g, h.runAt)
+          end
+        else
+          local held = tonumber(redis.call('GET', base .. 'held') or '0')
+          if tonumber(h.runAt) > held then
+            redis.call('SET', base .. 'held', h.runAt, 'PX', math.max(tonumber(h.runAt) - nowN, 1))
+          end
+        end
       elseif kind == 'released' then
-        push(h, id)
+        push(h, id, base)
       else
         finish(h, id, h.state, now)
         fin[h.state] = fin[h.state] + 1
@@ -198,54 +260,144 @@ if fin.failed > 0 then
   dropped = retain(KEYS[8], keepF, base)
 end
 if fin.cancelled > 0 then retain(KEYS[9], keepC, base) end
-local out = {dropped, 0}
+local out = {dropped, 0, 0}
 if want <= 0 then return out end
 if redis.call('EXISTS', KEYS[12]) == 1 then out[2] = 1; return out end
+local held = tonumber(redis.call('GET', base .. 'held') or '0')
+if held > nowN then out[3] = held; return out end
+local rkey, step, tat, tol
+local asked = want
+if lmax > 0 then
+  rkey = base .. 'rate'
+  step = lper / lmax
+  tol = step * (math.max(math.floor(lmax / 10), 1) - 1)
+  tat = math.max(tonumber(redis.call('GET', rkey) or '0'), nowN)
+  local n = math.floor((nowN + tol - tat) / step) + 1
+  if n <= 0 then out[3] = tostring(math.ceil(tat - tol)); return out end
+  want = math.min(want, n)
+end
 local need = want
-for li = 2, 4 do
+-- claim takes one popped element: false when it was stale.
+local function claim(el)
+  local tk, id = string.match(el, '^(%d+):(.*)$')
+  if not tk then
+    out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = el
+    return true
+  end
+  local rec = redis.call('HGET', KEYS[1], id)
+  local h = parse(rec)
+  if h and h.state == 'waiting' and h.token == tk then
+    h.state, h.startedAt, h.progress = 'active', now, '0'
+    rec = build(h)
+    redis.call('HSET', KEYS[1], id, rec)
+  elseif not rec or h then
+    return false
+  end
+  redis.call('ZADD', KEYS[5], lease, el)
+  if h then event(h, id, emax, now) end
+  out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
+  return true
+end
+local function drain(key)
   while need > 0 do
-    local els = redis.call('RPOP', KEYS[li], need)
-    if not els then break end
+    local els = redis.call('RPOP', key, need)
+    if not els then return end
     for _, el in ipairs(els) do
-      local tk, id = string.match(el, '^(%d+):(.*)$')
-      if not tk then
-        out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = el
-        need = need - 1
-      else
-        local rec = redis.call('HGET', KEYS[1], id)
-        local h = parse(rec)
-        if h and h.state == 'waiting' and h.token == tk then
-          h.state, h.startedAt, h.progress = 'active', now, '0'
-          rec = build(h)
-          redis.call('HSET', KEYS[1], id, rec)
-          redis.call('ZADD', KEYS[5], lease, el)
-          event(h, id, emax, now)
-          out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
-          need = need - 1
-        elseif rec and not h then
-          redis.call('ZADD', KEYS[5], lease, el)
-          out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
-          need = need - 1
-        end
-      end
+      if claim(el) then need = need - 1 end
     end
   end
 end
-if need == 0 and redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) > 0
-    and redis.call('LLEN', KEYS[16]) == 0 then
-  redis.call('LPUSH', KEYS[16], '1') -- more is waiting: wake the next idle worker
+drain(KEYS[2])
+local ring = base .. 'ring'
+local rlen = need > 0 and redis.call('LLEN', ring) or 0
+if rlen == 0 then
+  drain(KEYS[3])
+else
+  -- Round-robin: one job per member per pass, while passes make progress.
+  local gconc = tonumber(ARGV[11])
+  local glmax, glper = tonumber(ARGV[12]), tonumber(ARGV[13])
+  local gstep = glmax > 0 and glper / glmax or 0
+  local gtol = glmax > 0 and gstep * (math.max(math.floor(glmax / 10), 1) - 1) or 0
+  local progress = true
+  while need > 0 and progress and rlen > 0 do
+    progress = false
+    for _ = 1, rlen do
+      if need == 0 then break end
+      local m = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
+      if not m then break end
+      if m == '*' then
+        local took = false
+        while not took do
+          local el = redis.call('RPOP', KEYS[3])
+          if not el then quit(base, '*'); break end
+          took = claim(el)
+        end
+        if took then need, progress = need - 1, true end
+      else
+        local gkey = base .. 'g:' .. m
+        local ok = true
+        local held = tonumber(redis.call('HGET', base .. 'gheld', m) or '0')
+        if held > nowN then
+          ok = false
+          if out[3] == 0 or held < tonumber(out[3]) then out[3] = tostring(held) end
+        elseif held > 0 then
+          redis.call('HDEL', base .. 'gheld', m)
+        end
+        if ok and gconc > 0 and tonumber(redis.call('HGET', base .. 'gactive', m) or '0') >= gconc then
+          ok = false -- a settlement frees it and wakes a worker
+        end
+        local gtat
+        if ok and glmax > 0 then
+          gtat = math.max(tonumber(redis.call('HGET', base .. 'grate', m) or '0'), nowN)
+          if gtat - nowN > gtol then
+            ok = false
+            local at = math.ceil(gtat - gtol)
+            if out[3] == 0 or at < tonumber(out[3]) then out[3] = tostring(at) end
+          end
+        end
+        if ok then
+          local took = false
+          while not took do
+            local el = redis.call('RPOP', gkey)
+            if not el then quit(base, m); break end
+            redis.call('HINCRBY', KEYS[11], 'grouped', -1)
+            took = claim(el)
+          end
+          if took then
+            need, progress = need - 1, true
+            redis.call('HINCRBY', base .. 'gactive', m, 1)
+            if gtat then redis.call('HSET', base .. 'grate', m, string.format('%.3f', gtat + gstep)) end
+          end
+        end
+      end
+    end
+    rlen = redis.call('LLEN', ring)
+  end
+  if rlen == 0 then drain(KEYS[3]) end
+end
+drain(KEYS[4])
+if rkey and want > need then
+  tat = tat + (want - need) * step
+  redis.call('SET', rkey, string.format('%.3f', tat), 'PX', math.ceil(lper * 2))
+  if need == 0 and want < asked then
+    out[3] = tostring(math.ceil(tat - tol)) -- the limit cut this claim: when the next may start
+  end
+end
+if need == 0 and redis.call('LLEN', KEYS[16]) == 0 then
+  redis.call('LPUSH', KEYS[16], '1') -- more may be waiting: wake the next idle worker
 end
 return out`
 
-// promote: ARGV now, emax, limit. Moves due delayed jobs to waiting.
+// promote: ARGV now, emax, limit, base. Moves due delayed jobs to waiting.
 var promoteScript = goredis.NewScript(prelude + `
+local base = ARGV[4]
 local ids = redis.call('ZRANGE', KEYS[6], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[6], id)
   local rec = redis.call('HGET', KEYS[1], id)
   local h = parse(rec)
   if h and h.state == 'delayed' then
-    push(h, id)
+    push(h, id, base)
     redis.call('HSET', KEYS[1], id, build(h))
     event(h, id, ARGV[2], ARGV[1])
   elseif rec and not h then
@@ -284,7 +436,7 @@ for _, el in ipairs(els) do
       kind = 'dead'
     else
       h.attempt, h.startedAt, h.runAt = inc(h.attempt), '0', now
-      push(h, id)
+      push(h, id, base)
     end
     redis.call('HINCRBY', KEYS[11], 'stalled', 1)
     redis.call('HSET', KEYS[1], id, build(h))
@@ -321,7 +473,7 @@ local base, now, emax, keepC, a = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), 
 local out = {}
 local function unindex(h, id)
   if h.state == 'waiting' then
-    unwait(h, id)
+    unwait(h, id, base)
   elseif h.state == 'delayed' then
     redis.call('ZREM', KEYS[6], id)
   elseif LIST[h.state] then
@@ -377,7 +529,7 @@ for i = 6, #ARGV do
           h.attempt, h.stalls, h.progress, h.startedAt, h.finishedAt = '1', '0', '0', '0', '0'
         end
         h.runAt = now
-        push(h, id)
+        push(h, id, base)
       end
       redis.call('HSET', KEYS[1], id, build(h))
       event(h, id, emax, now)
@@ -427,3 +579,22 @@ while n < tonumber(ARGV[3]) do
   n = n + 1
 end
 return n`)
+
+// tick: ARGV base, now, emax, dedup-ttl-ms, schedule id, tick-ms, then one
+// job as for enqueue (id, due, unique, name, head, tail). Makes the tick's
+// job unless it was made, and records the tick as the schedule's last.
+// Returns 1 when it made the job.
+var tickScript = goredis.NewScript(prelude + `
+local base, now, emax, ttl, sid, tick = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local last = tonumber(redis.call('HGET', base .. 'schedules:last', sid) or '0')
+if tonumber(tick) > last then redis.call('HSET', base .. 'schedules:last', sid, tick) end
+local id, name, head, tail = ARGV[7], ARGV[10], ARGV[11], ARGV[12]
+if not redis.call('SET', base .. 'dedup:' .. id, '1', 'NX', 'PX', ttl) then return 0 end
+if redis.call('HEXISTS', KEYS[1], id) == 1 then return 0 end
+local pr = string.match(head, '"priority":"(%a+)"')
+local tk = redis.call('INCR', KEYS[15])
+enlist(base, pr, string.match(tail, ',"group":"([%w_.:%-]+)"'), tk .. ':' .. id)
+redis.call('HSET', KEYS[1], id, head .. tk .. tail)
+redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', 'waiting', 'a', '0', 'n', name, 't', now)
+if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
+return 1`)

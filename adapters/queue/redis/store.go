@@ -45,9 +45,14 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 }
 
 func toInt(v any) int64 {
-	s, _ := v.(string)
-	n, _ := strconv.ParseInt(s, 10, 64)
-	return n
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
 }
 
 // Job returns one job with its logs.

@@ -30,7 +30,7 @@ type Harness struct {
 // concurrency 5, 3 attempts, fast backoff.
 func Config() queue.Config {
 	cfg := queue.Config{Driver: "test", Queues: []string{"jobs", "other"}, PausePoll: 20 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second, Heartbeat: 50 * time.Millisecond}
+		ShutdownTimeout: 5 * time.Second, Heartbeat: 100 * time.Millisecond}
 	cfg.Retry.Backoff.Initial = 50 * time.Millisecond
 	cfg.SetDefaults()
 	return cfg
@@ -62,6 +62,14 @@ func Run(t *testing.T, h Harness) {
 		{"PriorityAcrossWorkers", testPriorityAcrossWorkers, true},
 		{"ReleasedOnShutdown", testReleasedOnShutdown, false},
 		{"Paging", testPaging, false},
+		{"Timeout", testTimeout, false},
+		{"RetryPolicy", testRetryPolicy, false},
+		{"RateLimited", testRateLimited, false},
+		{"QueueLimit", testQueueLimit, false},
+		{"Schedules", testSchedules, false},
+		{"Batch", testBatch, false},
+		{"Groups", testGroups, false},
+		{"BatchShutdown", testBatchShutdown, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,116 @@
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/testenv"
+)
+
+// testBatch: a batch handler gets batches far larger than the queue's
+// concurrency (waiting jobs hold no slot), settles each job on its own (a
+// job failing in a batch is retried alone), and a lone job runs after
+// MaxWait.
+func testBatch(t *testing.T, h Harness) {
+	cfg := Config()
+	cfg.Concurrency = 2
+	e := NewEnv(t, h, cfg)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var sizes []int
+	runs := map[string]int{}
+	var failedOnce atomic.Int64
+	e.StartWorker(queue.BatchHandler{Queue: "jobs", MaxSize: 50, MaxWait: 100 * time.Millisecond,
+		Handle: func(_ context.Context, jobs []*queue.Job) []error {
+			errs := make([]error, len(jobs))
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, len(jobs))
+			for i, j := range jobs {
+				runs[j.ID]++
+				var p struct{ N int }
+				_ = j.Decode(&p)
+				if p.N%7 == 0 && j.Attempt == 1 {
+					errs[i] = errors.New("every seventh fails once")
+					failedOnce.Add(1)
+				}
+			}
+			return errs
+		}}.Handler())
+	jobs := make([]queue.NewJob, 500)
+	for i := range jobs {
+		jobs[i] = queue.NewJob{Name: "ev", Payload: map[string]int{"N": i}}
+	}
+	ids, err := e.Client.EnqueueBulk(ctx, "jobs", jobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, scale(h, 10*time.Second), func() bool { return e.Stats("jobs").Completed == 500 }, "not done: %+v", e.Stats("jobs"))
+	mu.Lock()
+	defer mu.Unlock()
+	biggest := 0
+	for _, s := range sizes {
+		biggest = max(biggest, s)
+	}
+	if biggest < 20 {
+		t.Fatalf("batches %v: none above 20 with concurrency 2 (jobs waiting for a batch must hold no slot)", sizes)
+	}
+	for i, id := range ids {
+		want := 1
+		if i%7 == 0 {
+			want = 2
+		}
+		if runs[id] != want {
+			t.Fatalf("job %d ran %d times, want %d", i, runs[id], want)
+		}
+	}
+	if s := e.Stats("jobs"); s.Failed != 0 || failedOnce.Load() != 72 {
+		t.Fatalf("stats %+v, failed once %d", s, failedOnce.Load())
+	}
+	t.Logf("%d batches, biggest %d", len(sizes), biggest)
+	// A lone job runs after MaxWait.
+	sizes = sizes[:0]
+	mu.Unlock()
+	t0 := time.Now()
+	if _, err := e.Client.Enqueue(ctx, "jobs", "ev", map[string]int{"N": 1}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, scale(h, 3*time.Second), func() bool { return e.Stats("jobs").Completed == 501 }, "lone job not run")
+	if took := time.Since(t0); took < 100*time.Millisecond {
+		t.Fatalf("a lone job ran after %s, before MaxWait", took)
+	}
+	mu.Lock()
+}
+
+// testBatchShutdown: a worker stopped while a batch fills runs it at once
+// and settles every job before Stop returns (a job claimed but not yet
+// handed to the batch goes back to waiting, unrun).
+func testBatchShutdown(t *testing.T, h Harness) {
+	e := NewEnv(t, h, Config())
+	ctx := context.Background()
+	var ran atomic.Int64
+	w := e.StartWorker(queue.BatchHandler{Queue: "jobs", MaxSize: 100, MaxWait: time.Minute,
+		Handle: func(_ context.Context, jobs []*queue.Job) []error {
+			ran.Add(int64(len(jobs)))
+			return make([]error, len(jobs))
+		}}.Handler())
+	for i := 0; i < 10; i++ {
+		if _, err := e.Client.Enqueue(ctx, "jobs", "ev", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return e.Stats("jobs").Active == 10 }, "batch not filling: %+v", e.Stats("jobs"))
+	stop, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := w.Stop(stop); err != nil {
+		t.Fatal(err)
+	}
+	if s := e.Stats("jobs"); s.Completed != ran.Load() || s.Completed+s.Waiting != 10 || s.Active != 0 || ran.Load() == 0 {
+		t.Fatalf("after stop: ran %d, stats %+v", ran.Load(), s)
+	}
+}

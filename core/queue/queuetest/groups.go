@@ -1,0 +1,124 @@
+package queuetest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/testenv"
+)
+
+// testGroups: group B's 10 jobs, enqueued behind group A's 10,000, all
+// finish within 100 ms of their enqueue (round-robin); a group never runs
+// more than queue.group_concurrency jobs at once; a grouped job's
+// RateLimited holds its group only.
+func testGroups(t *testing.T, h Harness) {
+	cfg := Config()
+	cfg.GroupConcurrency = 3
+	e := NewEnv(t, h, cfg)
+	ctx := context.Background()
+	var mu sync.Mutex
+	doneAt := map[string]time.Time{}
+	running := map[string]int{}
+	maxRunning := map[string]int{}
+	var limitedAt atomic.Int64
+	var cRunsAfterLimit atomic.Int64
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(_ context.Context, j *queue.Job) error {
+		mu.Lock()
+		running[j.Group]++
+		maxRunning[j.Group] = max(maxRunning[j.Group], running[j.Group])
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			running[j.Group]--
+			doneAt[j.ID] = time.Now()
+			mu.Unlock()
+		}()
+		switch j.Name {
+		case "a":
+			time.Sleep(time.Millisecond) // the work: A's backlog takes a while
+		case "limited":
+			if j.Attempt == 1 && limitedAt.Load() == 0 {
+				limitedAt.Store(time.Now().UnixNano())
+				return queue.RateLimited(300 * time.Millisecond)
+			}
+		case "c":
+			if at := limitedAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < 300*time.Millisecond {
+				cRunsAfterLimit.Add(1)
+			}
+		}
+		return nil
+	}})
+	const backlog = 10000
+	for i := 0; i < backlog; i += 1000 {
+		jobs := make([]queue.NewJob, 1000)
+		for k := range jobs {
+			jobs[k] = queue.NewJob{Name: "a", Payload: i + k, Options: []queue.Option{queue.WithGroup("A")}}
+		}
+		if _, err := e.Client.EnqueueBulk(ctx, "jobs", jobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enq := map[string]time.Time{}
+	for i := 0; i < 10; i++ {
+		id, err := e.Client.Enqueue(ctx, "jobs", "b", i, queue.WithGroup("B"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enq[id] = time.Now()
+	}
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for id := range enq {
+			if _, ok := doneAt[id]; !ok {
+				return false
+			}
+		}
+		return true
+	}, "group B's jobs did not finish")
+	mu.Lock()
+	var worst time.Duration
+	for id, at := range enq {
+		worst = max(worst, doneAt[id].Sub(at))
+	}
+	aDone := 0
+	for id := range doneAt {
+		if _, isB := enq[id]; !isB {
+			aDone++
+		}
+	}
+	mu.Unlock()
+	t.Logf("group B's 10 jobs behind A's %d: slowest finished %s after its enqueue (A had done %d)", backlog, worst, aDone)
+	if worst > 100*time.Millisecond+lateness(h) {
+		t.Fatalf("group B waited %s behind group A's backlog", worst)
+	}
+	// A grouped job's RateLimited holds its group, not the others.
+	if _, err := e.Client.Enqueue(ctx, "jobs", "limited", nil, queue.WithGroup("C")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return limitedAt.Load() != 0 }, "not limited")
+	for i := 0; i < 5; i++ {
+		if _, err := e.Client.Enqueue(ctx, "jobs", "c", i, queue.WithGroup("C")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Client.Enqueue(ctx, "jobs", "d", i, queue.WithGroup("D")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, scale(h, 10*time.Second), func() bool {
+		s := e.Stats("jobs")
+		return s.Waiting == 0 && s.Active == 0 && s.Delayed == 0
+	}, "jobs left: %+v", e.Stats("jobs"))
+	if n := cRunsAfterLimit.Load(); n != 0 {
+		t.Fatalf("group C ran %d jobs while held by RateLimited", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxRunning["A"] > cfg.GroupConcurrency {
+		t.Fatalf("group A ran %d jobs at once, group_concurrency is %d", maxRunning["A"], cfg.GroupConcurrency)
+	}
+}

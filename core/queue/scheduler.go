@@ -1,0 +1,187 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Scheduler makes the jobs of the stored schedules at their ticks. Every
+// process that enqueues runs one (API and worker processes alike): at a
+// tick each of them asks the backend for the tick's job, whose id is
+// unique, so exactly one job is made — at the cost of one round trip per
+// tick per process. Schedules are re-read every Refresh (and at once after
+// a change through Admin in this process).
+//
+// Start and Stop are called once each (fx lifecycle).
+type Scheduler struct {
+	cfg      Config
+	store    Scheduling
+	declared []Schedule
+	logger   *slog.Logger
+	// Refresh is how often schedules are re-read (default 10 s).
+	Refresh time.Duration
+	now     func() time.Time
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	seen   map[string]bool // schedules whose missed ticks were handled
+}
+
+// NewScheduler returns a scheduler over store for cfg's queues; declared
+// are the schedules modules declare in code (stored at Start).
+func NewScheduler(cfg Config, store Scheduling, declared []Schedule, logger *slog.Logger) *Scheduler {
+	return &Scheduler{cfg: cfg, store: store, declared: declared, logger: logger, Refresh: 10 * time.Second,
+		now: time.Now, wake: make(chan struct{}, 1), seen: map[string]bool{}}
+}
+
+// Start stores the declared schedules and starts ticking.
+func (s *Scheduler) Start(ctx context.Context) error {
+	for _, d := range s.declared {
+		if !s.cfg.hasQueue(d.Queue) {
+			return fmt.Errorf("%w: schedule %q is for queue %q, not in queue.queues", ErrQueueNotFound, d.ID, d.Queue)
+		}
+		if err := d.Validate(); err != nil {
+			return fmt.Errorf("schedule %q: %w", d.ID, err)
+		}
+		if err := s.store.PutSchedule(ctx, d.Queue, d); err != nil {
+			return fmt.Errorf("queue: store schedule %q: %w", d.ID, err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go s.loop(runCtx)
+	return nil
+}
+
+// Stop stops ticking.
+func (s *Scheduler) Stop(ctx context.Context) error {
+	if s.cancel == nil {
+		return nil
+	}
+	s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Changed makes the scheduler re-read the schedules now.
+func (s *Scheduler) Changed() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduler) load(ctx context.Context) []Schedule {
+	var all []Schedule
+	for _, q := range s.cfg.Queues {
+		ss, err := s.store.Schedules(ctx, q)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("queue schedules: read failed; retrying", "queue", q, "error", err)
+			}
+			continue
+		}
+		all = append(all, ss...)
+	}
+	return all
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	defer close(s.done)
+	var scheds []Schedule
+	var reloadAt time.Time
+	prev := s.now()
+	for ctx.Err() == nil {
+		now := s.now()
+		if !now.Before(reloadAt) {
+			scheds = s.load(ctx)
+			reloadAt = now.Add(s.Refresh)
+			s.catchUp(ctx, scheds, now)
+		}
+		// Fire what came due since the last pass: the latest tick of each
+		// schedule in (prev, now] (ticks skipped while this process was
+		// late are skipped, as when it was down).
+		for _, sc := range scheds {
+			if tick := sc.latest(prev, now); !tick.IsZero() {
+				s.fire(ctx, sc, tick)
+			}
+		}
+		prev = now
+		next := reloadAt
+		for _, sc := range scheds {
+			if n := sc.Next(now); !n.IsZero() && n.Before(next) {
+				next = n
+			}
+		}
+		t := time.NewTimer(max(next.Sub(s.now()), 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-s.wake:
+			t.Stop()
+			reloadAt = time.Time{}
+		}
+	}
+}
+
+// catchUp makes, for each schedule first seen by this process with the
+// catch_up_once policy, one job for the latest tick missed since its Last
+// (or its creation).
+func (s *Scheduler) catchUp(ctx context.Context, scheds []Schedule, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sc := range scheds {
+		key := sc.Queue + "/" + sc.ID
+		if s.seen[key] {
+			continue
+		}
+		s.seen[key] = true
+		if sc.Missed != MissedCatchUpOnce {
+			continue
+		}
+		from := sc.Last
+		if from.IsZero() {
+			from = sc.Created
+		}
+		if from.IsZero() {
+			continue
+		}
+		// The tick that is due right now is not missed: the loop fires it.
+		if tick := sc.latest(from, now.Add(-time.Millisecond)); !tick.IsZero() {
+			s.logger.Info("queue schedule: catching up a missed tick", "queue", sc.Queue, "schedule", sc.ID, "tick", tick)
+			s.fire(ctx, sc, tick)
+		}
+	}
+}
+
+// fire asks for the tick's job; the backend makes it once.
+func (s *Scheduler) fire(ctx context.Context, sc Schedule, tick time.Time) {
+	j := &Job{ID: sc.TickID(tick), Queue: sc.Queue, Name: sc.Name, Payload: sc.Payload, Priority: sc.Priority,
+		State: StateWaiting, Attempt: 1, MaxAttempts: sc.MaxAttempts, EnqueuedAt: s.now(), RunAt: tick,
+		Timeout: time.Duration(sc.Timeout)}
+	if len(j.Payload) == 0 {
+		j.Payload = []byte("null")
+	}
+	if j.MaxAttempts == 0 {
+		j.MaxAttempts = s.cfg.Retry.MaxAttempts
+	}
+	added, err := s.store.EnqueueTick(ctx, sc.Queue, sc.ID, tick, NewRecord{Job: j, Unique: true})
+	switch {
+	case err != nil && !errors.Is(err, context.Canceled):
+		s.logger.Error("queue schedule: tick not enqueued", "queue", sc.Queue, "schedule", sc.ID, "tick", tick, "error", err)
+	case added:
+		s.logger.Debug("queue schedule: tick enqueued", "queue", sc.Queue, "schedule", sc.ID, "job", j.ID)
+	}
+}
