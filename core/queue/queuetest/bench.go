@@ -3,6 +3,7 @@ package queuetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,9 +32,14 @@ func newPayload(i int) benchPayload {
 }
 
 func benchEnv(b *testing.B, open BenchBackend, concurrency int) (queue.Config, queue.Backend, *queue.Client) {
+	return benchEnvLimited(b, open, concurrency, nil)
+}
+
+func benchEnvLimited(b *testing.B, open BenchBackend, concurrency int, limits []string) (queue.Config, queue.Backend, *queue.Client) {
 	cfg := Config()
 	cfg.Queues = []string{"bench"}
 	cfg.Concurrency = concurrency
+	cfg.Limits = limits
 	be := open(b, cfg)
 	c, err := queue.NewClient(cfg, be, Logger(), nil)
 	if err != nil {
@@ -103,7 +109,17 @@ func BenchEnqueueBulk(b *testing.B, open BenchBackend) {
 // BenchDrain enqueues b.N jobs, then times a worker at the concurrency
 // draining them with a handler that decodes the payload.
 func BenchDrain(b *testing.B, open BenchBackend, concurrency int) {
-	cfg, be, c := benchEnv(b, open, concurrency)
+	benchDrain(b, open, concurrency, nil)
+}
+
+// BenchDrainLimited is BenchDrain with the queue limited far above the
+// rate it reaches (10 million jobs per second): the cost of the limiter.
+func BenchDrainLimited(b *testing.B, open BenchBackend, concurrency int) {
+	benchDrain(b, open, concurrency, []string{"bench=10000000/1s"})
+}
+
+func benchDrain(b *testing.B, open BenchBackend, concurrency int, limits []string) {
+	cfg, be, c := benchEnvLimited(b, open, concurrency, limits)
 	ctx := context.Background()
 	for n := 0; n < b.N; n += 1000 {
 		jobs := make([]queue.NewJob, min(1000, b.N-n))
@@ -215,4 +231,79 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchFairness enqueues 100 groups of unequal size (group g has
+// 1 + g×g/10 jobs, the big ones first), then drains them at concurrency 5
+// with a 200 µs handler, and reports the p99 wait (enqueue → start) of the
+// ten smallest groups' jobs against the smallest group's own run time.
+func BenchFairness(b *testing.B, open BenchBackend) {
+	cfg, be, c := benchEnv(b, open, 5)
+	ctx := context.Background()
+	type size struct{ g, n int }
+	var sizes []size
+	for g := 99; g >= 0; g-- {
+		sizes = append(sizes, size{g, 1 + g*g/10})
+	}
+	var mu sync.Mutex
+	waits := map[int][]time.Duration{}
+	total := 0
+	for _, s := range sizes {
+		total += s.n
+	}
+	var done atomic.Int64
+	all := make(chan struct{})
+	w, err := queue.NewWorker(cfg, be, []queue.Handler{{Queue: "bench", Handle: func(_ context.Context, j *queue.Job) error {
+		var p struct {
+			G  int   `json:"g"`
+			At int64 `json:"at"`
+		}
+		_ = json.Unmarshal(j.Payload, &p)
+		mu.Lock()
+		waits[p.G] = append(waits[p.G], time.Since(time.Unix(0, p.At)))
+		mu.Unlock()
+		time.Sleep(200 * time.Microsecond) // the work
+		if done.Add(1) == int64(total) {
+			close(all)
+		}
+		return nil
+	}}}, Logger(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for _, s := range sizes {
+		jobs := make([]queue.NewJob, s.n)
+		for i := range jobs {
+			jobs[i] = queue.NewJob{Name: "g", Payload: map[string]any{"g": s.g, "at": time.Now().UnixNano()},
+				Options: []queue.Option{queue.WithGroup(fmt.Sprintf("g%d", s.g))}}
+		}
+		if _, err := c.EnqueueBulk(ctx, "bench", jobs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-all:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("ran %d of %d", done.Load(), total)
+	}
+	b.StopTimer()
+	mu.Lock()
+	var small []time.Duration
+	for g := 0; g < 10; g++ {
+		small = append(small, waits[g]...)
+	}
+	mu.Unlock()
+	slices.Sort(small)
+	p99 := small[len(small)*99/100]
+	own := 200 * time.Microsecond // the smallest group (1 job): its run time
+	b.ReportMetric(float64(p99.Microseconds()), "p99-small-wait-µs")
+	b.ReportMetric(float64(total), "jobs")
+	b.ReportMetric(float64(p99)/float64(own), "p99/own-run")
+	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_ = w.Stop(stopCtx)
 }
