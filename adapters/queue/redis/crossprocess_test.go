@@ -59,7 +59,7 @@ func TestKillDashNine(t *testing.T) {
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-a.done
+	_ = a.wait()
 	atKill := c.SCard(ctx, prefix+"done").Val()
 	startWorker(t, addr, prefix, "b", 200*time.Microsecond, time.Second)
 	testenv.Eventually(t, 60*time.Second, func() bool { return c.SCard(ctx, prefix+"done").Val() == total },
@@ -85,7 +85,8 @@ func TestGracefulRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-a.done:
+	case <-a.exit:
+		err := a.err
 		if err != nil {
 			t.Fatalf("worker exit after SIGTERM: %v", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -209,7 +211,7 @@ func TestKillDashNineAtRandom(t *testing.T) {
 		if kills < 8 {
 			i := r.IntN(len(workers))
 			_ = workers[i].cmd.Process.Signal(syscall.SIGKILL)
-			<-workers[i].done
+			_ = workers[i].wait()
 			workers[i] = startWorker(t, addr, prefix, "", 300*time.Microsecond, 500*time.Millisecond)
 			kills++
 		}
@@ -264,7 +266,7 @@ func TestTwoWorkersOneHostDefaultNames(t *testing.T) {
 	}
 	for _, w := range []*workerProcess{a, b} {
 		_ = w.cmd.Process.Signal(syscall.SIGTERM)
-		if err := <-w.done; err != nil {
+		if err := w.wait(); err != nil {
 			t.Fatalf("worker stop: %v", err)
 		}
 	}
@@ -369,4 +371,85 @@ func TestDeadLetterRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestScheduleAcrossProcesses: five processes run the scheduler of one
+// schedule ticking every second; every tick makes exactly one job, with
+// no gap; all five killed (-9) and restarted after a pause: the ticks of
+// the pause are skipped and ticking resumes, never twice for one tick.
+func TestScheduleAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	e, c, prefix := producer(t)
+	ctx := context.Background()
+	addr := testenv.RedisAddr(t)
+	if err := e.Admin.PutSchedule(ctx, "jobs", queue.Schedule{ID: "tick", Name: "tick", Every: queue.Duration(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	k := newKeys(prefix, "jobs")
+	ticks := func() []int64 {
+		ids, err := c.HKeys(ctx, k.jobs).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, id := range ids {
+			if ms, ok := strings.CutPrefix(id, "tick@"); ok {
+				v, _ := strconv.ParseInt(ms, 10, 64)
+				out = append(out, v)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+		return out
+	}
+	start := func() []*workerProcess {
+		ps := make([]*workerProcess, 5)
+		var wg sync.WaitGroup
+		for i := range ps {
+			wg.Go(func() { ps[i] = startHelper(t, "scheduler", addr, prefix, "", 0, time.Second) })
+		}
+		wg.Wait()
+		return ps
+	}
+	ps := start()
+	testenv.Eventually(t, 15*time.Second, func() bool { return len(ticks()) >= 4 }, "ticks: %v", ticks())
+	for _, p := range ps {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.wait()
+	}
+	before := ticks()
+	down := time.Now()
+	time.Sleep(2500 * time.Millisecond) // all schedulers down: an outage, not synchronisation
+	up := time.Now()
+	start()
+	testenv.Eventually(t, 15*time.Second, func() bool { return len(ticks()) >= len(before)+3 }, "no ticks after the restart")
+	all := ticks()
+	for i := 1; i < len(before); i++ {
+		if before[i]-before[i-1] != 1000 {
+			t.Fatalf("ticks before the kill %v: a gap or a duplicate", before)
+		}
+	}
+	for _, tk := range all {
+		at := time.UnixMilli(tk)
+		if at.After(down.Add(time.Second)) && at.Before(up) {
+			t.Fatalf("a tick at %s was made while every scheduler was down (%s – %s)", at, down, up)
+		}
+	}
+	// Every tick id is one job (the jobs hash is keyed by id) and each was
+	// enqueued once: one "waiting" event per tick.
+	evs, err := c.XRange(ctx, k.events, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]int{}
+	for _, ev := range evs {
+		if ev.Values["s"] == "waiting" {
+			made[ev.Values["j"].(string)]++
+		}
+	}
+	for id, n := range made {
+		if n != 1 {
+			t.Fatalf("tick job %s was made %d times", id, n)
+		}
+	}
+	t.Logf("%d ticks before the kill, %d after; none in the %s outage", len(before), len(all)-len(before), up.Sub(down).Round(time.Millisecond))
 }

@@ -23,8 +23,11 @@ import (
 // The cross-process tests re-run this test binary as a worker process
 // (TIPBOX_QUEUE_HELPER=worker), so they depend on no cmd/ program.
 func TestMain(m *testing.M) {
-	if os.Getenv("TIPBOX_QUEUE_HELPER") == "worker" {
+	switch os.Getenv("TIPBOX_QUEUE_HELPER") {
+	case "worker":
 		os.Exit(helperWorker())
+	case "scheduler":
+		os.Exit(helperScheduler())
 	}
 	os.Exit(m.Run())
 }
@@ -119,19 +122,65 @@ func helperWorker() int {
 	return 0
 }
 
-// workerProcess is a helper worker started by a test.
+// helperScheduler runs one queue Scheduler (as every API and worker
+// process does) until SIGTERM, and prints "ready".
+func helperScheduler() int {
+	env := func(k string) string { return os.Getenv("TIPBOX_QUEUE_HELPER_" + k) }
+	c := goredis.NewClient(&goredis.Options{Addr: env("ADDR")})
+	defer c.Close()
+	cfg := Config{Prefix: env("PREFIX"), MinIdleTime: time.Second}
+	cfg.SetDefaults()
+	qc := helperQueueConfig()
+	b, err := New(cfg, qc, c, queuetest.Logger(), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	s := queue.NewScheduler(qc, b, nil, queuetest.Logger())
+	s.Refresh = 200 * time.Millisecond
+	if err := s.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	fmt.Println("ready scheduler")
+	<-sig
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// workerProcess is a helper process started by a test. exit is closed
+// when it has ended; err is then its exit status.
 type workerProcess struct {
 	cmd      *exec.Cmd
 	consumer string
-	done     chan error
+	exit     chan struct{}
+	err      error
+}
+
+// wait waits for the process to end and returns its exit status.
+func (p *workerProcess) wait() error {
+	<-p.exit
+	return p.err
 }
 
 // startWorker starts a helper worker and waits for its "ready". consumer
 // "" leaves the name to the default (host, pid, random).
 func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time.Duration) *workerProcess {
 	t.Helper()
+	return startHelper(t, "worker", addr, prefix, consumer, work, minIdle)
+}
+
+// startHelper starts a helper process of a kind (worker, scheduler).
+func startHelper(t *testing.T, kind, addr, prefix, consumer string, work, minIdle time.Duration) *workerProcess {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TIPBOX_QUEUE_HELPER=worker",
+	cmd.Env = append(os.Environ(), "TIPBOX_QUEUE_HELPER="+kind,
 		"TIPBOX_QUEUE_HELPER_ADDR="+addr, "TIPBOX_QUEUE_HELPER_PREFIX="+prefix,
 		"TIPBOX_QUEUE_HELPER_CONSUMER="+consumer, "TIPBOX_QUEUE_HELPER_WORK="+work.String(),
 		"TIPBOX_QUEUE_HELPER_MIN_IDLE="+minIdle.String())
@@ -144,7 +193,7 @@ func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &workerProcess{cmd: cmd, done: make(chan error, 1)}
+	p := &workerProcess{cmd: cmd, exit: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -158,12 +207,13 @@ func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time
 		if !ok {
 			ready <- ""
 		}
-		p.done <- cmd.Wait()
+		p.err = cmd.Wait()
+		close(p.exit)
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		select {
-		case <-p.done:
+		case <-p.exit:
 		case <-time.After(10 * time.Second):
 		}
 	})
@@ -182,8 +232,7 @@ func startWorker(t *testing.T, addr, prefix, consumer string, work, minIdle time
 // exited reports whether the worker process has ended.
 func (p *workerProcess) exited() bool {
 	select {
-	case err := <-p.done:
-		p.done <- err
+	case <-p.exit:
 		return true
 	default:
 		return false
