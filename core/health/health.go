@@ -21,7 +21,7 @@ type Checker struct {
 	Name     string
 	Critical bool
 	// Unlisted checkers gate readiness (when Critical) but are not shown
-	// in the report, whose keys are part of the API contract (SPEC §4):
+	// in the report, whose keys are part of the API contract (docs/api.md):
 	// cache warm-up, for one.
 	Unlisted bool
 	Check    func(ctx context.Context) error

@@ -143,7 +143,7 @@ type LogsConfig struct {
 	MaxBytes int `yaml:"max_bytes"`
 }
 
-// SetDefaults fills the defaults of SPEC §3.
+// SetDefaults fills the defaults (docs/configuration.md).
 func (c *Config) SetDefaults() {
 	if c.Driver == "" {
 		c.Driver = "memory"

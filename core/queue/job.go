@@ -77,7 +77,7 @@ func (p *Priority) UnmarshalText(b []byte) error {
 // or active ones to cancelled (cancel).
 type State string
 
-// The states of SPEC's job record.
+// The states of a job record.
 const (
 	StateWaiting   State = "waiting"
 	StateActive    State = "active"

@@ -1,5 +1,5 @@
 // Command queuebench is Tipbox's side of the side-by-side queue benchmark
-// (issue 4, "Benchmarks" item 6; the BullMQ side is scripts/bullmq/bench.mjs
+// (the BullMQ side is scripts/bullmq/bench.mjs
 // and scripts/bullmq/run.sh runs both and prints the ratios).
 //
 // It runs the same scenarios as the BullMQ script through Tipbox's public

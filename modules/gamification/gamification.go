@@ -22,7 +22,7 @@ var (
 	ErrAlreadyGranted = errors.New("gamification: badge already granted")
 )
 
-// Queue and job name of the notification a grant produces (SPEC §5, §7).
+// Queue and job name of the notification a grant produces.
 const (
 	NotificationQueue = "notifications"
 	NewBadgeJob       = "NEW_BADGE"

@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits from the product contract (SPEC §4).
+// Limits of the API contract (docs/api.md).
 const (
 	UsernameMin    = 3
 	UsernameMax    = 32

@@ -1,5 +1,5 @@
 // Package queuetest is the job-semantics suite every queue backend runs
-// (SPEC §7): retries and backoff, dead letters and their retry, retries
+// (docs/operations.md): retries and backoff, dead letters and their retry, retries
 // holding no worker slot, priority, delay, stats, retention, pause, dedup,
 // undecodable entries and graceful shutdown.
 package queuetest
@@ -144,7 +144,7 @@ func scale(h Harness, d time.Duration) time.Duration {
 	return d
 }
 
-// lateness is how late a delayed job may start: 100 ms (SPEC), scaled for
+// lateness is how late a delayed job may start: 100 ms, scaled for
 // slow backends, and tripled under the race detector, whose overhead on a
 // loaded 2-core machine alone can exceed it.
 func lateness(h Harness) time.Duration {
