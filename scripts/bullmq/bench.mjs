@@ -1,4 +1,4 @@
-// BullMQ side of Tipbox's side-by-side queue benchmark (issue 4, "Benchmarks" item 6).
+// BullMQ side of Tipbox's side-by-side queue benchmark (internal/queuebench is the other side).
 //
 // The same workload as internal/queuebench, on the same Redis, through BullMQ's public API:
 //   enqueue_single       queue.add awaited one after the other
