@@ -233,7 +233,7 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	now := b.now()
-	args := make([]any, 0, 13+6*len(req.Settle))
+	args := make([]any, 0, 13+9*len(req.Settle))
 	lim, glim := b.limits[req.Queue], b.qcfg.GroupLimits()
 	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, msArg(now.Add(b.cfg.MinIdleTime)), req.Max,
 		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, lim.Max, lim.Per.Milliseconds(), len(req.Settle),
@@ -302,10 +302,11 @@ func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
 	}
 	if st.Job.Undecodable != nil {
 		head, tail := splitRecord(rawRecord(string(st.Job.Payload), st.Job.Undecodable, now))
-		return append(args, "dead", st.Job.ID, st.Job.Delivery, errJSON, head, tail)
+		return append(args, "dead", st.Job.ID, st.Job.Delivery, errJSON, head, tail, "", "1", "(undecodable)")
 	}
 	head, tail := encodeSplit(&j)
-	return append(args, kind, j.ID, st.Job.Delivery, errJSON, head, tail)
+	name := jsonString(j.Name)
+	return append(args, kind, j.ID, st.Job.Delivery, errJSON, head, tail, j.Group, j.AttemptsMade(), name[1:len(name)-1])
 }
 
 // splitRecord cuts an encoded record at its token.

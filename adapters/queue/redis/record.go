@@ -124,6 +124,9 @@ var errNotRecord = errors.New("not a job record")
 
 // decodeRecord parses a record into a Job of queue q with the given id.
 func decodeRecord(q, id string, data []byte) (*queue.Job, error) {
+	if j, ok := decodeFast(q, id, data); ok {
+		return j, nil
+	}
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", errNotRecord, err)

@@ -185,7 +185,8 @@ return out`)
 // per settlement: kind, id, token, error (JSON or ""), record head,
 // record tail (the settled record as the worker built it, cut at its
 // token; for an entry that was not a readable job, the record to write in
-// its place). Settles, then claims up to want jobs, highest priority
+// its place), group, attempts made, name (JSON-escaped): a completed job
+// is written without being read back. Settles, then claims up to want jobs, highest priority
 // first, within the queue's limit (starts spaced limit-per/limit-max apart
 // with a burst of a tenth of limit-max: the generic cell rate algorithm,
 // its next slot in key rate, see queue.Limit), and no start at all while a
@@ -207,11 +208,25 @@ local fin = {completed = 0, failed = 0, cancelled = 0}
 local i = 14
 for _ = 1, ns do
   local kind, id, tk, err, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  i = i + 6
+  local group, made, name = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
+  i = i + 9
   -- A raw element (not a job) was popped without a lease: settled once.
   if tk == '' or redis.call('ZREM', KEYS[5], tk .. ':' .. id) == 1 then
     local rec = head .. '0' .. tail
-    if cancelling and redis.call('SREM', KEYS[13], id) == 1 and kind ~= 'completed' and kind ~= 'cancelled' then
+    local forced = cancelling and redis.call('SREM', KEYS[13], id) == 1
+    if kind == 'completed' and tk ~= '' then
+      -- The hot path: the worker built the record; nothing to read back.
+      if group ~= '' and redis.call('HINCRBY', base .. 'gactive', group, -1) <= 0 then
+        redis.call('HDEL', base .. 'gactive', group)
+        if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
+      end
+      redis.call('HSET', KEYS[1], id, rec)
+      redis.call('LPUSH', KEYS[7], now .. '|' .. id)
+      fin.completed = fin.completed + 1
+      redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', 'completed', 'a', made, 'n', name, 't', now)
+      kind = nil
+    end
+    if kind and forced and kind ~= 'cancelled' then
       local h = parse(rec)
       if h then
         h.state = 'cancelled'
@@ -219,7 +234,7 @@ for _ = 1, ns do
         rec, kind = build(h), 'cancelled'
       end
     end
-    local h = parse(rec)
+    local h = kind and parse(rec)
     if h then
       release(h, base)
       if kind == 'retry' then
