@@ -87,17 +87,15 @@ func (s *Source) Decode(key string, dst any) error {
 	node := lookup(s.root, splitKey(key))
 	s.mu.Unlock()
 
-	if d, ok := dst.(interface{ SetDefaults() }); ok {
-		d.SetDefaults()
-	}
 	if node != nil {
 		if err := decodeStruct(node, rv.Elem(), key, nil, false); err != nil {
 			return err
 		}
-		// Defaults again: a key present but empty in YAML must not erase one.
-		if d, ok := dst.(interface{ SetDefaults() }); ok {
-			d.SetDefaults()
-		}
+	}
+	// Defaults only after decoding: a default may depend on a decoded value
+	// (log.format on env), and a key present but empty keeps its default.
+	if d, ok := dst.(interface{ SetDefaults() }); ok {
+		d.SetDefaults()
 	}
 	if v, ok := dst.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
