@@ -181,3 +181,29 @@ func TestEnvDoesNotReplaceMalformedSection(t *testing.T) {
 		t.Fatalf("empty section: %+v %v", c, err)
 	}
 }
+
+func TestConfigured(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		yaml string
+		env  []string
+		want bool
+	}{
+		{"", nil, false},
+		{"redis:\n", nil, false},
+		{"redis: {}\n", nil, false},
+		{"redis:\n  url: redis://h:1/0\n", nil, true},
+		{"", []string{"REDIS_URL=redis://h:1/0"}, true},
+		{"", []string{"TIPBOX_REDIS_ADDRS=h:1,h:2"}, true},
+		{"", []string{"TIPBOX_REDIS_URL="}, false},
+		{"", []string{"TIPBOX_REDISX_URL=x"}, false},
+	} {
+		src, err := config.Parse("p.yaml", []byte(tc.yaml), tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := src.Configured("redis"); got != tc.want {
+			t.Errorf("%q %v: Configured = %v", tc.yaml, tc.env, got)
+		}
+	}
+}
