@@ -23,16 +23,24 @@ func NewAdminRoutes(admin Admin, verifier *auth.Verifier) *AdminRoutes {
 	return &AdminRoutes{admin: admin, verifier: verifier}
 }
 
-// RegisterRoutes implements httpserver.Routes.
-func (a *AdminRoutes) RegisterRoutes(r fiber.Router) {
-	g := r.Group("/api/v1/admin/queues", a.verifier.Required(), auth.RequireRole(auth.RoleAdmin))
-	g.Get("/", a.list)
-	g.Get("/:name", a.one)
-	g.Get("/:name/failed", a.failed)
-	g.Post("/:name/failed/:id/retry", a.retry)
-	g.Post("/:name/pause", a.pause)
-	g.Post("/:name/resume", a.resume)
+// Endpoints implements httpserver.Endpoints: every route is for admins
+// (and audited).
+func (a *AdminRoutes) Endpoints() []httpserver.Route {
+	admin := a.verifier.Role(auth.RoleAdmin)
+	const p = "/api/v1/admin/queues"
+	return []httpserver.Route{
+		{Method: "GET", Path: p, Access: admin, Handler: a.list},
+		{Method: "GET", Path: p + "/:name", Access: admin, Handler: a.one},
+		{Method: "GET", Path: p + "/:name/failed", Access: admin, Handler: a.failed},
+		{Method: "POST", Path: p + "/:name/failed/:id/retry", Access: admin, Handler: a.retry, Action: "queue.retry"},
+		{Method: "POST", Path: p + "/:name/pause", Access: admin, Handler: a.pause, Action: "queue.pause"},
+		{Method: "POST", Path: p + "/:name/resume", Access: admin, Handler: a.resume, Action: "queue.resume"},
+	}
 }
+
+// RegisterRoutes implements httpserver.Routes (the server mounts
+// Endpoints instead).
+func (a *AdminRoutes) RegisterRoutes(r fiber.Router) { httpserver.Mount(r, a.Endpoints()) }
 
 func (a *AdminRoutes) list(c *fiber.Ctx) error {
 	s, err := a.admin.Stats(c.UserContext())

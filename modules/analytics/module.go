@@ -55,7 +55,7 @@ func (c Config) Validate() error {
 var Module = fx.Module("analytics",
 	config.Provide[Config]("analytics"),
 	database.AsMigrations("analytics", migrations.FS),
-	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+	fx.Provide(NewStore, httpserver.AsEndpoints(NewHandlers)),
 )
 
 // WorkerModule adds the aggregating queue handler and the hourly pruning

@@ -13,7 +13,7 @@ import (
 // Module is the inbox (store, migrations, routes). The API runs it.
 var Module = fx.Module("notification",
 	database.AsMigrations("notification", migrations.FS),
-	fx.Provide(NewStore, httpserver.AsRoutes(NewHandlers)),
+	fx.Provide(NewStore, httpserver.AsEndpoints(NewHandlers)),
 )
 
 // WorkerModule adds the queue handler, pushing through the realtime
