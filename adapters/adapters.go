@@ -14,6 +14,7 @@ import (
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
 	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
+	ratelimitredis "github.com/tipbox/tipbox/adapters/ratelimit/redis"
 	rtmemory "github.com/tipbox/tipbox/adapters/realtime/memory"
 	rtredis "github.com/tipbox/tipbox/adapters/realtime/redis"
 	"github.com/tipbox/tipbox/adapters/redisconn"
@@ -31,4 +32,5 @@ var All = fx.Options(
 	cache.Module, cachenone.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
 	queue.Module, queuememory.Module, queueredis.Module,
 	realtime.Module, rtmemory.Module, rtredis.Module,
+	ratelimitredis.Module,
 )

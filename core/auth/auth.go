@@ -275,5 +275,7 @@ func RequireRole(role string) fiber.Handler {
 // Module provides the *Verifier from the `auth` section.
 var Module = fx.Module("auth",
 	config.Provide[Config]("auth"),
-	fx.Provide(func(cfg Config, root config.Root, log *slog.Logger) (*Verifier, error) { return New(cfg, root.Env, log) }),
+	fx.Provide(func(cfg Config, root config.Root, log *slog.Logger) (*Verifier, error) {
+		return New(cfg, root.Env, log)
+	}),
 )
