@@ -28,7 +28,11 @@ func decompress(limit int) fiber.Handler {
 			req.Header.Del(fiber.HeaderContentEncoding)
 			return c.Next()
 		}
-		body, err := req.BodyUncompressedWithLimit(limit)
+		err := fitsLimit(ce, req.Body(), limit)
+		var body []byte
+		if err == nil {
+			body, err = req.BodyUncompressedWithLimit(limit)
+		}
 		switch {
 		case errors.Is(err, fasthttp.ErrBodyTooLarge):
 			return Error(http.StatusRequestEntityTooLarge, "too_large",
@@ -43,4 +47,43 @@ func decompress(limit int) fiber.Handler {
 		req.Header.Del(fiber.HeaderContentEncoding)
 		return c.Next()
 	}
+}
+
+// errOverLimit stops a counting pass.
+var errOverLimit = fasthttp.ErrBodyTooLarge
+
+// countingWriter discards what it is given and fails once more than limit
+// bytes came through.
+type countingWriter struct{ n, limit int }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	if w.n > w.limit {
+		return 0, errOverLimit
+	}
+	return len(p), nil
+}
+
+// fitsLimit decodes body once into nothing, only counting, so that a body
+// over the limit is refused without its output ever being kept: the
+// decoding with fasthttp's limit alone would grow a buffer to twice the
+// limit for every such request. zstd is left to fasthttp, whose limit also
+// caps the decoder's window.
+func fitsLimit(coding string, body []byte, limit int) error {
+	w := &countingWriter{limit: limit}
+	var err error
+	switch strings.ToLower(coding) {
+	case "gzip":
+		_, err = fasthttp.WriteGunzip(w, body)
+	case "deflate":
+		_, err = fasthttp.WriteInflate(w, body)
+	case "br":
+		_, err = fasthttp.WriteUnbrotli(w, body)
+	default:
+		return nil
+	}
+	if errors.Is(err, errOverLimit) {
+		return fasthttp.ErrBodyTooLarge
+	}
+	return err
 }
