@@ -39,7 +39,8 @@ type RateLimitConfig struct {
 	Burst *int `yaml:"burst"`
 	// Store keeps the counters: "memory" (per process), "redis" (shared by
 	// every API instance), or "auto" (default): redis when the profile or
-	// the environment configures the redis section, memory otherwise.
+	// the environment configures the redis section (and the redis store
+	// is installed, as in cmd/api), memory otherwise.
 	Store string `yaml:"store"`
 	// Prefix starts every key in a shared store (default
 	// "tipbox:ratelimit:"); deployments sharing one Redis set their own.

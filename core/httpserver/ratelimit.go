@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,8 @@ func AsRateLimitDriver(constructor any) any {
 var ErrUnknownRateLimitStore = errors.New("httpserver: unknown rate limit store")
 
 // OpenRateLimiter returns the limiter cfg selects: nil when limits are
-// off, the in-process one for "memory" (or "auto" without redisConfigured),
+// off, the in-process one for "memory" (or "auto" without redisConfigured
+// or without a registered "redis" driver),
 // else the driver registered under the store's name.
 func OpenRateLimiter(cfg RateLimitConfig, redisConfigured bool, drivers []RateLimitDriver) (RateLimiter, string, error) {
 	cfg.SetDefaults()
@@ -64,7 +66,7 @@ func OpenRateLimiter(cfg RateLimitConfig, redisConfigured bool, drivers []RateLi
 	store := cfg.Store
 	if store == "auto" {
 		store = "memory"
-		if redisConfigured {
+		if redisConfigured && slices.ContainsFunc(drivers, func(d RateLimitDriver) bool { return d.Name == "redis" }) {
 			store = "redis"
 		}
 	}
