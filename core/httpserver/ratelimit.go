@@ -150,6 +150,8 @@ func newRateLimiter(l RateLimiter, cfg RateLimitConfig, log *slog.Logger, reg pr
 	return rl, nil
 }
 
+const rateCheckedLocal = "tipbox.ratelimit.checked"
+
 // key is the caller: the user of a valid token, else the client IP.
 func rateKey(c *fiber.Ctx) string {
 	if p, ok := auth.PrincipalFrom(c); ok {
@@ -160,11 +162,11 @@ func rateKey(c *fiber.Ctx) string {
 
 func (rl *rateLimiter) handler() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		// A websocket upgrade opens a long-lived socket, which the
-		// realtime hub bounds with its own caps.
-		if c.Get(fiber.HeaderUpgrade) != "" {
+		// Once per request: the /api guard and the route both run it.
+		if done, _ := c.Locals(rateCheckedLocal).(bool); done {
 			return c.Next()
 		}
+		c.Locals(rateCheckedLocal, true)
 		key := rateKey(c)
 		res, err := rl.shared.Allow(c.UserContext(), key)
 		if err != nil {

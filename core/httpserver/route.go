@@ -46,10 +46,11 @@ func AsEndpoints(constructor any) any {
 }
 
 // Routes registers handlers on the app's root router by itself. It is for
-// protocols that authenticate on their own (the websocket upgrade reads
-// ?token=); such routes are mounted after every Endpoints route, and any
-// under /api still pass the default-deny guard (a valid token). A Routes
-// that also implements Endpoints is mounted as Endpoints.
+// protocols that authenticate and bound themselves (the websocket upgrade
+// reads ?token= and has its own socket caps); such routes are mounted
+// after every Endpoints route, are not rate limited, and any under /api
+// still pass the default-deny guard (a valid token). A Routes that also
+// implements Endpoints is mounted as Endpoints.
 type Routes interface {
 	RegisterRoutes(r fiber.Router)
 }
@@ -75,7 +76,7 @@ func Mount(r fiber.Router, routes []Route) {
 		panic(err)
 	}
 	for _, rt := range routes {
-		mountOne(r, rt, nil)
+		mountOne(r, rt, nil, nil)
 	}
 }
 
@@ -91,8 +92,11 @@ func checkRoutes(routes []Route) error {
 	return nil
 }
 
-func mountOne(r fiber.Router, rt Route, a *auditor) {
-	chain := make([]fiber.Handler, 0, 3)
+func mountOne(r fiber.Router, rt Route, a *auditor, limit fiber.Handler) {
+	chain := make([]fiber.Handler, 0, 4)
+	if limit != nil {
+		chain = append(chain, limit)
+	}
 	if audited(rt) {
 		chain = append(chain, a.handler(rt))
 	}

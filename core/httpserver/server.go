@@ -70,13 +70,18 @@ type Server struct {
 // Everything is mounted in one fixed order, whatever order routes come in:
 //
 //  1. metrics, request id, panic recovery, security headers;
-//  2. /healthz, /readyz, /metrics (never rate limited);
-//  3. caller identification, rate limit, body decompression (bounded);
+//  2. /healthz, /readyz, /metrics;
+//  3. caller identification, body decompression (bounded);
 //  4. public Endpoints routes;
-//  5. with WithAuth, a guard on /api that wants a valid token;
-//  6. the other Endpoints routes, each with its own Access check;
+//  5. with WithAuth, a guard on /api: rate limit, then a valid token;
+//  6. the other Endpoints routes;
 //  7. Routes (raw; those that also implement Endpoints are in 4 and 6);
 //  8. 404 for the rest.
+//
+// Each Endpoints route runs, in its own chain: the rate limit per caller,
+// its audit line (writes and role-restricted routes), its Access check,
+// its handler. The limit is on the route, not on a header the client
+// chooses, so nothing a request carries exempts it.
 func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
 	checks *health.Registry, routes []Routes, opts ...Option) (*Server, error) {
 	cfg.SetDefaults()
@@ -159,6 +164,7 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 	if o.verifier != nil {
 		app.Use(o.verifier.Identify())
 	}
+	var limit fiber.Handler
 	if cfg.RateLimit.Enabled() {
 		l := o.limiter
 		if l == nil {
@@ -168,19 +174,24 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 		if err != nil {
 			return nil, err
 		}
-		app.Use(rl.handler())
+		limit = rl.handler()
 	}
 	app.Use(decompress(cfg.BodyLimit))
 
 	a := &auditor{log: auditLog, render: onError}
 	for _, r := range public {
-		mountOne(app, r, a)
+		mountOne(app, r, a, limit)
 	}
 	if o.verifier != nil {
-		app.Use("/api", o.verifier.SignedIn().Handler())
+		// Callers without a valid token are limited here too, by IP.
+		guard := []any{"/api"}
+		if limit != nil {
+			guard = append(guard, limit)
+		}
+		app.Use(append(guard, o.verifier.SignedIn().Handler())...)
 	}
 	for _, r := range guarded {
-		mountOne(app, r, a)
+		mountOne(app, r, a, limit)
 	}
 	for _, r := range raw {
 		r.RegisterRoutes(app)
