@@ -246,7 +246,7 @@ func TestConfigRefusals(t *testing.T) {
 		want      string
 	}{
 		{[]string{"--config", dir + "/bad.yaml"}, []string{"TIPBOX_CACHE_DRIVER=memory"}, "cache: want a mapping of keys, got a list"},
-		{nil, []string{"TIPBOX_ENV=test"}, "the public development secret is refused when env is \"test\""},
+		{nil, []string{"TIPBOX_ENV=test"}, "auth.jwt_secret: the development secret is refused when env is \"test\""},
 		{nil, []string{"TIPBOX_AUTH_LEEWAY=8760h"}, "auth.leeway: 8760h0m0s must be from 0s to 5m0s"},
 		{nil, []string{"TIPBOX_AUTH_LEEWAY=-1h"}, "auth.leeway: -1h0m0s must be from 0s to 5m0s"},
 		{nil, []string{"TIPBOX_ENV=production", "TIPBOX_AUTH_JWT_SECRET=" + strings.Repeat("a", 32)}, "estimated entropy 0 bits is below 128"},

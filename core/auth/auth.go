@@ -120,7 +120,7 @@ func New(cfg Config, env string, log *slog.Logger) (*Verifier, error) {
 	cfg.SetDefaults()
 	if cfg.JWTSecret == DevSecret {
 		if env != "development" {
-			return nil, fmt.Errorf("auth: auth.jwt_secret: the public development secret is refused when env is %q (it is accepted only in development); set TIPBOX_AUTH_JWT_SECRET", env)
+			return nil, fmt.Errorf("auth: auth.jwt_secret: the development secret is refused when env is %q (it is accepted only in development); set TIPBOX_AUTH_JWT_SECRET", env)
 		}
 		log.Warn("auth.jwt_secret is the public development secret: anyone can sign tokens, admin ones included, for this server; "+
 			"set TIPBOX_AUTH_JWT_SECRET before it is reachable by anyone else", "component", "auth")
