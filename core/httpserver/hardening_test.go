@@ -408,7 +408,7 @@ func TestAuditLines(t *testing.T) {
 			t.Errorf("no audit line %s in\n%s", want, logs)
 		}
 	}
-	if strings.Contains(logs, "id=9") {
+	if strings.Contains(logs, `audit.target="id=9"`) {
 		t.Errorf("a plain read was audited:\n%s", logs)
 	}
 	if n := strings.Count(logs, "msg=audit"); n != 3 {
