@@ -5,7 +5,7 @@ PKGS     ?= ./...
 BENCHTIME ?= 2s
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 
-.PHONY: run run-redis worker test test-short lint fmt bench build services tools
+.PHONY: run run-redis worker test test-short lint vuln fmt bench build services tools
 
 run: ## Run the API with the embedded profile (SQLite, in-memory cache and queue)
 	$(GO) run ./cmd/api
@@ -26,10 +26,14 @@ test: ## All tests, race detector on (needs Redis and PostgreSQL; see README)
 test-short: ## Quick tests only
 	$(GO) test -short -count=1 $(PKGS)
 
-lint: ## go vet, staticcheck, gofmt
+lint: ## go vet, staticcheck, gofmt (installs staticcheck when missing)
 	$(GO) vet $(PKGS)
+	@[ -x "$(STATICCHECK)" ] || $(MAKE) tools
 	$(STATICCHECK) $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vuln: ## govulncheck against an offline database built from golang.org/x/vulndb
+	./scripts/vuln.sh
 
 tools: ## Install staticcheck
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2

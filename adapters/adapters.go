@@ -18,6 +18,7 @@ import (
 	"github.com/tipbox/tipbox/adapters/push/webpush"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
 	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
+	ratelimitredis "github.com/tipbox/tipbox/adapters/ratelimit/redis"
 	rtmemory "github.com/tipbox/tipbox/adapters/realtime/memory"
 	rtredis "github.com/tipbox/tipbox/adapters/realtime/redis"
 	"github.com/tipbox/tipbox/adapters/redisconn"
@@ -39,4 +40,5 @@ var All = fx.Options(
 	realtime.Module, rtmemory.Module, rtredis.Module,
 	email.Module, smtp.Module, devmail.Module,
 	push.Module, webpush.Module, devpush.Module,
+	ratelimitredis.Module,
 )

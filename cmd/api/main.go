@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -90,7 +91,7 @@ func token(args []string) int {
 	if err := src.Decode("auth", &cfg); err != nil {
 		return cli.Fail(os.Stderr, prog, err)
 	}
-	v, err := auth.NewVerifier(cfg, root.Production())
+	v, err := auth.New(cfg, root.Env, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return cli.Fail(os.Stderr, prog, err)
 	}

@@ -63,6 +63,13 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 	if r.Status != 200 || r.Header.Get("X-Cache") != "MISS" {
 		t.Fatalf("first get: %d X-Cache=%q %s", r.Status, r.Header.Get("X-Cache"), r.Body)
 	}
+	// The profile carries the email: not for caches, not to be sniffed.
+	if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("profile headers: %v", r.Header)
+	}
+	// Who created whom is in the audit log.
+	wantAudit := fmt.Sprintf(`msg=audit service=tipbox component=audit server=api audit.actor=user:1000 audit.role=admin audit.action=user.create audit.target=user:%d audit.status=201`, id)
+	testenv.Eventually(t, 5*time.Second, func() bool { return strings.Contains(api.Output(), wantAudit) }, "no audit line %s", wantAudit)
 	p := decode[map[string]any](t, r)
 	if p["username"] != "ayse" || p["email"] != "ayse@example.com" || p["badgeCount"] != float64(0) {
 		t.Fatalf("profile %s", r.Body)
@@ -96,6 +103,16 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"x","email":"x@example.com"}`), 400, "invalid_username")
 	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"xyz","email":"nope"}`), 400, "invalid_email")
 	wantError(t, e2e.Do(t, "GET", api.BaseURL+"/api/v1/users/999999/profile", user, ""), 404, "user_not_found")
+	wantError(t, post(t, api.BaseURL+"/api/v1/users", admin, "text/plain", "", []byte(`{"username":"tp","email":"tp@example.com"}`)), 415, "unsupported_media_type")
+	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"dup","username":"dup2","email":"d@example.com"}`), 400, "bad_request")
+	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"ctl","email":"c@example.com","displayName":"a\u001b[31m"}`), 400, "invalid_displayName")
+	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"lit","email":"a@[127.0.0.1]"}`), 400, "invalid_email")
+	if r := e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":7,"email":"x@example.com"}`); strings.Contains(string(r.Body), "createRequest") || strings.Contains(string(r.Body), "Go ") {
+		t.Fatalf("a 400 leaks a Go type: %s", r.Body)
+	}
+	if r := e2e.Do(t, "GET", api.BaseURL+"/nowhere/<b>x</b>", "", ""); r.Status != 404 || strings.Contains(string(r.Body), "nowhere") {
+		t.Fatalf("404 echoes the path: %d %s", r.Status, r.Body)
+	}
 	wantError(t, e2e.Do(t, "GET", api.BaseURL+"/api/v1/users/abc/profile", user, ""), 400, "bad_request")
 	wantError(t, e2e.Do(t, "POST", api.BaseURL+"/api/v1/users", admin, `{"username":"big","email":"b@example.com","bio":"`+strings.Repeat("x", 20000)+`"}`), 413, "too_large")
 

@@ -1,13 +1,19 @@
 // Package auth issues and verifies HS256 JWTs and guards routes with them.
 //
 // Claims: sub is the user id (a decimal string), role is "user" or "admin",
-// exp is required. The development secret is refused when env is
-// production, so a forgotten override cannot reach a real deployment.
+// exp is required. The development secret is accepted only when env is
+// development (with a warning), so a forgotten override cannot reach any
+// other deployment; production also wants a secret with real entropy.
+//
+// Routes say who may call them with an Access (Public, SignedIn, Role);
+// core/httpserver attaches the check to each route itself.
 package auth
 
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +68,15 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks the secret's strength.
+// MaxLeeway bounds auth.leeway: clock skew between hosts is seconds, and
+// a larger leeway only extends every token's life.
+const MaxLeeway = 5 * time.Minute
+
+// MinSecretEntropy is the least estimated entropy, in bits, of a secret in
+// production.
+const MinSecretEntropy = 128
+
+// Validate checks the secret's length, the lifetime and the leeway.
 func (c Config) Validate() error {
 	if len(c.JWTSecret) < 32 {
 		return fmt.Errorf("jwt_secret: must be at least 32 bytes (got %d)", len(c.JWTSecret))
@@ -70,7 +84,55 @@ func (c Config) Validate() error {
 	if c.TokenTTL <= 0 {
 		return fmt.Errorf("token_ttl: %s must be positive", c.TokenTTL)
 	}
+	if c.Leeway < 0 || c.Leeway > MaxLeeway {
+		return fmt.Errorf("leeway: %s must be from 0s to %s", c.Leeway, MaxLeeway)
+	}
 	return nil
+}
+
+// secretEntropy estimates the entropy of s in bits: its length times the
+// Shannon entropy of its byte frequencies. It catches repeated or
+// low-variety secrets ("aaaa…", "abab…", a word repeated); it cannot tell
+// a random string from a long sentence, which is why the documented way
+// to make a secret is 48 random bytes.
+func secretEntropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	n := float64(len(s))
+	var perByte float64
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			perByte -= p * math.Log2(p)
+		}
+	}
+	return perByte * n
+}
+
+// New returns the Verifier for cfg in the environment env (the root env
+// key): the development secret is refused unless env is "development",
+// where log gets a warning; in "production" the secret must also carry at
+// least MinSecretEntropy bits.
+func New(cfg Config, env string, log *slog.Logger) (*Verifier, error) {
+	cfg.SetDefaults()
+	if cfg.JWTSecret == DevSecret {
+		if env != "development" {
+			return nil, fmt.Errorf("auth: auth.jwt_secret: the development secret is refused when env is %q (it is accepted only in development); set TIPBOX_AUTH_JWT_SECRET", env)
+		}
+		log.Warn("auth.jwt_secret is the public development secret: anyone can sign tokens, admin ones included, for this server; "+
+			"set TIPBOX_AUTH_JWT_SECRET before it is reachable by anyone else", "component", "auth")
+	}
+	if env == "production" {
+		if bits := secretEntropy(cfg.JWTSecret); bits < MinSecretEntropy {
+			return nil, fmt.Errorf("auth: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", bits, MinSecretEntropy)
+		}
+	}
+	return NewVerifier(cfg, env == "production")
 }
 
 // Principal is the authenticated caller.
@@ -104,7 +166,9 @@ type verified struct {
 	exp time.Time
 }
 
-// NewVerifier returns a Verifier for cfg; production refuses DevSecret.
+// NewVerifier returns a Verifier for cfg; production refuses DevSecret
+// and secrets of low entropy. Programs use New, which applies the policy
+// of every environment; tests build verifiers with this.
 func NewVerifier(cfg Config, production bool) (*Verifier, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -112,6 +176,9 @@ func NewVerifier(cfg Config, production bool) (*Verifier, error) {
 	}
 	if production && cfg.JWTSecret == DevSecret {
 		return nil, errors.New("auth: auth.jwt_secret: the development secret is refused when env is production; set TIPBOX_AUTH_JWT_SECRET")
+	}
+	if production && secretEntropy(cfg.JWTSecret) < MinSecretEntropy {
+		return nil, fmt.Errorf("auth: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", secretEntropy(cfg.JWTSecret), MinSecretEntropy)
 	}
 	return &Verifier{
 		secret: []byte(cfg.JWTSecret),
@@ -196,21 +263,8 @@ func PrincipalFrom(c *fiber.Ctx) (Principal, bool) {
 }
 
 // Required rejects requests without a valid bearer token with 401 and
-// stores the principal for PrincipalFrom.
-func (v *Verifier) Required() fiber.Handler {
-	return func(c *fiber.Ctx) error {
-		tok, err := BearerToken(c.Get(fiber.HeaderAuthorization))
-		if err != nil {
-			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "missing bearer token"}
-		}
-		p, err := v.Parse(tok)
-		if err != nil {
-			return &fiber.Error{Code: fiber.StatusUnauthorized, Message: "invalid or expired token"}
-		}
-		c.Locals(ctxKey{}, p)
-		return c.Next()
-	}
-}
+// stores the principal for PrincipalFrom. It is SignedIn().Handler().
+func (v *Verifier) Required() fiber.Handler { return v.SignedIn().Handler() }
 
 // RequireRole rejects callers that have none of the roles with 403. Use
 // after Required.
@@ -233,5 +287,7 @@ func RequireRole(roles ...string) fiber.Handler {
 // Module provides the *Verifier from the `auth` section.
 var Module = fx.Module("auth",
 	config.Provide[Config]("auth"),
-	fx.Provide(func(cfg Config, root config.Root) (*Verifier, error) { return NewVerifier(cfg, root.Production()) }),
+	fx.Provide(func(cfg Config, root config.Root, log *slog.Logger) (*Verifier, error) {
+		return New(cfg, root.Env, log)
+	}),
 )

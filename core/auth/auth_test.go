@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -115,5 +116,82 @@ func TestRememberedTokenStillExpires(t *testing.T) {
 			t.Fatal("remembered token accepted 3s after a 1s lifetime")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The development secret works only in env development, and says so
+// loudly there; the leeway is bounded; production wants a secret with
+// real entropy.
+func TestSecretPolicy(t *testing.T) {
+	t.Parallel()
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := auth.New(auth.Config{}, "development", log); err != nil {
+		t.Fatalf("development with the dev secret: %v", err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "development secret") {
+		t.Fatalf("no loud warning for the dev secret:\n%s", logs.String())
+	}
+	for _, env := range []string{"test", "production", "staging"} {
+		if _, err := auth.New(auth.Config{}, env, log); err == nil || !strings.Contains(err.Error(), "auth.jwt_secret") {
+			t.Errorf("env %s with the dev secret: %v", env, err)
+		}
+	}
+	for _, l := range []time.Duration{-time.Hour, 8760 * time.Hour, 6 * time.Minute} {
+		if _, err := auth.New(auth.Config{JWTSecret: strongSecret, Leeway: l}, "test", log); err == nil || !strings.Contains(err.Error(), "leeway") {
+			t.Errorf("leeway %s: %v", l, err)
+		}
+	}
+	for _, weak := range []string{strings.Repeat("a", 32), strings.Repeat("ab", 40), "passwordpasswordpasswordpassword"} {
+		if _, err := auth.New(auth.Config{JWTSecret: weak}, "production", log); err == nil || !strings.Contains(err.Error(), "entropy") {
+			t.Errorf("weak secret %q in production: %v", weak, err)
+		}
+	}
+	if _, err := auth.New(auth.Config{JWTSecret: strongSecret}, "production", log); err != nil {
+		t.Fatalf("strong secret in production: %v", err)
+	}
+}
+
+// 48 random bytes, base64: what docs/operations.md tells operators to use.
+const strongSecret = "q3Jx9vN0bW2tK8sZ1eY4uR7aL5cH6dF0gP2mV9xB3nT8wQ1zE4yU7iO0pA5sD6f"
+
+func TestAccess(t *testing.T) {
+	t.Parallel()
+	v := verifier(t, strings.Repeat("k", 32))
+	if (auth.Access{}).Declared() || !auth.Public().Declared() || !v.SignedIn().Declared() {
+		t.Fatal("Declared")
+	}
+	app := fiber.New()
+	app.Use(v.Identify())
+	ok := func(c *fiber.Ctx) error { return c.SendString("ok") }
+	app.Get("/public", auth.Public().Handler(), ok)
+	app.Get("/signed", v.SignedIn().Handler(), ok)
+	app.Get("/admin", v.Role(auth.RoleAdmin).Handler(), ok)
+	user, _ := v.Issue(7, auth.RoleUser, time.Minute)
+	admin, _ := v.Issue(1, auth.RoleAdmin, time.Minute)
+	for _, tc := range []struct {
+		path, token string
+		status      int
+		noStore     bool
+	}{
+		{"/public", "", 200, false},
+		{"/public", user, 200, true},
+		{"/signed", "", 401, true},
+		{"/signed", "garbage", 401, true},
+		{"/signed", user, 200, true},
+		{"/admin", user, 403, true},
+		{"/admin", admin, 200, true},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := app.Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != tc.status || (resp.Header.Get("Cache-Control") == "no-store") != tc.noStore {
+			t.Errorf("%s with %q: %d Cache-Control=%q", tc.path, tc.token, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
 	}
 }

@@ -131,3 +131,79 @@ func TestAliases(t *testing.T) {
 		t.Fatalf("got %+v", d)
 	}
 }
+
+// The log format's default follows env, so it must be computed from the
+// decoded env, not from the default env before decoding.
+func TestProductionDefaultsToJSONLogs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		yaml string
+		env  []string
+		want string
+	}{
+		{"env: production\n", nil, "json"},
+		{"", []string{"TIPBOX_ENV=production"}, "json"},
+		{"env: development\n", nil, "text"},
+		{"env: production\nlog:\n  format: text\n", nil, "text"},
+	} {
+		src, err := config.Parse("p.yaml", []byte(tc.yaml), tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root config.Root
+		if err := src.Decode("", &root); err != nil {
+			t.Fatal(err)
+		}
+		if root.Log.Format != tc.want {
+			t.Errorf("%q %v: log.format %q, want %q", tc.yaml, tc.env, root.Log.Format, tc.want)
+		}
+	}
+}
+
+// An environment override must not paper over a section that is not a
+// mapping in the profile: the profile is wrong and the error must say so.
+func TestEnvDoesNotReplaceMalformedSection(t *testing.T) {
+	t.Parallel()
+	for _, yaml := range []string{"cache: [1, 2]\n", "cache: redis\n", "cache:\n  warm: 3\n"} {
+		src, err := config.Parse("p.yaml", []byte(yaml), []string{"TIPBOX_CACHE_DRIVER=memory", "TIPBOX_CACHE_WARM_COUNT=2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = src.Check(sections())
+		if err == nil || !strings.Contains(err.Error(), "want a mapping of keys") {
+			t.Errorf("%q with env overrides: %v, want an error saying the section is not a mapping", yaml, err)
+		}
+	}
+	// An empty section is not malformed: the override fills it.
+	src, _ := config.Parse("p.yaml", []byte("cache:\n"), []string{"TIPBOX_CACHE_DRIVER=redis"})
+	var c cacheConfig
+	if err := src.Decode("cache", &c); err != nil || c.Driver != "redis" {
+		t.Fatalf("empty section: %+v %v", c, err)
+	}
+}
+
+func TestConfigured(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		yaml string
+		env  []string
+		want bool
+	}{
+		{"", nil, false},
+		{"redis:\n", nil, false},
+		{"redis: {}\n", nil, false},
+		{"redis:\n  url: redis://h:1/0\n", nil, true},
+		{"", []string{"REDIS_URL=redis://h:1/0"}, true},
+		{"", []string{"TIPBOX_REDIS_ADDRS=h:1,h:2"}, true},
+		{"", []string{"TIPBOX_REDIS_URL="}, false},
+		{"", []string{"TIPBOX_REDISX_URL=x"}, false},
+	} {
+		src, err := config.Parse("p.yaml", []byte(tc.yaml), tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := src.Configured("redis"); got != tc.want {
+			t.Errorf("%q %v: Configured = %v", tc.yaml, tc.env, got)
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -73,7 +73,12 @@ func setScalar(n *yaml.Node, path []string, value string) {
 func setNode(n *yaml.Node, path []string, value *yaml.Node) {
 	for i, p := range path {
 		if n.Kind != yaml.MappingNode {
-			// A scalar where a section should be: replace it.
+			if !isEmpty(n) {
+				// A list or a value where a section should be: the
+				// profile is wrong, and decoding must say so rather than
+				// let an override hide it.
+				return
+			}
 			*n = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		}
 		var child *yaml.Node
@@ -93,6 +98,12 @@ func setNode(n *yaml.Node, path []string, value *yaml.Node) {
 		}
 		n = child
 	}
+}
+
+// isEmpty reports whether n is a null or empty scalar (`cache:` with nothing
+// after it).
+func isEmpty(n *yaml.Node) bool {
+	return n.Kind == 0 || n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "" && n.Tag == "")
 }
 
 type envVar struct {
@@ -156,7 +167,7 @@ func decodeStruct(n *yaml.Node, v reflect.Value, path string, owners map[string]
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("config: %w: %s: want a mapping of keys, got %q", ErrInvalid, pathOrRoot(path), n.Value)
+		return fmt.Errorf("config: %w: %s: want a mapping of keys, got %s", ErrInvalid, pathOrRoot(path), describe(n))
 	}
 	t := v.Type()
 	fields := map[string]int{}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // ErrInvalid wraps every error about the content of a profile or of the
@@ -58,6 +58,26 @@ func Parse(name string, data []byte, environ []string) (*Source, error) {
 	return s, nil
 }
 
+// Configured reports whether the profile sets anything under key (a
+// non-empty value there) or a non-empty TIPBOX_ variable names a key under
+// it. REDIS_URL counts for "redis": aliases are applied to the profile.
+// Packages use it to tell "the operator configured Redis" from the
+// defaults a section fills in.
+func (s *Source) Configured(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := lookup(s.root, splitKey(key)); n != nil && !isEmpty(n) && !(n.Kind == yaml.MappingNode && len(n.Content) == 0) {
+		return true
+	}
+	prefix := EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_")) + "_"
+	for k, v := range s.env {
+		if strings.HasPrefix(k, prefix) && v != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Name is the name of the profile the Source was loaded from.
 func (s *Source) Name() string { return s.name }
 
@@ -87,17 +107,15 @@ func (s *Source) Decode(key string, dst any) error {
 	node := lookup(s.root, splitKey(key))
 	s.mu.Unlock()
 
-	if d, ok := dst.(interface{ SetDefaults() }); ok {
-		d.SetDefaults()
-	}
 	if node != nil {
 		if err := decodeStruct(node, rv.Elem(), key, nil, false); err != nil {
 			return err
 		}
-		// Defaults again: a key present but empty in YAML must not erase one.
-		if d, ok := dst.(interface{ SetDefaults() }); ok {
-			d.SetDefaults()
-		}
+	}
+	// Defaults only after decoding: a default may depend on a decoded value
+	// (log.format on env), and a key present but empty keeps its default.
+	if d, ok := dst.(interface{ SetDefaults() }); ok {
+		d.SetDefaults()
 	}
 	if v, ok := dst.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {

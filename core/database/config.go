@@ -51,11 +51,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("driver: must not be empty"))
 	}
 	switch {
+	case c.DSN == "" && c.Driver != "" && c.Driver != "sqlite":
+		errs = append(errs, fmt.Errorf("dsn: must be set for driver %q (or set DATABASE_URL)", c.Driver))
 	case c.DSN == "":
 		errs = append(errs, errors.New("dsn: must not be empty"))
 	case c.DSN == DefaultDSN && c.Driver != "sqlite":
-		// SetDefaults ran before the driver was decoded: the DSN is the
-		// sqlite default, not one meant for this driver.
+		// The sqlite default DSN, not one meant for this driver.
 		errs = append(errs, fmt.Errorf("dsn: must be set for driver %q (or set DATABASE_URL)", c.Driver))
 	}
 	if c.MaxOpenConns < 0 {

@@ -3,6 +3,7 @@ package httpserver
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
@@ -22,15 +23,26 @@ type AdminParams struct {
 }
 
 // RunAdmin builds a server with only the system routes (/healthz, /readyz,
-// /metrics) on addr and ties it to the lifecycle. cmd/worker uses it: a
-// worker serves no API, but must be probed and scraped.
+// /metrics) and net/http/pprof under /debug/pprof/ on addr, and ties it to
+// the lifecycle. cmd/worker uses it: a worker serves no API, but must be
+// probed, scraped and profiled. cmd/api runs one on http.admin_addr.
 func RunAdmin(addr string, p AdminParams) (*Server, error) {
-	cfg := Config{Addr: addr}
-	cfg.SetDefaults()
-	s, err := New("worker-admin", cfg, p.Log, p.Reg, p.Gatherer, p.Checks, nil)
+	s, err := runAdmin("worker-admin", addr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC)
 	if err != nil {
 		return nil, fmt.Errorf("worker.admin_addr: %w", err)
 	}
-	p.LC.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	return s, nil
+}
+
+func runAdmin(name, addr string, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
+	checks *health.Registry, lc fx.Lifecycle) (*Server, error) {
+	// No rate limit (operators' tools only), and a write timeout long
+	// enough for a 30 s CPU profile.
+	cfg := Config{Addr: addr, WriteTimeout: 2 * time.Minute, RateLimit: RateLimitConfig{RPS: ptr(0)}}
+	s, err := New(name, cfg, log, reg, gatherer, checks, nil, withPprof())
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 	return s, nil
 }

@@ -68,8 +68,10 @@ func codeFor(status int) string {
 	return strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
 }
 
-// errorHandler renders errors in the common format and logs 5xx.
-func errorHandler(log *slog.Logger) fiber.ErrorHandler {
+// render writes err in the common format (and logs 5xx). Every error
+// response, including those Fiber and fasthttp produce before any
+// middleware ran, goes through it, so it sets the security headers too.
+func render(log *slog.Logger) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var he *HTTPError
 		var fe *fiber.Error
@@ -81,8 +83,16 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 		case errors.As(err, &fe):
 			status = fe.Code
 			msg := fe.Message
-			if status == http.StatusRequestEntityTooLarge {
+			switch status {
+			case http.StatusRequestEntityTooLarge:
 				msg = "request body too large"
+			case http.StatusRequestHeaderFieldsTooLarge:
+				msg = "request headers too large"
+			case http.StatusBadRequest:
+				// fasthttp's parse errors quote the raw request.
+				if strings.Contains(msg, "cannot") || strings.Contains(msg, "error when") {
+					msg = "malformed request"
+				}
 			}
 			body.Error = ErrorDetail{Code: codeFor(status), Message: msg}
 		default:
@@ -93,6 +103,7 @@ func errorHandler(log *slog.Logger) fiber.ErrorHandler {
 				"method", c.Method(), "path", c.Path(), "status", status,
 				"request_id", RequestID(c), "err", err)
 		}
+		setSecurityHeaders(c)
 		return c.Status(status).JSON(body)
 	}
 }

@@ -99,12 +99,25 @@ func newHTTPMetrics(reg prometheus.Registerer, server string) (*httpMetrics, err
 	return m, nil
 }
 
+const (
+	unmatched    = "unmatched"
+	metricsLocal = "tipbox.metrics.counted"
+)
+
+func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
+	st := strconv.Itoa(status)
+	m.requests.WithLabelValues(route, method, st).Inc()
+	m.latency.WithLabelValues(route, method, st).Observe(d.Seconds())
+}
+
+// handler counts every request that reaches the middleware chain. Errors
+// are rendered here, so the status recorded is the one sent.
 func (m *httpMetrics) handler(onError fiber.ErrorHandler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
+		c.Locals(metricsLocal, true)
 		err := c.Next()
 		if err != nil {
-			// Render now so the status we record is the one sent.
 			if herr := onError(c, err); herr != nil {
 				return herr
 			}
@@ -113,11 +126,22 @@ func (m *httpMetrics) handler(onError fiber.ErrorHandler) fiber.Handler {
 		// handler's "/" when nothing matched.
 		route := c.Route().Path
 		if route == "/" && c.Path() != "/" {
-			route = "unmatched"
+			route = unmatched
 		}
-		status := strconv.Itoa(c.Response().StatusCode())
-		m.requests.WithLabelValues(route, c.Method(), status).Inc()
-		m.latency.WithLabelValues(route, c.Method(), status).Observe(time.Since(start).Seconds())
+		m.observe(route, methodLabel(c.Method()), c.Response().StatusCode(), time.Since(start))
 		return nil
+	}
+}
+
+// errorHandler is Fiber's app-level error handler: it renders, and counts
+// the errors that never reached the chain (413 and 431 from the request
+// parser, read timeouts).
+func (m *httpMetrics) errorHandler(onError fiber.ErrorHandler) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		rerr := onError(c, err)
+		if counted, _ := c.Locals(metricsLocal).(bool); !counted {
+			m.observe(unmatched, methodLabel(c.Method()), c.Response().StatusCode(), 0)
+		}
+		return rerr
 	}
 }

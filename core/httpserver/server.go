@@ -2,67 +2,127 @@
 //
 // The listener is bound in OnStart, so a port that is taken fails the start
 // with a clear error instead of a log line from a goroutine. Routes come
-// from the "http.routes" value group: modules contribute them and nothing
-// here lists them. Every server also serves /healthz, /readyz and /metrics.
+// from the "http.endpoints" value group (Endpoints: each route with its
+// Access) and, for protocols that authenticate themselves, "http.routes";
+// modules contribute them and nothing here lists them. Every server also
+// serves /healthz, /readyz and /metrics, and applies the same limits:
+// body size after decompression, rate limits per caller, security headers,
+// the JSON error format for every error, metrics for every status.
 package httpserver
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"slices"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/health"
 	"github.com/tipbox/tipbox/core/metrics"
 )
 
-// Routes is what a module contributes: it registers its handlers on the
-// app's root router (full paths, e.g. "/api/v1/users").
-type Routes interface {
-	RegisterRoutes(r fiber.Router)
+// Option adjusts a server built by New.
+type Option func(*options)
+
+type options struct {
+	verifier  *auth.Verifier
+	endpoints []Endpoints
+	limiter   RateLimiter
+	pprof     bool
 }
 
-// RoutesFunc adapts a function to Routes.
-type RoutesFunc func(r fiber.Router)
+// WithAuth identifies callers on every request (for rate limits, audit
+// lines and Cache-Control: no-store) and puts everything under /api behind
+// a valid token unless a route says Public.
+func WithAuth(v *auth.Verifier) Option { return func(o *options) { o.verifier = v } }
 
-// RegisterRoutes calls f.
-func (f RoutesFunc) RegisterRoutes(r fiber.Router) { f(r) }
-
-// AsRoutes annotates a constructor returning Routes so its result joins
-// the "http.routes" value group.
-func AsRoutes(constructor any) any {
-	return fx.Annotate(constructor, fx.As(new(Routes)), fx.ResultTags(`group:"http.routes"`))
+// WithEndpoints adds modules' routes.
+func WithEndpoints(e ...Endpoints) Option {
+	return func(o *options) { o.endpoints = append(o.endpoints, e...) }
 }
+
+// WithRateLimiter keeps the rate limit counters in l (a shared store)
+// instead of in this process. Limits still follow cfg.RateLimit.
+func WithRateLimiter(l RateLimiter) Option { return func(o *options) { o.limiter = l } }
+
+// withPprof serves net/http/pprof under /debug/pprof/ (admin servers only).
+func withPprof() Option { return func(o *options) { o.pprof = true } }
 
 // Server is a Fiber app bound to one address.
 type Server struct {
-	app  *fiber.App
-	cfg  Config
-	log  *slog.Logger
-	addr net.Addr
+	app     *fiber.App
+	cfg     Config
+	log     *slog.Logger
+	metrics *httpMetrics
+	addr    net.Addr
 }
 
-// New builds the server: middleware, the system routes, then routes.
-// name labels its metrics ("api", "worker-admin").
+// New builds the server. name labels its metrics ("api", "worker-admin").
+// Everything is mounted in one fixed order, whatever order routes come in:
+//
+//  1. metrics, request id, panic recovery, security headers;
+//  2. /healthz, /readyz, /metrics;
+//  3. caller identification, body decompression (bounded);
+//  4. public Endpoints routes;
+//  5. with WithAuth, a guard on /api: rate limit, then a valid token;
+//  6. the other Endpoints routes;
+//  7. Routes (raw; those that also implement Endpoints are in 4 and 6);
+//  8. 404 for the rest.
+//
+// Each Endpoints route runs, in its own chain: the rate limit per caller,
+// its audit line (writes and role-restricted routes), its Access check,
+// its handler. The limit is on the route, not on a header the client
+// chooses, so nothing a request carries exempts it.
 func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
-	checks *health.Registry, routes []Routes) (*Server, error) {
+	checks *health.Registry, routes []Routes, opts ...Option) (*Server, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("httpserver: %w", err)
 	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	auditLog := log.With("component", "audit", "server", name)
 	log = log.With("component", "http", "server", name)
 	m, err := newHTTPMetrics(reg, name)
 	if err != nil {
 		return nil, err
 	}
-	onError := errorHandler(log)
-	app := fiber.New(fiber.Config{
+	var raw []Routes
+	endpoints := slices.Clone(o.endpoints)
+	for _, r := range routes {
+		if e, ok := r.(Endpoints); ok {
+			endpoints = append(endpoints, e)
+		} else {
+			raw = append(raw, r)
+		}
+	}
+	var public, guarded []Route
+	for _, e := range endpoints {
+		rs := e.Endpoints()
+		if err := checkRoutes(rs); err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if r.Access.IsPublic() {
+				public = append(public, r)
+			} else {
+				guarded = append(guarded, r)
+			}
+		}
+	}
+	onError := render(log)
+	fcfg := fiber.Config{
 		AppName: "tipbox",
 		// Immutable: strings from the request (method, headers, params) are
 		// copies. Without it they alias fasthttp's reused buffers, and any
@@ -74,11 +134,20 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 		ReadTimeout:             cfg.ReadTimeout,
 		WriteTimeout:            cfg.WriteTimeout,
 		IdleTimeout:             cfg.IdleTimeout,
-		ErrorHandler:            onError,
+		ErrorHandler:            m.errorHandler(onError),
 		EnableTrustedProxyCheck: true,
 		TrustedProxies:          cfg.TrustedProxies,
-	})
-	app.Use(m.handler(onError), requestID(), recoverer(log))
+	}
+	if len(cfg.TrustedProxies) > 0 {
+		// Only trusted proxies' X-Forwarded-For counts; the first valid
+		// address in it is the client.
+		fcfg.ProxyHeader, fcfg.EnableIPValidation = fiber.HeaderXForwardedFor, true
+	}
+	app := fiber.New(fcfg)
+	s := &Server{app: app, cfg: cfg, log: log, metrics: m}
+	app.Server().Handler = s.knownMethods(app.Server().Handler)
+
+	app.Use(m.handler(onError), requestID(), recoverer(log), securityHeaders())
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		report, ok := checks.Report(c.UserContext())
@@ -88,13 +157,47 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 		return c.JSON(report)
 	})
 	app.Get("/metrics", metrics.Handler(gatherer))
-	for _, r := range routes {
+	if o.pprof {
+		app.Use(pprof.New())
+	}
+
+	if o.verifier != nil {
+		app.Use(o.verifier.Identify())
+	}
+	var limit fiber.Handler
+	if cfg.RateLimit.Enabled() {
+		l := o.limiter
+		if l == nil {
+			l = NewMemoryRateLimiter(*cfg.RateLimit.RPS, *cfg.RateLimit.Burst)
+		}
+		rl, err := newRateLimiter(l, cfg.RateLimit, log, reg, name)
+		if err != nil {
+			return nil, err
+		}
+		limit = rl.handler()
+	}
+	app.Use(decompress(cfg.BodyLimit))
+
+	a := &auditor{log: auditLog, render: onError}
+	for _, r := range public {
+		mountOne(app, r, a, limit)
+	}
+	if o.verifier != nil {
+		// Callers without a valid token are limited here too, by IP.
+		guard := []any{"/api"}
+		if limit != nil {
+			guard = append(guard, limit)
+		}
+		app.Use(append(guard, o.verifier.SignedIn().Handler())...)
+	}
+	for _, r := range guarded {
+		mountOne(app, r, a, limit)
+	}
+	for _, r := range raw {
 		r.RegisterRoutes(app)
 	}
-	app.Use(func(c *fiber.Ctx) error {
-		return Error(fiber.StatusNotFound, "not_found", "no route for "+c.Method()+" "+c.Path())
-	})
-	return &Server{app: app, cfg: cfg, log: log}, nil
+	app.Use(notFound)
+	return s, nil
 }
 
 // App exposes the Fiber app (for app.Test in tests).
@@ -129,28 +232,49 @@ func (s *Server) Stop(ctx context.Context) error {
 
 type params struct {
 	fx.In
-	Config   Config
-	Log      *slog.Logger
-	Reg      prometheus.Registerer
-	Gatherer prometheus.Gatherer
-	Checks   *health.Registry
-	Routes   []Routes `group:"http.routes"`
-	LC       fx.Lifecycle
+	Config    Config
+	Source    *config.Source
+	Log       *slog.Logger
+	Reg       prometheus.Registerer
+	Gatherer  prometheus.Gatherer
+	Checks    *health.Registry
+	Verifier  *auth.Verifier
+	Routes    []Routes          `group:"http.routes"`
+	Endpoints []Endpoints       `group:"http.endpoints"`
+	Drivers   []RateLimitDriver `group:"http.ratelimit.drivers"`
+	LC        fx.Lifecycle
 }
 
-// Run builds the API server and ties it to the lifecycle.
+// Run builds the API server (and the admin listener when http.admin_addr
+// is set) and ties them to the lifecycle.
 func Run(p params) (*Server, error) {
-	s, err := New("api", p.Config, p.Log, p.Reg, p.Gatherer, p.Checks, p.Routes)
+	limiter, store, err := OpenRateLimiter(p.Config.RateLimit, p.Source.Configured("redis"), p.Drivers)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := limiter.(io.Closer); ok {
+		p.LC.Append(fx.StopHook(c.Close))
+	}
+	s, err := New("api", p.Config, p.Log, p.Reg, p.Gatherer, p.Checks, p.Routes,
+		WithAuth(p.Verifier), WithEndpoints(p.Endpoints...), WithRateLimiter(limiter))
 	if err != nil {
 		return nil, err
 	}
 	p.LC.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
+	p.Log.Info("http rate limits", "component", "http", "store", store,
+		"rps", *p.Config.RateLimit.RPS, "burst", *p.Config.RateLimit.Burst)
+	if p.Config.AdminAddr != "" {
+		if _, err := runAdmin("api-admin", p.Config.AdminAddr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC); err != nil {
+			return nil, fmt.Errorf("http.admin_addr: %w", err)
+		}
+	}
 	return s, nil
 }
 
 // Module provides the API *Server from the `http` section and invokes it.
 // Put it last in the app's options: invoked last, it starts last (after
 // every dependency is up) and stops first (before workers, queues, cache).
+// It needs an *auth.Verifier (auth.Module).
 var Module = fx.Module("http",
 	config.Provide[Config]("http"),
 	fx.Provide(Run),

@@ -36,30 +36,35 @@ func NewAdminRoutes(admin *Admin, store Store, hub *EventHub, verifier *auth.Ver
 	return &AdminRoutes{admin: admin, store: store, hub: hub, verifier: verifier, logger: logger, KeepAlive: 15 * time.Second}
 }
 
-// RegisterRoutes implements httpserver.Routes.
-func (a *AdminRoutes) RegisterRoutes(r fiber.Router) {
-	g := r.Group("/api/v1/admin/queues", a.verifier.Required(), auth.RequireRole(auth.RoleAdmin, auth.RoleViewer))
-	act := auth.RequireRole(auth.RoleAdmin)
-	g.Get("/", a.list)
-	g.Get("/:name", a.one)
-	g.Get("/:name/failed", a.failed)
-	g.Post("/:name/failed/:id/retry", act, a.retryDead)
-	g.Post("/:name/pause", act, a.pause)
-	g.Post("/:name/resume", act, a.resume)
-	g.Get("/:name/jobs", a.jobs)
-	g.Get("/:name/jobs/:id", a.job)
-	g.Post("/:name/jobs/:id/retry", act, a.act(ActRetry))
-	g.Post("/:name/jobs/:id/promote", act, a.act(ActPromote))
-	g.Post("/:name/jobs/:id/cancel", act, a.act(ActCancel))
-	g.Delete("/:name/jobs/:id", act, a.remove)
-	g.Post("/:name/retry-failed", act, a.retryFailed)
-	g.Post("/:name/clean", act, a.clean)
-	g.Get("/:name/metrics", a.minutes)
-	g.Get("/:name/events", a.events)
-	g.Get("/:name/schedulers", a.schedules)
-	g.Get("/:name/schedulers/:id", a.schedule)
-	g.Put("/:name/schedulers/:id", act, a.putSchedule)
-	g.Delete("/:name/schedulers/:id", act, a.deleteSchedule)
+// Endpoints implements httpserver.Endpoints: reading for the admin and
+// viewer roles, acting for admins; every route is audited (who, what,
+// which queue and job) by the server.
+func (a *AdminRoutes) Endpoints() []httpserver.Route {
+	read := a.verifier.Role(auth.RoleAdmin, auth.RoleViewer)
+	act := a.verifier.Role(auth.RoleAdmin)
+	const p = "/api/v1/admin/queues"
+	return []httpserver.Route{
+		{Method: "GET", Path: p, Access: read, Handler: a.list},
+		{Method: "GET", Path: p + "/:name", Access: read, Handler: a.one},
+		{Method: "GET", Path: p + "/:name/failed", Access: read, Handler: a.failed},
+		{Method: "POST", Path: p + "/:name/failed/:id/retry", Access: act, Handler: a.retryDead, Action: "queue.job.retry"},
+		{Method: "POST", Path: p + "/:name/pause", Access: act, Handler: a.pause, Action: "queue.pause"},
+		{Method: "POST", Path: p + "/:name/resume", Access: act, Handler: a.resume, Action: "queue.resume"},
+		{Method: "GET", Path: p + "/:name/jobs", Access: read, Handler: a.jobs},
+		{Method: "GET", Path: p + "/:name/jobs/:id", Access: read, Handler: a.job},
+		{Method: "POST", Path: p + "/:name/jobs/:id/retry", Access: act, Handler: a.act(ActRetry), Action: "queue.job.retry"},
+		{Method: "POST", Path: p + "/:name/jobs/:id/promote", Access: act, Handler: a.act(ActPromote), Action: "queue.job.promote"},
+		{Method: "POST", Path: p + "/:name/jobs/:id/cancel", Access: act, Handler: a.act(ActCancel), Action: "queue.job.cancel"},
+		{Method: "DELETE", Path: p + "/:name/jobs/:id", Access: act, Handler: a.remove, Action: "queue.job.remove"},
+		{Method: "POST", Path: p + "/:name/retry-failed", Access: act, Handler: a.retryFailed, Action: "queue.retry_failed"},
+		{Method: "POST", Path: p + "/:name/clean", Access: act, Handler: a.clean, Action: "queue.clean"},
+		{Method: "GET", Path: p + "/:name/metrics", Access: read, Handler: a.minutes},
+		{Method: "GET", Path: p + "/:name/events", Access: read, Handler: a.events},
+		{Method: "GET", Path: p + "/:name/schedulers", Access: read, Handler: a.schedules},
+		{Method: "GET", Path: p + "/:name/schedulers/:id", Access: read, Handler: a.schedule},
+		{Method: "PUT", Path: p + "/:name/schedulers/:id", Access: act, Handler: a.putSchedule, Action: "queue.schedule.put"},
+		{Method: "DELETE", Path: p + "/:name/schedulers/:id", Access: act, Handler: a.deleteSchedule, Action: "queue.schedule.delete"},
+	}
 }
 
 func (a *AdminRoutes) schedules(c *fiber.Ctx) error {
@@ -93,7 +98,7 @@ func (a *AdminRoutes) putSchedule(c *fiber.Ctx) error {
 	if err := a.admin.PutSchedule(c.UserContext(), name, sc); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.schedule.put", name+"/"+id)
+	httpserver.AuditTarget(c, "queue:"+name+"/"+id)
 	s, err := a.admin.Schedule(c.UserContext(), name, id)
 	if err != nil {
 		return httpError(err)
@@ -106,17 +111,13 @@ func (a *AdminRoutes) deleteSchedule(c *fiber.Ctx) error {
 	if err := a.admin.DeleteSchedule(c.UserContext(), name, id); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.schedule.delete", name+"/"+id)
+	httpserver.AuditTarget(c, "queue:"+name+"/"+id)
 	return c.SendStatus(http.StatusNoContent)
 }
 
-// audit logs an admin action: who, what, on what.
-func (a *AdminRoutes) audit(c *fiber.Ctx, action, target string, attrs ...slog.Attr) {
-	p, _ := auth.PrincipalFrom(c)
-	base := []slog.Attr{slog.Int64("actor", p.UserID), slog.String("role", p.Role),
-		slog.String("action", action), slog.String("target", target)}
-	a.logger.LogAttrs(c.UserContext(), slog.LevelInfo, "audit", append(base, attrs...)...)
-}
+// RegisterRoutes implements httpserver.Routes (the server mounts
+// Endpoints instead).
+func (a *AdminRoutes) RegisterRoutes(r fiber.Router) { httpserver.Mount(r, a.Endpoints()) }
 
 func (a *AdminRoutes) list(c *fiber.Ctx) error {
 	s, err := a.admin.Stats(c.UserContext())
@@ -163,7 +164,7 @@ func (a *AdminRoutes) retryDead(c *fiber.Ctx) error {
 	if err := a.admin.Retry(c.UserContext(), name, id); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.job.retry", name+"/"+id)
+	httpserver.AuditTarget(c, "queue:"+name+"/"+id)
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": id, "state": StateWaiting})
 }
 
@@ -171,7 +172,7 @@ func (a *AdminRoutes) pause(c *fiber.Ctx) error {
 	if err := a.admin.Pause(c.UserContext(), c.Params("name")); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.pause", c.Params("name"))
+	httpserver.AuditTarget(c, "queue:"+c.Params("name"))
 	return a.one(c)
 }
 
@@ -179,7 +180,7 @@ func (a *AdminRoutes) resume(c *fiber.Ctx) error {
 	if err := a.admin.Resume(c.UserContext(), c.Params("name")); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.resume", c.Params("name"))
+	httpserver.AuditTarget(c, "queue:"+c.Params("name"))
 	return a.one(c)
 }
 
@@ -235,7 +236,7 @@ func (a *AdminRoutes) act(act Action) fiber.Handler {
 		if err := a.admin.Act(c.UserContext(), name, id, act); err != nil {
 			return httpError(err)
 		}
-		a.audit(c, "queue.job."+string(act), name+"/"+id)
+		httpserver.AuditTarget(c, "queue:"+name+"/"+id)
 		return c.Status(http.StatusAccepted).JSON(fiber.Map{"id": id, "action": act})
 	}
 }
@@ -245,7 +246,7 @@ func (a *AdminRoutes) remove(c *fiber.Ctx) error {
 	if err := a.admin.Act(c.UserContext(), name, id, ActRemove); err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.job.remove", name+"/"+id)
+	httpserver.AuditTarget(c, "queue:"+name+"/"+id)
 	return c.SendStatus(http.StatusNoContent)
 }
 
@@ -254,7 +255,7 @@ func (a *AdminRoutes) retryFailed(c *fiber.Ctx) error {
 	if err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.retry_failed", c.Params("name"), slog.Int("count", n))
+	httpserver.AuditTarget(c, "queue:"+c.Params("name"))
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"count": n})
 }
 
@@ -285,8 +286,7 @@ func (a *AdminRoutes) clean(c *fiber.Ctx) error {
 	if err != nil {
 		return httpError(err)
 	}
-	a.audit(c, "queue.clean", c.Params("name"), slog.String("state", string(req.State)),
-		slog.String("olderThan", older.String()), slog.Int("count", n))
+	httpserver.AuditTarget(c, "queue:"+c.Params("name")+" state:"+string(req.State))
 	return c.JSON(fiber.Map{"count": n})
 }
 

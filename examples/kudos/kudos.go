@@ -124,42 +124,49 @@ type Routes struct {
 // NewRoutes works without fx.
 func NewRoutes(svc *Service, v *auth.Verifier) *Routes { return &Routes{svc: svc, v: v} }
 
-// RegisterRoutes implements httpserver.Routes.
-func (r *Routes) RegisterRoutes(app fiber.Router) {
-	app.Post("/api/v1/kudos", r.v.Required(), func(c *fiber.Ctx) error {
-		var req struct {
-			To      int64  `json:"to"`
-			Message string `json:"message"`
-		}
-		if err := c.BodyParser(&req); err != nil {
-			return httpserver.BadRequest("body must be JSON {to, message}")
-		}
-		me, _ := auth.PrincipalFrom(c)
-		k, err := r.svc.Send(c.UserContext(), me.UserID, req.To, req.Message)
-		if errors.Is(err, ErrInvalid) {
-			return httpserver.BadRequest(err.Error())
-		}
-		if err != nil {
-			return err // a 500; the details stay in the log
-		}
-		return c.Status(fiber.StatusCreated).JSON(k)
-	})
-	app.Get("/api/v1/users/:id/kudos", r.v.Required(), func(c *fiber.Ctx) error {
-		id, err := c.ParamsInt("id")
-		if err != nil || id <= 0 {
-			return httpserver.BadRequest("user id must be a positive integer")
-		}
-		list, err := r.svc.store.For(c.UserContext(), int64(id))
-		if err != nil {
-			return err
-		}
-		return c.JSON(list)
-	})
+// Endpoints implements httpserver.Endpoints: each route says who may call
+// it, and the server attaches that check to the route itself.
+func (r *Routes) Endpoints() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: "POST", Path: "/api/v1/kudos", Access: r.v.SignedIn(), Handler: r.send, Action: "kudos.send"},
+		{Method: "GET", Path: "/api/v1/users/:id/kudos", Access: r.v.SignedIn(), Handler: r.list},
+	}
+}
+
+func (r *Routes) send(c *fiber.Ctx) error {
+	var req struct {
+		To      int64  `json:"to"`
+		Message string `json:"message"`
+	}
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	me, _ := auth.PrincipalFrom(c)
+	k, err := r.svc.Send(c.UserContext(), me.UserID, req.To, req.Message)
+	if errors.Is(err, ErrInvalid) {
+		return httpserver.BadRequest(err.Error())
+	}
+	if err != nil {
+		return err // a 500; the details stay in the log
+	}
+	return c.Status(fiber.StatusCreated).JSON(k)
+}
+
+func (r *Routes) list(c *fiber.Ctx) error {
+	id, err := c.ParamsInt("id")
+	if err != nil || id <= 0 {
+		return httpserver.BadRequest("user id must be a positive integer")
+	}
+	list, err := r.svc.store.For(c.UserContext(), int64(id))
+	if err != nil {
+		return err
+	}
+	return c.JSON(list)
 }
 
 // Module wires the kudos module into an app.
 var Module = fx.Module("kudos",
 	config.Provide[Config]("kudos"),
 	database.AsMigrations("kudos", migrations),
-	fx.Provide(NewStore, NewService, httpserver.AsRoutes(NewRoutes)),
+	fx.Provide(NewStore, NewService, httpserver.AsEndpoints(NewRoutes)),
 )

@@ -124,6 +124,9 @@ func Start(t testing.TB, dir, bin string, env []string, args ...string) *Proc {
 // Output is everything the process wrote so far.
 func (p *Proc) Output() string { return p.out.String() }
 
+// PID is the process id.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) { _ = p.cmd.Process.Signal(sig) }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/queue"
-	"github.com/tipbox/tipbox/modules/user"
 )
 
 // Handlers serves the analytics routes.
@@ -24,10 +23,12 @@ func NewHandlers(store *Store, q queue.Enqueuer, v *auth.Verifier) *Handlers {
 	return &Handlers{store: store, q: q, v: v}
 }
 
-// RegisterRoutes implements httpserver.Routes.
-func (h *Handlers) RegisterRoutes(r fiber.Router) {
-	r.Post("/api/v1/analytics/events", h.v.Required(), h.track)
-	r.Get("/api/v1/admin/analytics/events", h.v.Required(), auth.RequireRole(auth.RoleAdmin), h.counts)
+// Endpoints implements httpserver.Endpoints.
+func (h *Handlers) Endpoints() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: "POST", Path: "/api/v1/analytics/events", Access: h.v.SignedIn(), Handler: h.track, Action: "analytics.track"},
+		{Method: "GET", Path: "/api/v1/admin/analytics/events", Access: h.v.Role(auth.RoleAdmin), Handler: h.counts},
+	}
 }
 
 func (h *Handlers) track(c *fiber.Ctx) error {
@@ -35,7 +36,7 @@ func (h *Handlers) track(c *fiber.Ctx) error {
 		Event string         `json:"event"`
 		Data  map[string]any `json:"data"`
 	}
-	if err := user.DecodeJSON(c, &req); err != nil {
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if !ValidEvent(req.Event) {
@@ -48,6 +49,7 @@ func (h *Handlers) track(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	httpserver.AuditTarget(c, "job:"+id)
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"jobId": id})
 }
 

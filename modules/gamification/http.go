@@ -2,6 +2,7 @@ package gamification
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -9,7 +10,6 @@ import (
 
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox/modules/user"
 )
 
 // Handlers serves the badge routes.
@@ -21,10 +21,12 @@ type Handlers struct {
 // NewHandlers returns the module's routes.
 func NewHandlers(svc *Service, v *auth.Verifier) *Handlers { return &Handlers{svc: svc, v: v} }
 
-// RegisterRoutes implements httpserver.Routes.
-func (h *Handlers) RegisterRoutes(r fiber.Router) {
-	r.Get("/api/v1/badges", h.v.Required(), h.list)
-	r.Post("/api/v1/users/:id/badges", h.v.Required(), auth.RequireRole(auth.RoleAdmin), h.grant)
+// Endpoints implements httpserver.Endpoints.
+func (h *Handlers) Endpoints() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: "GET", Path: "/api/v1/badges", Access: h.v.SignedIn(), Handler: h.list},
+		{Method: "POST", Path: "/api/v1/users/:id/badges", Access: h.v.Role(auth.RoleAdmin), Handler: h.grant, Action: "badge.grant"},
+	}
 }
 
 func (h *Handlers) list(c *fiber.Ctx) error {
@@ -43,12 +45,13 @@ func (h *Handlers) grant(c *fiber.Ctx) error {
 	var req struct {
 		BadgeID int64 `json:"badgeId"`
 	}
-	if err := user.DecodeJSON(c, &req); err != nil {
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if req.BadgeID <= 0 {
 		return httpserver.Error(http.StatusBadRequest, "invalid_badgeId", "badgeId must be a positive integer")
 	}
+	httpserver.AuditTarget(c, fmt.Sprintf("user:%d badge:%d", id, req.BadgeID))
 	g, err := h.svc.GrantBadge(c.UserContext(), id, req.BadgeID)
 	switch {
 	case errors.Is(err, ErrUserNotFound):

@@ -26,10 +26,12 @@ type Handlers struct {
 // NewHandlers returns the module's routes.
 func NewHandlers(store *Store, v *auth.Verifier) *Handlers { return &Handlers{store: store, v: v} }
 
-// RegisterRoutes implements httpserver.Routes.
-func (h *Handlers) RegisterRoutes(r fiber.Router) {
-	r.Get("/api/v1/users/:id/notifications", h.v.Required(), h.list)
-	r.Post("/api/v1/users/:id/notifications/:nid/read", h.v.Required(), h.markRead)
+// Endpoints implements httpserver.Endpoints.
+func (h *Handlers) Endpoints() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: "GET", Path: "/api/v1/users/:id/notifications", Access: h.v.SignedIn(), Handler: h.list},
+		{Method: "POST", Path: "/api/v1/users/:id/notifications/:nid/read", Access: h.v.SignedIn(), Handler: h.markRead, Action: "notification.read"},
+	}
 }
 
 // owner parses :id and checks the caller is that user or an admin.

@@ -13,7 +13,6 @@ import (
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/push"
-	"github.com/tipbox/tipbox/modules/user"
 )
 
 // ChannelRoutes serves the routes of the channels: preferences, push
@@ -31,19 +30,22 @@ func NewChannelRoutes(prefs *PrefStore, settings Settings, unsub *Unsubscriber, 
 	return &ChannelRoutes{prefs: prefs, settings: settings, unsub: unsub, push: pcfg, v: v}
 }
 
-// RegisterRoutes implements httpserver.Routes.
-func (h *ChannelRoutes) RegisterRoutes(r fiber.Router) {
-	r.Get("/api/v1/users/:id/preferences", h.v.Required(), h.getPrefs)
-	r.Put("/api/v1/users/:id/preferences", h.v.Required(), h.putPrefs)
-	r.Get("/api/v1/users/:id/push-subscriptions", h.v.Required(), h.listSubs)
-	r.Post("/api/v1/users/:id/push-subscriptions", h.v.Required(), h.subscribe)
-	r.Delete("/api/v1/users/:id/push-subscriptions", h.v.Required(), h.unsubscribePush)
-	r.Get("/api/v1/push/public-key", h.v.Required(), h.publicKey)
-	// One-click unsubscribe: no bearer token, the link's signature is the
-	// authority. GET (a person following the link) only asks; POST (the
-	// button, or a mail client per RFC 8058) turns the channel off.
-	r.Get(UnsubscribePath+":token", h.unsubscribePage)
-	r.Post(UnsubscribePath+":token", h.unsubscribe)
+// Endpoints implements httpserver.Endpoints.
+func (h *ChannelRoutes) Endpoints() []httpserver.Route {
+	in := h.v.SignedIn()
+	return []httpserver.Route{
+		{Method: "GET", Path: "/api/v1/users/:id/preferences", Access: in, Handler: h.getPrefs},
+		{Method: "PUT", Path: "/api/v1/users/:id/preferences", Access: in, Handler: h.putPrefs, Action: "notification.preferences.put"},
+		{Method: "GET", Path: "/api/v1/users/:id/push-subscriptions", Access: in, Handler: h.listSubs},
+		{Method: "POST", Path: "/api/v1/users/:id/push-subscriptions", Access: in, Handler: h.subscribe, Action: "notification.push.subscribe"},
+		{Method: "DELETE", Path: "/api/v1/users/:id/push-subscriptions", Access: in, Handler: h.unsubscribePush, Action: "notification.push.unsubscribe"},
+		{Method: "GET", Path: "/api/v1/push/public-key", Access: in, Handler: h.publicKey},
+		// One-click unsubscribe: no bearer token, the link's signature is
+		// the authority. GET (a person following the link) only asks; POST
+		// (the button, or a mail client per RFC 8058) turns the channel off.
+		{Method: "GET", Path: UnsubscribePath + ":token", Access: auth.Public(), Handler: h.unsubscribePage},
+		{Method: "POST", Path: UnsubscribePath + ":token", Access: auth.Public(), Handler: h.unsubscribe, Action: "notification.unsubscribe"},
+	}
 }
 
 // self parses :id and checks the caller is that user or an admin.
@@ -100,7 +102,7 @@ func (h *ChannelRoutes) putPrefs(c *fiber.Ctx) error {
 		return err
 	}
 	var req prefsRequest
-	if err := user.DecodeJSON(c, &req); err != nil {
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	u := Preferences{Language: req.Language, TimeZone: req.TimeZone, Channels: req.Channels}
@@ -157,7 +159,7 @@ func (h *ChannelRoutes) subscribe(c *fiber.Ctx) error {
 		return err
 	}
 	var req subscribeRequest
-	if err := user.DecodeJSON(c, &req); err != nil {
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	sub := push.Subscription{Endpoint: req.Endpoint, P256dh: req.Keys.P256dh, Auth: req.Keys.Auth}
@@ -181,7 +183,7 @@ func (h *ChannelRoutes) unsubscribePush(c *fiber.Ctx) error {
 		var req struct {
 			Endpoint string `json:"endpoint"`
 		}
-		if err := user.DecodeJSON(c, &req); err != nil {
+		if err := httpserver.DecodeJSON(c, &req); err != nil {
 			return err
 		}
 		endpoint = req.Endpoint

@@ -1,11 +1,7 @@
 package user
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -25,12 +21,13 @@ type Handlers struct {
 // NewHandlers returns the module's routes.
 func NewHandlers(svc *Service, v *auth.Verifier) *Handlers { return &Handlers{svc: svc, v: v} }
 
-// RegisterRoutes implements httpserver.Routes.
-func (h *Handlers) RegisterRoutes(r fiber.Router) {
-	g := r.Group("/api/v1/users", h.v.Required())
-	g.Post("/", auth.RequireRole(auth.RoleAdmin), h.create)
-	g.Get("/:id/profile", h.getProfile)
-	g.Patch("/:id/profile", h.patchProfile)
+// Endpoints implements httpserver.Endpoints.
+func (h *Handlers) Endpoints() []httpserver.Route {
+	return []httpserver.Route{
+		{Method: "POST", Path: "/api/v1/users", Access: h.v.Role(auth.RoleAdmin), Handler: h.create, Action: "user.create"},
+		{Method: "GET", Path: "/api/v1/users/:id/profile", Access: h.v.SignedIn(), Handler: h.getProfile},
+		{Method: "PATCH", Path: "/api/v1/users/:id/profile", Access: h.v.SignedIn(), Handler: h.patchProfile, Action: "user.update"},
+	}
 }
 
 type createRequest struct {
@@ -52,13 +49,14 @@ type userResponse struct {
 
 func (h *Handlers) create(c *fiber.Ctx) error {
 	var req createRequest
-	if err := DecodeJSON(c, &req); err != nil {
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	u, err := h.svc.Create(c.UserContext(), User{Username: req.Username, Email: req.Email, DisplayName: req.DisplayName, Bio: req.Bio})
 	if err != nil {
 		return mapError(err)
 	}
+	httpserver.AuditTarget(c, "user:"+strconv.FormatInt(u.ID, 10))
 	return c.Status(http.StatusCreated).JSON(userResponse(u))
 }
 
@@ -84,7 +82,7 @@ func (h *Handlers) patchProfile(c *fiber.Ctx) error {
 		return httpserver.Error(http.StatusForbidden, "forbidden", "only the user or an admin may change this profile")
 	}
 	var patch Patch
-	if err := DecodeJSON(c, &patch); err != nil {
+	if err := httpserver.DecodeJSON(c, &patch); err != nil {
 		return err
 	}
 	p, err := h.svc.Update(c.UserContext(), id, patch)
@@ -108,29 +106,6 @@ func pathID(c *fiber.Ctx) (int64, error) {
 		return 0, httpserver.BadRequest("user id must be a positive integer")
 	}
 	return id, nil
-}
-
-// DecodeJSON decodes the request body strictly into dst: malformed JSON,
-// unknown fields, trailing data or a wrong type are 400s that say what is
-// wrong.
-func DecodeJSON(c *fiber.Ctx, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.EOF):
-			return httpserver.BadRequest("request body must be a JSON object")
-		case errors.As(err, &te):
-			return httpserver.BadRequest(fmt.Sprintf("field %s: want %s", te.Field, te.Type))
-		default:
-			return httpserver.BadRequest("invalid JSON: " + err.Error())
-		}
-	}
-	if dec.More() {
-		return httpserver.BadRequest("invalid JSON: trailing data after the object")
-	}
-	return nil
 }
 
 // mapError maps the module's sentinel errors to HTTP.

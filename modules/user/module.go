@@ -105,7 +105,7 @@ var Module = fx.Module("user",
 		newService,
 		startWarming,
 		health.AsChecker(warmChecker),
-		httpserver.AsRoutes(NewHandlers),
+		httpserver.AsEndpoints(NewHandlers),
 	),
 	fx.Invoke(func(*warmer) {}),
 )

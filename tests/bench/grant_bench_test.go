@@ -171,7 +171,7 @@ func BenchmarkGrantToSocket(b *testing.B) {
 		}
 		b.Run("embedded/"+name, func(b *testing.B) {
 			dir := b.TempDir()
-			api := e2e.StartAPI(b, []string{"TIPBOX_LOG_LEVEL=error", "TIPBOX_DATABASE_DSN=file:" + dir + "/g.db"})
+			api := e2e.StartAPI(b, []string{"TIPBOX_LOG_LEVEL=error", "TIPBOX_HTTP_RATE_LIMIT_RPS=0", "TIPBOX_DATABASE_DSN=file:" + dir + "/g.db"})
 			db, err := sql.Open("sqlite", "file:"+dir+"/g.db?_pragma=busy_timeout(5000)")
 			if err != nil {
 				b.Fatal(err)
@@ -183,7 +183,7 @@ func BenchmarkGrantToSocket(b *testing.B) {
 		for _, dbKind := range []string{"postgres", "sqlite"} {
 			b.Run("crossprocess-"+dbKind+"/"+name, func(b *testing.B) {
 				rs := testenv.StartRedis(b)
-				env := []string{"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_LOG_LEVEL=error"}
+				env := []string{"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_LOG_LEVEL=error", "TIPBOX_HTTP_RATE_LIMIT_RPS=0"}
 				var db *sql.DB
 				var err error
 				placeholder := "$1"

@@ -47,6 +47,9 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 		"TIPBOX_HTTP_ADDR=127.0.0.1:0", "TIPBOX_LOG_LEVEL=error",
 		"TIPBOX_DATABASE_DRIVER=" + driver, "TIPBOX_DATABASE_DSN=" + dsn,
 		"TIPBOX_CACHE_DRIVER=" + cacheDriver,
+		// A benchmark is one caller at full speed: no rate limit, and a
+		// secret of its own (env test refuses the development one).
+		"TIPBOX_HTTP_RATE_LIMIT_RPS=0", "TIPBOX_AUTH_JWT_SECRET=bench-secret-bench-secret-bench-secret-0123",
 	}
 	if cacheDriver == "redis-dead" {
 		// A Redis that was there and died: the breaker must make it free.

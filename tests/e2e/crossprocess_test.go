@@ -33,6 +33,8 @@ func TestRedisProfileAcrossProcesses(t *testing.T) {
 		"REDIS_URL=redis://" + rs.Addr() + "/0", "DATABASE_URL=" + dsn,
 		"TIPBOX_QUEUE_REDIS_MIN_IDLE_TIME=2s", "TIPBOX_QUEUE_REDIS_CLAIM_INTERVAL=500ms", "TIPBOX_QUEUE_HEARTBEAT=500ms",
 		"TIPBOX_LOG_LEVEL=warn",
+		// One admin sends 1,000 grants as fast as it can: not a rate limit test.
+		"TIPBOX_HTTP_RATE_LIMIT_RPS=0",
 	}
 	profile := []string{"--config", "configs/redis.yaml"}
 	a := e2e.StartAPI(t, env, profile...) // migrates the database first

@@ -1,0 +1,115 @@
+package httpserver
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+
+	"github.com/tipbox/tipbox/core/auth"
+)
+
+// Route is one endpoint a module serves: method, full path (Fiber syntax,
+// e.g. "/api/v1/users/:id/profile"), who may call it, and its handler.
+//
+// The server attaches Access's check to the route itself, and mounts
+// public routes, then the default-deny guard of /api, then the others:
+// whatever order modules come in, a route is exactly as protected as it
+// says. A route whose Access is not declared stops the server's start.
+type Route struct {
+	Method  string
+	Path    string
+	Access  auth.Access
+	Handler fiber.Handler
+	// Action names the route in audit lines ("user.create"); empty means
+	// "METHOD path". Writes (any method but GET, HEAD, OPTIONS) and every
+	// route that needs a role are audited.
+	Action string
+}
+
+// Endpoints is what a module contributes: its routes.
+type Endpoints interface {
+	Endpoints() []Route
+}
+
+// EndpointsFunc adapts a function to Endpoints.
+type EndpointsFunc func() []Route
+
+// Endpoints calls f.
+func (f EndpointsFunc) Endpoints() []Route { return f() }
+
+// AsEndpoints annotates a constructor returning Endpoints so its result
+// joins the "http.endpoints" value group.
+func AsEndpoints(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(Endpoints)), fx.ResultTags(`group:"http.endpoints"`))
+}
+
+// Routes registers handlers on the app's root router by itself. It is for
+// protocols that authenticate and bound themselves (the websocket upgrade
+// reads ?token= and has its own socket caps); such routes are mounted
+// after every Endpoints route, are not rate limited, and any under /api
+// still pass the default-deny guard (a valid token). A Routes that also
+// implements Endpoints is mounted as Endpoints.
+type Routes interface {
+	RegisterRoutes(r fiber.Router)
+}
+
+// RoutesFunc adapts a function to Routes.
+type RoutesFunc func(r fiber.Router)
+
+// RegisterRoutes calls f.
+func (f RoutesFunc) RegisterRoutes(r fiber.Router) { f(r) }
+
+// AsRoutes annotates a constructor returning Routes so its result joins
+// the "http.routes" value group.
+func AsRoutes(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(Routes)), fx.ResultTags(`group:"http.routes"`))
+}
+
+// Mount registers routes on r, each with its Access check and audit line
+// in its own handler chain (so it holds in any registration order). It is
+// for a Routes that also offers Endpoints and is registered on a router by
+// hand; the server itself mounts Endpoints in its fixed order.
+func Mount(r fiber.Router, routes []Route) {
+	if err := checkRoutes(routes); err != nil {
+		panic(err)
+	}
+	for _, rt := range routes {
+		mountOne(r, rt, nil, nil)
+	}
+}
+
+func checkRoutes(routes []Route) error {
+	for _, rt := range routes {
+		switch {
+		case rt.Method == "" || rt.Path == "" || rt.Handler == nil:
+			return fmt.Errorf("httpserver: route %s %q needs a method, a path and a handler", rt.Method, rt.Path)
+		case !rt.Access.Declared():
+			return fmt.Errorf("httpserver: route %s %s declares no Access (auth.Public(), verifier.SignedIn() or verifier.Role(...))", rt.Method, rt.Path)
+		}
+	}
+	return nil
+}
+
+func mountOne(r fiber.Router, rt Route, a *auditor, limit fiber.Handler) {
+	chain := make([]fiber.Handler, 0, 4)
+	if limit != nil {
+		chain = append(chain, limit)
+	}
+	if audited(rt) {
+		chain = append(chain, a.handler(rt))
+	}
+	chain = append(chain, rt.Access.Handler(), rt.Handler)
+	r.Add(strings.ToUpper(rt.Method), rt.Path, chain...)
+}
+
+// audited: writes and role-restricted routes (admin actions, reads
+// included) leave an audit line.
+func audited(rt Route) bool {
+	switch strings.ToUpper(rt.Method) {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return len(rt.Access.Roles()) > 0
+	}
+	return true
+}
