@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -367,21 +366,3 @@ func clone(j *queue.Job) *queue.Job {
 	c.Logs = nil
 	return &c
 }
-
-// delayHeap orders delayed jobs by due time; entries whose job left the
-// delayed state (promoted, cancelled, removed) are skipped when popped.
-type delayHeap []*queue.Job
-
-func (h delayHeap) Len() int           { return len(h) }
-func (h delayHeap) Less(i, j int) bool { return h[i].RunAt.Before(h[j].RunAt) }
-func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *delayHeap) Push(x any)        { *h = append(*h, x.(*queue.Job)) }
-func (h *delayHeap) Pop() any {
-	old := *h
-	d := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return d
-}
-
-var _ = heap.Init

@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
@@ -50,16 +49,6 @@ func (k keys) finishedKey(s queue.State) string {
 		return k.cancl
 	}
 	return ""
-}
-
-// queueOfKey extracts the hash tag of a key.
-func queueOfKey(key string) string {
-	i := strings.IndexByte(key, '{')
-	j := strings.IndexByte(key, '}')
-	if i < 0 || j < i {
-		return ""
-	}
-	return key[i+1 : j]
 }
 
 // ms is a time as stored: Unix milliseconds, 0 for the zero time.
