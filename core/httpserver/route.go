@@ -93,7 +93,12 @@ func checkRoutes(routes []Route) error {
 }
 
 func mountOne(r fiber.Router, rt Route, a *auditor, limit fiber.Handler) {
-	chain := make([]fiber.Handler, 0, 4)
+	chain := make([]fiber.Handler, 0, 5)
+	if rt.Path == "/api" || strings.HasPrefix(rt.Path, "/api/") {
+		// API answers are per caller or carry credentials (a public route's
+		// is in its path): no shared cache keeps them.
+		chain = append(chain, noStore)
+	}
 	if limit != nil {
 		chain = append(chain, limit)
 	}
@@ -102,6 +107,11 @@ func mountOne(r fiber.Router, rt Route, a *auditor, limit fiber.Handler) {
 	}
 	chain = append(chain, rt.Access.Handler(), rt.Handler)
 	r.Add(strings.ToUpper(rt.Method), rt.Path, chain...)
+}
+
+func noStore(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Next()
 }
 
 // audited: writes and role-restricted routes (admin actions, reads

@@ -24,7 +24,10 @@ type Scheduler struct {
 	logger   *slog.Logger
 	// Refresh is how often schedules are re-read (default 10 s).
 	Refresh time.Duration
-	now     func() time.Time
+	// Retry is how long it waits before trying again to store the declared
+	// schedules when the store failed (default 1 s).
+	Retry time.Duration
+	now   func() time.Time
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -37,11 +40,15 @@ type Scheduler struct {
 // are the schedules modules declare in code (stored at Start).
 func NewScheduler(cfg Config, store Scheduling, declared []Schedule, logger *slog.Logger) *Scheduler {
 	return &Scheduler{cfg: cfg, store: store, declared: declared, logger: logger, Refresh: 10 * time.Second,
-		now: time.Now, wake: make(chan struct{}, 1), seen: map[string]bool{}}
+		Retry: time.Second, now: time.Now, wake: make(chan struct{}, 1), seen: map[string]bool{}}
 }
 
-// Start stores the declared schedules and starts ticking.
-func (s *Scheduler) Start(ctx context.Context) error {
+// Start checks the declared schedules and starts ticking. A schedule
+// that cannot work (unknown queue, bad spec) fails Start; a store that
+// does not answer does not: the declared schedules are stored as soon as
+// it does (a process may start before its Redis), and no tick is made
+// before that.
+func (s *Scheduler) Start(context.Context) error {
 	for _, d := range s.declared {
 		if !s.cfg.hasQueue(d.Queue) {
 			return fmt.Errorf("%w: schedule %q is for queue %q, not in queue.queues", ErrQueueNotFound, d.ID, d.Queue)
@@ -49,14 +56,45 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		if err := d.Validate(); err != nil {
 			return fmt.Errorf("schedule %q: %w", d.ID, err)
 		}
-		if err := s.store.PutSchedule(ctx, d.Queue, d); err != nil {
-			return fmt.Errorf("queue: store schedule %q: %w", d.ID, err)
-		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
-	go s.loop(runCtx)
+	go func() {
+		defer close(s.done)
+		if s.storeDeclared(runCtx) {
+			s.loop(runCtx)
+		}
+	}()
 	return nil
+}
+
+// storeDeclared upserts the declared schedules, retrying every Retry
+// until they are all stored; false when ctx ended first.
+func (s *Scheduler) storeDeclared(ctx context.Context) bool {
+	pending := s.declared
+	for {
+		for len(pending) > 0 {
+			d := pending[0]
+			if err := s.store.PutSchedule(ctx, d.Queue, d); err != nil {
+				if ctx.Err() != nil {
+					return false
+				}
+				s.logger.Warn("queue schedule: not stored; retrying", "queue", d.Queue, "schedule", d.ID, "retry_in", s.Retry, "error", err)
+				break
+			}
+			pending = pending[1:]
+		}
+		if len(pending) == 0 {
+			return true
+		}
+		t := time.NewTimer(s.Retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
 }
 
 // Stop stops ticking.
@@ -97,7 +135,6 @@ func (s *Scheduler) load(ctx context.Context) []Schedule {
 }
 
 func (s *Scheduler) loop(ctx context.Context) {
-	defer close(s.done)
 	var scheds []Schedule
 	var reloadAt time.Time
 	prev := s.now()

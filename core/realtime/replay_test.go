@@ -76,8 +76,10 @@ func TestReplaySinceThenLive(t *testing.T) {
 		t.Fatalf("dial: %v (%s)", err, rt.Status(resp))
 	}
 	defer c.Close()
-	live := h.store(1)
+	// The replay is read after the handshake, maybe after Dial returned:
+	// the live event is stored once the read is done.
 	rt.WaitFor(t, 5*time.Second, func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.during == nil }, "replay read")
+	live := h.store(1)
 	s.Hub.Deliver(realtime.Event{UserID: 1, Payload: live.Payload})
 	var got []string
 	for range 8 {
