@@ -271,8 +271,9 @@ func TestAuthDoesNotDependOnRegistrationOrder(t *testing.T) {
 	}
 }
 
-// Public routes, even under /api, need no token; authenticated responses
-// are not cacheable.
+// Public routes, even under /api, need no token; every /api answer is
+// not cacheable (a public one may carry a credential in its path, e.g. an
+// unsubscribe link); a route outside /api keeps its own caching.
 func TestPublicRoutesAndNoStore(t *testing.T) {
 	t.Parallel()
 	s0 := newHardened(t, httpserver.Config{}, nil)
@@ -280,6 +281,7 @@ func TestPublicRoutesAndNoStore(t *testing.T) {
 		ok := func(c *fiber.Ctx) error { return c.SendString("ok") }
 		return []httpserver.Route{
 			{Method: "GET", Path: "/api/v1/open", Access: auth.Public(), Handler: ok},
+			{Method: "GET", Path: "/open", Access: auth.Public(), Handler: ok},
 			{Method: "GET", Path: "/api/v1/closed", Access: s0.v.SignedIn(), Handler: ok},
 		}
 	})))
@@ -289,7 +291,8 @@ func TestPublicRoutesAndNoStore(t *testing.T) {
 		status      int
 		noStore     bool
 	}{
-		{"/api/v1/open", "", 200, false},
+		{"/api/v1/open", "", 200, true},
+		{"/open", "", 200, false},
 		{"/api/v1/closed", "", 401, true},
 		{"/api/v1/closed", tok + "x", 401, true},
 	} {
