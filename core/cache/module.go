@@ -22,14 +22,14 @@ type Driver struct {
 	Open func(ctx context.Context) (Store, error)
 }
 
-// AsDriver annotates a constructor returning a Driver so its result joins
+// AsDriver provides the result of a constructor returning a Driver so its result joins
 // the "cache.drivers" value group.
 //
 //	var Module = fx.Module("cache.memory",
 //		config.Provide[Config]("cache.memory"),
-//		fx.Provide(cache.AsDriver(NewDriver)))
-func AsDriver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"cache.drivers"`))
+//		cache.AsDriver(NewDriver))
+func AsDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"cache.drivers"`)))
 }
 
 // Module provides the cache Config (section "cache"), *Metrics and the Store
@@ -42,8 +42,8 @@ var Module = fx.Module("cache",
 	fx.Provide(
 		NewMetrics,
 		fx.Annotate(openStore, fx.ParamTags(``, ``, ``, `group:"cache.drivers"`)),
-		health.AsChecker(newChecker),
 	),
+	health.AsChecker(newChecker),
 )
 
 // OpenDriver opens the store of the driver called name. An unknown name is

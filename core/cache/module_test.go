@@ -21,7 +21,7 @@ type checkers struct {
 	All []health.Checker `group:"health.checkers"`
 }
 
-func fakeDriver(name string, s cache.Store) any {
+func fakeDriver(name string, s cache.Store) fx.Option {
 	return cache.AsDriver(func() cache.Driver {
 		return cache.Driver{Name: name, Open: func(context.Context) (cache.Store, error) { return s, nil }}
 	})

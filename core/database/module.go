@@ -20,7 +20,7 @@ import (
 var Module = fx.Module("database",
 	config.Provide[Config]("database"),
 	fx.Provide(newFx),
-	fx.Provide(health.AsChecker(newChecker)),
+	health.AsChecker(newChecker),
 )
 
 type fxParams struct {

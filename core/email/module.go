@@ -20,10 +20,10 @@ type Driver struct {
 	Open func() (Sender, error)
 }
 
-// AsDriver annotates a constructor returning a Driver so its result joins
+// AsDriver provides the result of a constructor returning a Driver so its result joins
 // the "email.drivers" value group.
-func AsDriver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"email.drivers"`))
+func AsDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"email.drivers"`)))
 }
 
 // Module provides the email Config (section "email") and the Sender of the

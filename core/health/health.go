@@ -27,10 +27,10 @@ type Checker struct {
 	Check    func(ctx context.Context) error
 }
 
-// AsChecker annotates a constructor returning a Checker so its result joins
+// AsChecker provides the result of a constructor returning a Checker so its result joins
 // the "health.checkers" value group.
-func AsChecker(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"health.checkers"`))
+func AsChecker(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"health.checkers"`)))
 }
 
 // Registry runs the checkers.

@@ -44,10 +44,10 @@ type RateLimitDriver struct {
 	Open func(cfg RateLimitConfig) (RateLimiter, error)
 }
 
-// AsRateLimitDriver annotates a constructor returning a RateLimitDriver so
+// AsRateLimitDriver provides the result of a constructor returning a RateLimitDriver so
 // its result joins the "http.ratelimit.drivers" value group.
-func AsRateLimitDriver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"http.ratelimit.drivers"`))
+func AsRateLimitDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"http.ratelimit.drivers"`)))
 }
 
 // ErrUnknownRateLimitStore is wrapped when http.rate_limit.store names a

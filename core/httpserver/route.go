@@ -39,10 +39,10 @@ type EndpointsFunc func() []Route
 // Endpoints calls f.
 func (f EndpointsFunc) Endpoints() []Route { return f() }
 
-// AsEndpoints annotates a constructor returning Endpoints so its result
+// AsEndpoints provides the result of a constructor returning Endpoints so its result
 // joins the "http.endpoints" value group.
-func AsEndpoints(constructor any) any {
-	return fx.Annotate(constructor, fx.As(new(Endpoints)), fx.ResultTags(`group:"http.endpoints"`))
+func AsEndpoints(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.As(new(Endpoints)), fx.ResultTags(`group:"http.endpoints"`)))
 }
 
 // Routes registers handlers on the app's root router by itself. It is for
@@ -61,10 +61,10 @@ type RoutesFunc func(r fiber.Router)
 // RegisterRoutes calls f.
 func (f RoutesFunc) RegisterRoutes(r fiber.Router) { f(r) }
 
-// AsRoutes annotates a constructor returning Routes so its result joins
+// AsRoutes provides the result of a constructor returning Routes so its result joins
 // the "http.routes" value group.
-func AsRoutes(constructor any) any {
-	return fx.Annotate(constructor, fx.As(new(Routes)), fx.ResultTags(`group:"http.routes"`))
+func AsRoutes(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.As(new(Routes)), fx.ResultTags(`group:"http.routes"`)))
 }
 
 // Mount registers routes on r, each with its Access check and audit line

@@ -16,10 +16,10 @@ type Driver struct {
 	Open func(cfg Config) (Sender, error)
 }
 
-// AsDriver annotates a constructor returning a Driver so its result joins
+// AsDriver provides the result of a constructor returning a Driver so its result joins
 // the "push.drivers" value group.
-func AsDriver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"push.drivers"`))
+func AsDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"push.drivers"`)))
 }
 
 // Module provides the push Config (section "push") and the Sender of the

@@ -34,9 +34,9 @@ var Module = fx.Module("queue",
 		fx.Annotate(newEnqueuer, fx.As(new(Enqueuer))),
 		newAdmin,
 		newEventHub,
-		health.AsChecker(newChecker),
-		httpserver.AsRoutes(newAdminRoutes),
 	),
+	health.AsChecker(newChecker),
+	httpserver.AsRoutes(newAdminRoutes),
 	fx.Invoke(registerDepth, runScheduler),
 )
 

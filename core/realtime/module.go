@@ -38,17 +38,17 @@ var HubModule = fx.Module("realtime.hub",
 	fx.Provide(
 		NewMetrics,
 		newHub,
-		httpserver.AsRoutes(func(h *Hub, v *auth.Verifier, root config.Root) *Handler {
-			return NewHandler(h, v, root.Production())
-		}),
-		httpserver.AsRoutes(NewPresenceHandler),
-		httpserver.AsRoutes(func(h *Hub, v *auth.Verifier, root config.Root) httpserver.Routes {
-			if h.cfg.SocketIO.Disabled {
-				return httpserver.RoutesFunc(func(fiber.Router) {})
-			}
-			return NewSocketIOHandler(h, v, root.Production())
-		}),
 	),
+	httpserver.AsRoutes(func(h *Hub, v *auth.Verifier, root config.Root) *Handler {
+		return NewHandler(h, v, root.Production())
+	}),
+	httpserver.AsRoutes(NewPresenceHandler),
+	httpserver.AsRoutes(func(h *Hub, v *auth.Verifier, root config.Root) httpserver.Routes {
+		if h.cfg.SocketIO.Disabled {
+			return httpserver.RoutesFunc(func(fiber.Router) {})
+		}
+		return NewSocketIOHandler(h, v, root.Production())
+	}),
 	fx.Invoke(closeSocketsBeforeServer),
 )
 

@@ -45,11 +45,11 @@ func (b *localBus) Subscribe(_ context.Context, h func(realtime.Event)) (func(),
 
 func (b *localBus) Close() error { return nil }
 
-var testDriver = fx.Provide(realtime.AsDriver(func() realtime.Driver {
+var testDriver = realtime.AsDriver(func() realtime.Driver {
 	return realtime.Driver{Name: "local", Open: func(context.Context) (realtime.Bus, error) {
 		return &localBus{subs: map[*func(realtime.Event)]bool{}}, nil
 	}}
-}))
+})
 
 // msgLog records log messages in order.
 type msgLog struct {

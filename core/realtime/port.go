@@ -101,10 +101,10 @@ type PresenceStore interface {
 	Close() error
 }
 
-// AsDriver annotates a constructor returning a Driver so its result joins
+// AsDriver provides the result of a constructor returning a Driver so its result joins
 // the "realtime.drivers" value group.
-func AsDriver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"realtime.drivers"`))
+func AsDriver(constructor any) fx.Option {
+	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"realtime.drivers"`)))
 }
 
 // Errors.

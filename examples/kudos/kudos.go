@@ -168,5 +168,6 @@ func (r *Routes) list(c *fiber.Ctx) error {
 var Module = fx.Module("kudos",
 	config.Provide[Config]("kudos"),
 	database.AsMigrations("kudos", migrations),
-	fx.Provide(NewStore, NewService, httpserver.AsEndpoints(NewRoutes)),
+	fx.Provide(NewStore, NewService),
+	httpserver.AsEndpoints(NewRoutes),
 )

@@ -61,7 +61,8 @@ const PruneJob = "prune"
 var Module = fx.Module("analytics",
 	config.Provide[Config]("analytics"),
 	database.AsMigrations("analytics", migrations.FS),
-	fx.Provide(NewStore, httpserver.AsEndpoints(NewHandlers)),
+	fx.Provide(NewStore),
+	httpserver.AsEndpoints(NewHandlers),
 	queue.AsSchedule(queue.Schedule{ID: "analytics-prune", Queue: Queue, Name: PruneJob, Cron: "@hourly",
 		Priority: queue.PriorityLow, Missed: queue.MissedCatchUpOnce}),
 )

@@ -72,7 +72,7 @@ var Module = fx.Module("gamification",
 		NewStore,
 		func(s *Store) user.BadgeSource { return s },
 		newService,
-		httpserver.AsEndpoints(NewHandlers),
 	),
+	httpserver.AsEndpoints(NewHandlers),
 	fx.Invoke(runRelay),
 )

@@ -29,9 +29,9 @@ var Module = fx.Module("notification",
 		NewPrefStore,
 		NewSettings,
 		func(a auth.Config, cfg Config) *Unsubscriber { return NewUnsubscriber(a.JWTSecret, cfg.PublicURL) },
-		httpserver.AsEndpoints(NewHandlers),
-		httpserver.AsEndpoints(NewChannelRoutes),
 	),
+	httpserver.AsEndpoints(NewHandlers),
+	httpserver.AsEndpoints(NewChannelRoutes),
 	historyOption,
 )
 

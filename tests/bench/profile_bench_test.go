@@ -81,11 +81,11 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 	// one "cache unavailable" error (redis-dead) would land inside a result.
 	opts = append(opts, fx.NopLogger, fx.Decorate(func() *slog.Logger { return slog.New(slog.DiscardHandler) }),
 		fx.Populate(&srv, &svc, &v),
-		fx.Provide(httpserver.AsRoutes(func() httpserver.Routes {
+		httpserver.AsRoutes(func() httpserver.Routes {
 			return httpserver.RoutesFunc(func(r fiber.Router) {
 				r.Get("/bench/trivial", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"ok": true}) })
 			})
-		})))
+		}))
 	a, err := app.New(src, opts...)
 	if err != nil {
 		b.Fatal(err)

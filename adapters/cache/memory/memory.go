@@ -155,7 +155,7 @@ var _ cache.Store = (*Store)(nil)
 // Module registers the "memory" driver and its config section cache.memory.
 var Module = fx.Module("cache.memory",
 	config.Provide[Config]("cache.memory"),
-	fx.Provide(cache.AsDriver(NewDriver)),
+	cache.AsDriver(NewDriver),
 )
 
 // NewDriver returns the "memory" driver.

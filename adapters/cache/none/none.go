@@ -37,4 +37,4 @@ func NewDriver() cache.Driver {
 }
 
 // Module registers the "none" driver.
-var Module = fx.Module("cache.none", fx.Provide(cache.AsDriver(NewDriver)))
+var Module = fx.Module("cache.none", cache.AsDriver(NewDriver))

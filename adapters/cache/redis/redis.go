@@ -228,7 +228,7 @@ var _ cache.Store = (*Store)(nil)
 // redisconn.Config (redisconn.Module).
 var Module = fx.Module("cache.redis",
 	config.Provide[Config]("cache.redis"),
-	fx.Provide(cache.AsDriver(NewDriver)),
+	cache.AsDriver(NewDriver),
 )
 
 // NewDriver returns the "redis" driver.

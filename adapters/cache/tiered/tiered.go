@@ -239,7 +239,7 @@ var _ cache.Store = (*Store)(nil)
 // needs redisconn.Config (redisconn.Module).
 var Module = fx.Module("cache.tiered",
 	config.Provide[Config]("cache.tiered"),
-	fx.Provide(cache.AsDriver(NewDriver)),
+	cache.AsDriver(NewDriver),
 )
 
 // NewDriver returns the "tiered" driver.

@@ -33,12 +33,10 @@ func (None) Send(context.Context, email.Message) error { return nil }
 
 // Module registers the "log" and "none" drivers.
 var Module = fx.Module("email.dev",
-	fx.Provide(
-		email.AsDriver(func(log *slog.Logger) email.Driver {
-			return email.Driver{Name: "log", Open: func() (email.Sender, error) { return NewLog(log.With("email", "log")), nil }}
-		}),
-		email.AsDriver(func() email.Driver {
-			return email.Driver{Name: "none", Open: func() (email.Sender, error) { return None{}, nil }}
-		}),
-	),
+	email.AsDriver(func(log *slog.Logger) email.Driver {
+		return email.Driver{Name: "log", Open: func() (email.Sender, error) { return NewLog(log.With("email", "log")), nil }}
+	}),
+	email.AsDriver(func() email.Driver {
+		return email.Driver{Name: "none", Open: func() (email.Sender, error) { return None{}, nil }}
+	}),
 )

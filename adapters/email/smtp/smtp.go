@@ -224,5 +224,5 @@ func NewDriver(cfg Config, log *slog.Logger) email.Driver {
 // Module registers the "smtp" driver and the section email.smtp.
 var Module = fx.Module("email.smtp",
 	config.Provide[Config]("email.smtp"),
-	fx.Provide(email.AsDriver(NewDriver)),
+	email.AsDriver(NewDriver),
 )

@@ -36,12 +36,10 @@ func (None) Send(context.Context, push.Subscription, push.Message) error { retur
 
 // Module registers the "log" and "none" drivers.
 var Module = fx.Module("push.dev",
-	fx.Provide(
-		push.AsDriver(func(log *slog.Logger) push.Driver {
-			return push.Driver{Name: "log", Open: func(push.Config) (push.Sender, error) { return NewLog(log.With("push", "log")), nil }}
-		}),
-		push.AsDriver(func() push.Driver {
-			return push.Driver{Name: "none", Open: func(push.Config) (push.Sender, error) { return None{}, nil }}
-		}),
-	),
+	push.AsDriver(func(log *slog.Logger) push.Driver {
+		return push.Driver{Name: "log", Open: func(push.Config) (push.Sender, error) { return NewLog(log.With("push", "log")), nil }}
+	}),
+	push.AsDriver(func() push.Driver {
+		return push.Driver{Name: "none", Open: func(push.Config) (push.Sender, error) { return None{}, nil }}
+	}),
 )

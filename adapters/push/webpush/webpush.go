@@ -115,4 +115,4 @@ func NewDriver() push.Driver {
 }
 
 // Module registers the "webpush" driver.
-var Module = fx.Module("push.webpush", fx.Provide(push.AsDriver(NewDriver)))
+var Module = fx.Module("push.webpush", push.AsDriver(NewDriver))

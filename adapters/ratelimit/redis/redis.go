@@ -70,7 +70,7 @@ func (l *Limiter) Close() error { return l.client.Close() }
 // Module registers the "redis" rate limit store. It needs redisconn.Config
 // (redisconn.Module).
 var Module = fx.Module("ratelimit.redis",
-	fx.Provide(httpserver.AsRateLimitDriver(NewDriver)),
+	httpserver.AsRateLimitDriver(NewDriver),
 )
 
 // NewDriver returns the "redis" store.

@@ -78,4 +78,4 @@ func NewDriver() realtime.Driver {
 }
 
 // Module registers the "memory" driver.
-var Module = fx.Module("realtime.memory", fx.Provide(realtime.AsDriver(NewDriver)))
+var Module = fx.Module("realtime.memory", realtime.AsDriver(NewDriver))

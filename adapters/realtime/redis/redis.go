@@ -317,5 +317,5 @@ func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) realtime.Dri
 // needs redisconn.Config (redisconn.Module).
 var Module = fx.Module("realtime.redis",
 	config.Provide[Config]("realtime.redis"),
-	fx.Provide(realtime.AsDriver(NewDriver)),
+	realtime.AsDriver(NewDriver),
 )
