@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tipbox/tipbox/core/config"
 )
 
 // Config is the config section `queue`. Driver-specific tuning lives in its
@@ -193,9 +195,6 @@ func (c *Config) SetDefaults() {
 	if c.PausePoll == 0 {
 		c.PausePoll = 100 * time.Millisecond
 	}
-	if len(c.Queues) == 0 {
-		c.Queues = []string{"notifications", "analytics", "emails", "push"}
-	}
 }
 
 var queueName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -239,8 +238,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("job_timeout: %s is negative", c.JobTimeout)
 	case c.PausePoll <= 0:
 		return fmt.Errorf("pause_poll: %s must be positive", c.PausePoll)
-	case len(c.Queues) == 0:
-		return fmt.Errorf("queues: at least one queue is required")
 	}
 	seen := map[string]bool{}
 	for _, q := range c.Queues {
@@ -266,9 +263,6 @@ func (c Config) Validate() error {
 		q = strings.TrimSpace(q)
 		if !ok {
 			return fmt.Errorf("limits: %q is not <queue>=<N>/<duration>, e.g. emails=50/1s", l)
-		}
-		if !seen[q] {
-			return fmt.Errorf("limits: %q names no queue in queues", q)
 		}
 		if limited[q] {
 			return fmt.Errorf("limits: queue %q is limited twice", q)
@@ -301,6 +295,41 @@ func (b BackoffConfig) Backoff(attempt int) time.Duration {
 		return time.Duration(math.MaxInt64)
 	}
 	return time.Duration(d)
+}
+
+// WithQueues returns c with the queues the modules declare first, then
+// the ones queue.queues adds, and checks what only the whole list tells:
+// that there is a queue, and that every limit names one. Its errors are
+// configuration errors (config.ErrInvalid).
+func (c Config) WithQueues(declared []string) (Config, error) {
+	all := make([]string, 0, len(declared)+len(c.Queues))
+	seen := map[string]bool{}
+	for _, q := range declared {
+		if !queueName.MatchString(q) {
+			return c, fmt.Errorf("%w: queue %q is not a queue name (1-64 of letters, digits, _ . -)", ErrBadQueueName, q)
+		}
+		if !seen[q] {
+			seen[q] = true
+			all = append(all, q)
+		}
+	}
+	for _, q := range c.Queues {
+		if !seen[q] {
+			seen[q] = true
+			all = append(all, q)
+		}
+	}
+	if len(all) == 0 {
+		return c, fmt.Errorf("config: %w: queue.queues: no module declares a queue and the profile lists none", config.ErrInvalid)
+	}
+	for _, l := range c.Limits {
+		q, _, _ := strings.Cut(l, "=")
+		if q = strings.TrimSpace(q); !seen[q] {
+			return c, fmt.Errorf("config: %w: queue.limits: %q names no queue (declared: %s)", config.ErrInvalid, q, strings.Join(all, ", "))
+		}
+	}
+	c.Queues = all
+	return c, nil
 }
 
 func (c Config) hasQueue(name string) bool {

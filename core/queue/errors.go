@@ -31,6 +31,9 @@ var (
 	ErrDriverNotFound = errors.New("queue: driver not registered")
 	// ErrClosed is returned by operations on a closed backend.
 	ErrClosed = errors.New("queue: closed")
+	// ErrBadQueueName: a module declared a queue whose name is not 1-64
+	// of letters, digits, _ . -.
+	ErrBadQueueName = errors.New("queue: bad queue name")
 )
 
 // permanentError marks a handler error that must not be retried.

@@ -26,8 +26,9 @@ var ErrNotShared = errors.New("queue: driver cannot be shared between processes"
 // admin routes. It needs a *slog.Logger, a prometheus.Registerer, an
 // *auth.Verifier and at least one driver module (adapters/queue/...).
 var Module = fx.Module("queue",
-	config.Provide[Config]("queue"),
+	config.Register[Config]("queue"),
 	fx.Provide(
+		provideConfig,
 		NewMetrics,
 		selectDriver,
 		openBackend,
@@ -39,6 +40,31 @@ var Module = fx.Module("queue",
 	httpserver.AsRoutes(newAdminRoutes),
 	fx.Invoke(registerDepth, runScheduler),
 )
+
+// AsQueues declares queues a module owns: every process that runs the
+// queue knows them, before the ones the profile's queue.queues adds.
+func AsQueues(names ...string) fx.Option {
+	return fx.Supply(fx.Annotated{Group: "queue.names", Target: names})
+}
+
+type configIn struct {
+	fx.In
+	Source   *config.Source
+	Declared [][]string `group:"queue.names"`
+}
+
+// provideConfig decodes the queue section and adds the declared queues.
+func provideConfig(in configIn) (Config, error) {
+	var cfg Config
+	if err := in.Source.Decode("queue", &cfg); err != nil {
+		return cfg, err
+	}
+	var declared []string
+	for _, names := range in.Declared {
+		declared = append(declared, names...)
+	}
+	return cfg.WithQueues(declared)
+}
 
 type schedulerIn struct {
 	fx.In
