@@ -12,7 +12,7 @@ import (
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox/internal/programs"
+	"github.com/tipbox/tipbox"
 )
 
 // apiServer builds cmd/api's application for the embedded profile (not
@@ -25,7 +25,7 @@ func apiServer(t *testing.T, extra ...fx.Option) *httpserver.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := programs.API(src)
+	opts, err := tipbox.API().Options(src)
 	if err != nil {
 		t.Fatal(err)
 	}

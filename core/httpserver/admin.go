@@ -11,7 +11,7 @@ import (
 	"github.com/tipbox/tipbox/core/health"
 )
 
-// AdminParams are what RunAdmin needs; Addr comes from the caller's config
+// AdminParams are what NewAdminServer needs; Addr comes from the caller's config
 // (worker.admin_addr), the rest from the kernel.
 type AdminParams struct {
 	fx.In
@@ -22,19 +22,19 @@ type AdminParams struct {
 	LC       fx.Lifecycle
 }
 
-// RunAdmin builds a server with only the system routes (/healthz, /readyz,
+// NewAdminServer builds a server with only the system routes (/healthz, /readyz,
 // /metrics) and net/http/pprof under /debug/pprof/ on addr, and ties it to
 // the lifecycle. cmd/worker uses it: a worker serves no API, but must be
 // probed, scraped and profiled. cmd/api runs one on http.admin_addr.
-func RunAdmin(addr string, p AdminParams) (*Server, error) {
-	s, err := runAdmin("worker-admin", addr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC)
+func NewAdminServer(addr string, p AdminParams) (*Server, error) {
+	s, err := newAdminServer("worker-admin", addr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC)
 	if err != nil {
 		return nil, fmt.Errorf("worker.admin_addr: %w", err)
 	}
 	return s, nil
 }
 
-func runAdmin(name, addr string, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
+func newAdminServer(name, addr string, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
 	checks *health.Registry, lc fx.Lifecycle) (*Server, error) {
 	// No rate limit (operators' tools only), and a write timeout long
 	// enough for a 30 s CPU profile.

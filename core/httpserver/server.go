@@ -245,9 +245,9 @@ type params struct {
 	LC        fx.Lifecycle
 }
 
-// Run builds the API server (and the admin listener when http.admin_addr
+// newAPIServer builds the API server (and the admin listener when http.admin_addr
 // is set) and ties them to the lifecycle.
-func Run(p params) (*Server, error) {
+func newAPIServer(p params) (*Server, error) {
 	limiter, store, err := OpenRateLimiter(p.Config.RateLimit, p.Source.Configured("redis"), p.Drivers)
 	if err != nil {
 		return nil, err
@@ -264,7 +264,7 @@ func Run(p params) (*Server, error) {
 	p.Log.Info("http rate limits", "component", "http", "store", store,
 		"rps", *p.Config.RateLimit.RPS, "burst", *p.Config.RateLimit.Burst)
 	if p.Config.AdminAddr != "" {
-		if _, err := runAdmin("api-admin", p.Config.AdminAddr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC); err != nil {
+		if _, err := newAdminServer("api-admin", p.Config.AdminAddr, p.Log, p.Reg, p.Gatherer, p.Checks, p.LC); err != nil {
 			return nil, fmt.Errorf("http.admin_addr: %w", err)
 		}
 	}
@@ -277,6 +277,6 @@ func Run(p params) (*Server, error) {
 // It needs an *auth.Verifier (auth.Module).
 var Module = fx.Module("http",
 	config.Provide[Config]("http"),
-	fx.Provide(Run),
+	fx.Provide(newAPIServer),
 	fx.Invoke(func(*Server) {}),
 )

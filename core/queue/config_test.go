@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tipbox/tipbox/core/config"
 )
 
 func TestConfigDefaultsAndValidate(t *testing.T) {
@@ -17,7 +19,7 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	}
 	if c.Driver != "memory" || c.Concurrency != 5 || c.Retry.MaxAttempts != 3 || c.Retry.Backoff.Initial != 2*time.Second ||
 		c.Retry.Backoff.Multiplier != 2 || c.Retention.Completed != 100 || c.Retention.Failed != 50 ||
-		strings.Join(c.Queues, ",") != "notifications,analytics,emails,push" {
+		len(c.Queues) != 0 {
 		t.Fatalf("defaults %+v", c)
 	}
 	bad := []struct {
@@ -117,6 +119,31 @@ func TestBackoffMonotoneAndCapped(t *testing.T) {
 	}
 }
 
+// Modules declare queues; the profile adds more; together they must name
+// a queue, and every limit one of them.
+func TestWithQueues(t *testing.T) {
+	t.Parallel()
+	var c Config
+	c.SetDefaults()
+	c.Queues = []string{"extra", "mail"}
+	got, err := c.WithQueues([]string{"mail", "kudos", "kudos"})
+	if err != nil || strings.Join(got.Queues, ",") != "mail,kudos,extra" {
+		t.Fatalf("queues %v, %v; want mail,kudos,extra", got.Queues, err)
+	}
+	c.Queues = nil
+	if _, err := c.WithQueues(nil); !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "queue.queues") {
+		t.Errorf("no queue: %v, want a config error naming queue.queues", err)
+	}
+	c.Limits = []string{"nope=5/1s"}
+	if _, err := c.WithQueues([]string{"kudos"}); !errors.Is(err, config.ErrInvalid) ||
+		!strings.Contains(err.Error(), `queue.limits: "nope" names no queue (declared: kudos)`) {
+		t.Errorf("limit on no queue: %v", err)
+	}
+	if _, err := (Config{}).WithQueues([]string{"a b"}); !errors.Is(err, ErrBadQueueName) {
+		t.Errorf("bad declared name: %v, want ErrBadQueueName", err)
+	}
+}
+
 func TestLimitsConfig(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -128,7 +155,6 @@ func TestLimitsConfig(t *testing.T) {
 		{[]string{"analytics=-5/1s"}, "limits:"},
 		{[]string{"analytics=5/0s"}, "limits:"},
 		{[]string{"analytics=5"}, "limits:"},
-		{[]string{"nope=5/1s"}, `limits: "nope" names no queue`},
 		{[]string{"analytics=5/1s", "analytics=6/1s"}, "limited twice"},
 	} {
 		var c Config
@@ -142,6 +168,10 @@ func TestLimitsConfig(t *testing.T) {
 	var c Config
 	c.SetDefaults()
 	c.Limits = []string{"analytics=200/1s"}
+	c, err := c.WithQueues([]string{"analytics"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if l := c.QueueLimits()["analytics"]; l.Max != 200 || l.Per != time.Second {
 		t.Fatalf("limit %+v", l)
 	}

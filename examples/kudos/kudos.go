@@ -1,6 +1,6 @@
 // Package kudos is the worked example of docs/writing-a-module.md: a
 // module with its own config section, migrations, store, service and
-// routes, wired as an fx module. Users send each other kudos.
+// routes, described by one module.Spec. Users send each other kudos.
 package kudos
 
 import (
@@ -12,12 +12,11 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"go.uber.org/fx"
 
 	"github.com/tipbox/tipbox/core/auth"
-	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/module"
 )
 
 // Config is the module's section, `kudos` in a profile.
@@ -164,10 +163,12 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	return c.JSON(list)
 }
 
-// Module wires the kudos module into an app.
-var Module = fx.Module("kudos",
-	config.Provide[Config]("kudos"),
-	database.AsMigrations("kudos", migrations),
-	fx.Provide(NewStore, NewService),
-	httpserver.AsEndpoints(NewRoutes),
-)
+// Module is the kudos module: add it to a program with
+// tipbox.WithModules(kudos.Module), or to modules.All.
+var Module = module.Spec{
+	Name:       "kudos",
+	Config:     module.Config[Config](),
+	Migrations: migrations,
+	Provide:    []any{NewStore, NewService},
+	Routes:     []any{NewRoutes},
+}

@@ -6,11 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"go.uber.org/fx"
-
-	"github.com/tipbox/tipbox/core/config"
-	"github.com/tipbox/tipbox/core/database"
-	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/module"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/modules/analytics/migrations"
 )
@@ -55,32 +51,35 @@ func (c Config) Validate() error {
 // schedule "analytics-prune" makes one every hour.
 const PruneJob = "prune"
 
-// Module is the analytics store, migrations, routes and the hourly prune
-// schedule (stored by whichever process starts first; every process with
-// the queue keeps its ticks).
-var Module = fx.Module("analytics",
-	config.Provide[Config]("analytics"),
-	database.AsMigrations("analytics", migrations.FS),
-	fx.Provide(NewStore),
-	httpserver.AsEndpoints(NewHandlers),
-	queue.AsSchedule(queue.Schedule{ID: "analytics-prune", Queue: Queue, Name: PruneJob, Cron: "@hourly",
-		Priority: queue.PriorityLow, Missed: queue.MissedCatchUpOnce}),
-)
+func newAggregator(s *Store, cfg Config, log *slog.Logger) *Aggregator {
+	return NewAggregator(s, cfg.BatchSize, cfg.BatchWait, log)
+}
 
-// WorkerModule adds the aggregating queue handler and the handler of the
-// prune job.
-var WorkerModule = fx.Module("analytics.worker",
-	fx.Provide(func(s *Store, cfg Config, log *slog.Logger) *Aggregator {
-		return NewAggregator(s, cfg.BatchSize, cfg.BatchWait, log)
-	}),
-	queue.AsHandler(func(a *Aggregator) queue.Handler { return a.QueueHandler() }),
-	queue.AsHandler(func(s *Store, cfg Config, log *slog.Logger) queue.Handler {
-		return queue.Handler{Queue: Queue, Name: PruneJob, Handle: func(ctx context.Context, _ *queue.Job) error {
-			n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow))
-			if err == nil && n > 0 {
-				log.Info("analytics: pruned counted job ids past the dedup window", "rows", n)
-			}
-			return err
-		}}
-	}),
-)
+// pruneHandler forgets counted job ids past the dedup window.
+func pruneHandler(s *Store, cfg Config, log *slog.Logger) queue.Handler {
+	return queue.Handler{Queue: Queue, Name: PruneJob, Handle: func(ctx context.Context, _ *queue.Job) error {
+		n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow))
+		if err == nil && n > 0 {
+			log.Info("analytics: pruned counted job ids past the dedup window", "rows", n)
+		}
+		return err
+	}}
+}
+
+// Module is the analytics module: the store, the routes, the aggregating
+// batch handler, and the hourly prune schedule (stored by whichever
+// process starts first; every process with the queue keeps its ticks).
+var Module = module.Spec{
+	Name:       "analytics",
+	Config:     module.Config[Config](),
+	Migrations: migrations.FS,
+	Queues:     []string{Queue},
+	Provide:    []any{NewStore, newAggregator},
+	Routes:     []any{NewHandlers},
+	Jobs: []any{
+		func(a *Aggregator) queue.Handler { return a.QueueHandler() },
+		pruneHandler,
+	},
+	Schedules: []queue.Schedule{{ID: "analytics-prune", Queue: Queue, Name: PruneJob, Cron: "@hourly",
+		Priority: queue.PriorityLow, Missed: queue.MissedCatchUpOnce}},
+}

@@ -5,11 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"go.uber.org/fx"
-
-	"github.com/tipbox/tipbox/core/config"
-	"github.com/tipbox/tipbox/core/database"
-	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/module"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/modules/gamification/migrations"
 	"github.com/tipbox/tipbox/modules/user"
@@ -41,38 +37,28 @@ func newService(store *Store, users user.Store, profiles *user.Service, q queue.
 	return NewService(store, users, profiles, q, log)
 }
 
-func runRelay(lc fx.Lifecycle, svc *Service, cfg Config) {
-	var cancel context.CancelFunc
-	done := make(chan struct{})
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			ctx, c := context.WithCancel(context.Background())
-			cancel = c
-			go func() { defer close(done); svc.relay(ctx, cfg.OutboxInterval) }()
-			return nil
-		},
-		OnStop: func(ctx context.Context) error {
-			cancel()
-			select {
-			case <-done:
-			case <-ctx.Done():
-			}
-			return nil
-		},
-	})
+// relayTask re-sends what the outbox holds, every outbox_interval.
+func relayTask(svc *Service, cfg Config) func(context.Context) error {
+	return func(ctx context.Context) error {
+		svc.relay(ctx, cfg.OutboxInterval)
+		return nil
+	}
 }
 
 // Module is the gamification module: catalogue and grants, the badge
-// source of user profiles, the badge routes and the outbox relay. It needs
-// the user module and a queue.Enqueuer.
-var Module = fx.Module("gamification",
-	config.Provide[Config]("gamification"),
-	database.AsMigrations("gamification", migrations.FS),
-	fx.Provide(
+// source of user profiles, the badge routes and the outbox relay (in the
+// API, where grants are made). It needs the user module and a
+// queue.Enqueuer.
+var Module = module.Spec{
+	Name:       "gamification",
+	Config:     module.Config[Config](),
+	Migrations: migrations.FS,
+	Queues:     []string{NotificationQueue},
+	Provide: []any{
 		NewStore,
 		func(s *Store) user.BadgeSource { return s },
 		newService,
-	),
-	httpserver.AsEndpoints(NewHandlers),
-	fx.Invoke(runRelay),
-)
+	},
+	Routes: []any{NewHandlers},
+	Tasks:  []module.Task{{Name: "outbox_relay", In: module.API, Run: relayTask}},
+}

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"go.uber.org/fx"
-
 	"github.com/tipbox/tipbox/core/realtime"
 )
 
@@ -62,6 +60,3 @@ func (h *History) After(ctx context.Context, userID, afterID int64, notBefore ti
 }
 
 var _ realtime.History = (*History)(nil)
-
-// historyOption provides the inbox as the realtime.History.
-var historyOption = fx.Provide(fx.Annotate(NewHistory, fx.As(new(realtime.History))))

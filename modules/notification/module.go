@@ -8,40 +8,30 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/tipbox/tipbox/core/auth"
-	"github.com/tipbox/tipbox/core/config"
-	"github.com/tipbox/tipbox/core/database"
-	"github.com/tipbox/tipbox/core/email"
-	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox/core/push"
+	"github.com/tipbox/tipbox/core/module"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/realtime"
 	"github.com/tipbox/tipbox/modules/notification/migrations"
 	"github.com/tipbox/tipbox/modules/user"
 )
 
-// Module is the inbox and the channels' settings (stores, migrations,
-// routes, the `notification` section). The API runs it.
-var Module = fx.Module("notification",
-	config.Provide[Config]("notification"),
-	database.AsMigrations("notification", migrations.FS),
-	fx.Provide(
+// Module is the notification module: the inbox and the channels'
+// settings (stores, routes, the `notification` section), the inbox as the
+// realtime replay History, and the queue handlers: the notifications
+// queue's (inbox, socket push through the realtime Publisher, fan-out)
+// and one per channel (emails, push), which need a user.Store for
+// addresses, the email Sender and the push Sender.
+var Module = module.Spec{
+	Name:       "notification",
+	Config:     module.Config[Config](),
+	Migrations: migrations.FS,
+	Queues:     []string{Queue, EmailQueue, PushQueue},
+	Provide: []any{
 		NewStore,
 		NewPrefStore,
 		NewSettings,
 		func(a auth.Config, cfg Config) *Unsubscriber { return NewUnsubscriber(a.JWTSecret, cfg.PublicURL) },
-	),
-	httpserver.AsEndpoints(NewHandlers),
-	httpserver.AsEndpoints(NewChannelRoutes),
-	historyOption,
-)
-
-// WorkerModule adds the queue handlers: the notifications queue's (inbox,
-// socket push through the realtime Publisher, fan-out) and one per channel
-// (emails, push). Whichever process runs the queue workers includes it;
-// it needs a user.Store for addresses, the email Sender and the push
-// Sender.
-var WorkerModule = fx.Module("notification.worker",
-	fx.Provide(
+		fx.Annotate(NewHistory, fx.As(new(realtime.History))),
 		NewMetrics,
 		func(p realtime.Publisher) Pusher { return p },
 		func(s user.Store) Recipients { return userRecipients{s} },
@@ -51,16 +41,18 @@ var WorkerModule = fx.Module("notification.worker",
 		fx.Annotate(func(c *EmailChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
 		fx.Annotate(func(c *PushChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
 		fx.Annotate(newHandler, fx.ParamTags(``, ``, ``, ``, ``, `group:"notification.channels"`)),
-	),
-	queue.AsHandler(func(h *Handler) queue.Handler { return h.QueueHandler() }),
-	queue.AsHandler(func(c *EmailChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
-		return NewRunner(c, s, p, set, m, log).QueueHandler()
-	}),
-	queue.AsHandler(func(c *PushChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
-		return NewRunner(c, s, p, set, m, log).QueueHandler()
-	}),
-	fx.Invoke(func(email.Sender, push.Sender) {}), // a bad email or push section fails the start
-)
+	},
+	Routes: []any{NewHandlers, NewChannelRoutes},
+	Jobs: []any{
+		func(h *Handler) queue.Handler { return h.QueueHandler() },
+		func(c *EmailChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
+			return NewRunner(c, s, p, set, m, log).QueueHandler()
+		},
+		func(c *PushChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
+			return NewRunner(c, s, p, set, m, log).QueueHandler()
+		},
+	},
+}
 
 func newTemplates(cfg Config) (*Templates, error) {
 	t, err := LoadTemplates(TemplatesFS)

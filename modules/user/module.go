@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"go.uber.org/fx"
 
 	"github.com/tipbox/tipbox/core/cache"
-	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/health"
-	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/module"
 	"github.com/tipbox/tipbox/modules/user/migrations"
 )
 
@@ -36,76 +36,78 @@ type serviceParams struct {
 
 func newService(p serviceParams) *Service { return NewService(p.Store, p.Aside, p.Badges, p.Log) }
 
-// warmer runs profile warming at start and gates readiness on it for at
-// most cache.warm.readiness_budget.
+// warmer is the state of profile warming, which gates readiness for at
+// most cache.warm.readiness_budget. It stays idle in a process that does
+// not run the warm task (a worker).
 type warmer struct {
-	w *cache.Warmup
+	mu      sync.Mutex
+	pending bool // the warm task is placed and has not finished listing
+	w       *cache.Warmup
 }
 
-func startWarming(lc fx.Lifecycle, svc *Service, cfg cache.Config, log *slog.Logger) *warmer {
-	wm := &warmer{}
+func (wm *warmer) ready() bool {
+	wm.mu.Lock()
+	defer wm.mu.Unlock()
+	return !wm.pending && (wm.w == nil || wm.w.Ready())
+}
+
+func newWarmer() *warmer { return &warmer{} }
+
+// warmTask warms the profiles of the most recent users at start. Building
+// it marks warming pending, so readiness waits for it from the first
+// probe on.
+func warmTask(wm *warmer, svc *Service, cfg cache.Config, log *slog.Logger) func(context.Context) error {
 	if cfg.Warm.Count <= 0 {
-		return wm
+		return func(context.Context) error { return nil }
 	}
-	var cancel context.CancelFunc
-	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
-			ctx, c := context.WithCancel(context.Background())
-			cancel = c
-			ids, err := svc.WarmIDs(ctx, cfg.Warm.Count)
-			if err != nil {
-				log.Error("profile warming: listing users failed", "err", err)
-				return nil
-			}
-			wm.w = cache.Warm(ctx, log.With("cache", CacheName), ids, cfg.Warm.Concurrency, cfg.Warm.ReadinessBudget,
-				func(ctx context.Context, id int64) error {
-					_, _, err := svc.Profile(ctx, id)
-					return err
-				})
+	wm.pending = true
+	return func(ctx context.Context) error {
+		ids, err := svc.WarmIDs(ctx, cfg.Warm.Count)
+		if err != nil {
+			log.Error("profile warming: listing users failed", "err", err)
+			wm.mu.Lock()
+			wm.pending = false
+			wm.mu.Unlock()
 			return nil
-		},
-		OnStop: func(context.Context) error {
-			if cancel != nil {
-				cancel()
-			}
-			if wm.w != nil {
-				wm.w.Stop()
-			}
-			return nil
-		},
-	})
-	return wm
+		}
+		w := cache.Warm(ctx, log.With("cache", CacheName), ids, cfg.Warm.Concurrency, cfg.Warm.ReadinessBudget,
+			func(ctx context.Context, id int64) error {
+				_, _, err := svc.Profile(ctx, id)
+				return err
+			})
+		wm.mu.Lock()
+		wm.pending, wm.w = false, w
+		wm.mu.Unlock()
+		<-ctx.Done()
+		w.Stop()
+		return nil
+	}
 }
 
 var errWarming = errors.New("user: profile cache warming in progress")
 
 func warmChecker(wm *warmer) health.Checker {
 	return health.Checker{Name: "warmup", Critical: true, Unlisted: true, Check: func(context.Context) error {
-		if wm.w != nil && !wm.w.Ready() {
+		if !wm.ready() {
 			return errWarming
 		}
 		return nil
 	}}
 }
 
-// StoreModule is the users table (migrations) and its Store, for a process
-// that reads users without serving them (cmd/worker: email addresses).
-var StoreModule = fx.Module("user.store",
-	database.AsMigrations("user", migrations.FS),
-	fx.Provide(fx.Annotate(NewSQLStore, fx.As(new(Store)))),
-)
-
-// Module is the user module: its store (StoreModule), profile cache,
-// service (also as the profile invalidation hook for other modules),
-// routes, and start-up warming.
-var Module = fx.Module("user",
-	StoreModule,
-	fx.Provide(
+// Module is the user module: the users table and its Store, the profile
+// cache, the service (also the profile invalidation hook of other
+// modules), the routes, and profile warming in the API.
+var Module = module.Spec{
+	Name:       "user",
+	Migrations: migrations.FS,
+	Provide: []any{
+		fx.Annotate(NewSQLStore, fx.As(new(Store))),
 		NewProfileCache,
 		newService,
-		startWarming,
-	),
-	health.AsChecker(warmChecker),
-	httpserver.AsEndpoints(NewHandlers),
-	fx.Invoke(func(*warmer) {}),
-)
+		newWarmer,
+	},
+	Routes: []any{NewHandlers},
+	Checks: []any{warmChecker},
+	Tasks:  []module.Task{{Name: "warm", In: module.API, Run: warmTask}},
+}

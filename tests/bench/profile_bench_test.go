@@ -20,7 +20,7 @@ import (
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox/internal/programs"
+	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/internal/testenv"
 	"github.com/tipbox/tipbox/modules/user"
 )
@@ -34,7 +34,7 @@ type server struct {
 	stop   func()
 }
 
-// startApp runs the real API (programs.API) in process with the given
+// startApp runs the real API (tipbox.API) in process with the given
 // cache driver and database, with benchUsers users.
 func startApp(b *testing.B, cacheDriver, db string) *server {
 	b.Helper()
@@ -70,7 +70,7 @@ func startApp(b *testing.B, cacheDriver, db string) *server {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts, err := programs.API(src)
+	opts, err := tipbox.API().Options(src)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package programs_test
+package tipbox_test
 
 import (
 	"bytes"
@@ -9,18 +9,18 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/internal/configdoc"
-	"github.com/tipbox/tipbox/internal/programs"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated table in docs/configuration.md")
 
 const (
-	docPath   = "../../docs/configuration.md"
-	beginMark = "<!-- BEGIN GENERATED KEYS (go test ./internal/programs -update) -->"
+	docPath   = "docs/configuration.md"
+	beginMark = "<!-- BEGIN GENERATED KEYS (go test . -run TestConfigurationDocIsCurrent -update) -->"
 	endMark   = "<!-- END GENERATED KEYS -->"
 )
 
@@ -38,11 +38,13 @@ func sections(t *testing.T, profile string, worker bool) []config.Section {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := programs.Worker()
-	if !worker {
-		if opts, err = programs.API(src); err != nil {
-			t.Fatal(err)
-		}
+	prog := tipbox.API()
+	if worker {
+		prog = tipbox.Worker()
+	}
+	opts, err := prog.Options(src)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var out []config.Section
 	a, err := app.New(src, append(opts, fx.Invoke(func(s sectionsOut) { out = s.Sections }), fx.NopLogger)...)
@@ -90,5 +92,5 @@ func TestConfigurationDocIsCurrent(t *testing.T) {
 		}
 		return
 	}
-	t.Fatalf("docs/configuration.md is out of date: run `go test ./internal/programs -run TestConfigurationDocIsCurrent -update`")
+	t.Fatalf("docs/configuration.md is out of date: run `go test . -run TestConfigurationDocIsCurrent -update`")
 }

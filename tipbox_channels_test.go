@@ -1,4 +1,4 @@
-package programs_test
+package tipbox_test
 
 import (
 	"strings"
@@ -6,9 +6,9 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
-	"github.com/tipbox/tipbox/internal/programs"
 )
 
 // A wrong email or push driver, or the webpush driver without VAPID keys,
@@ -25,7 +25,7 @@ func TestChannelDriversAreChecked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts, err := programs.API(src)
+		opts, err := tipbox.API().Options(src)
 		if err != nil {
 			t.Fatal(err)
 		}
