@@ -9,10 +9,10 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox"
 )
 
 // apiServer builds cmd/api's application for the embedded profile (not

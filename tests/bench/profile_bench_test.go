@@ -16,11 +16,11 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/fx"
 
+	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/httpserver"
-	"github.com/tipbox/tipbox"
 	"github.com/tipbox/tipbox/internal/testenv"
 	"github.com/tipbox/tipbox/modules/user"
 )
