@@ -48,7 +48,7 @@ func TestModulePicksDriverAndContributesChecker(t *testing.T) {
 	var cfg cache.Config
 	var cs checkers
 	app := newApp(t, "cache:\n  driver: fast\n  default_ttl: 2h\n  breaker:\n    failures: 3\n",
-		fx.Provide(fakeDriver("fast", fast), fakeDriver("other", other)),
+		fakeDriver("fast", fast), fakeDriver("other", other),
 		fx.Populate(&got, &cfg, &cs),
 	)
 	app.RequireStart()
@@ -88,7 +88,7 @@ func TestModuleUnknownDriver(t *testing.T) {
 		fx.Supply(slog.New(slog.DiscardHandler)),
 		fx.Provide(func() prometheus.Registerer { return prometheus.NewRegistry() }),
 		cache.Module,
-		fx.Provide(fakeDriver("memory", newFakeStore()), fakeDriver("redis", newFakeStore())),
+		fakeDriver("memory", newFakeStore()), fakeDriver("redis", newFakeStore()),
 		fx.Invoke(func(cache.Store) {}),
 	)
 	err = app.Err()

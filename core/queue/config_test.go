@@ -79,6 +79,7 @@ func TestHandlerValidation(t *testing.T) {
 	t.Parallel()
 	var cfg Config
 	cfg.SetDefaults()
+	cfg.Queues = []string{"analytics"}
 	h := func(context.Context, *Job) error { return nil }
 	if _, err := buildDispatch(cfg, []Handler{{Queue: "nope", Handle: h}}); !errors.Is(err, ErrQueueNotFound) {
 		t.Fatalf("unknown queue: %v", err)
