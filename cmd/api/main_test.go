@@ -130,7 +130,7 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 	if code := api.Wait(20 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM\n%s", code, api.Output())
 	}
-	// The original's order: HTTP server, then workers, then the cache.
+	// Stop order: HTTP server, then workers, then the cache.
 	out, last := api.Output(), -1
 	for _, msg := range []string{"http server stopped", "queue worker stopped", "cache store closing"} {
 		i := strings.Index(out, msg)

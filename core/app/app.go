@@ -4,7 +4,7 @@
 //
 // Shutdown order follows from start order: fx stops hooks in reverse, so
 // the HTTP server (invoked last) stops first, then workers, queues, cache
-// and the Redis clients each subsystem owns — the original's order.
+// and the Redis clients each subsystem owns.
 package app
 
 import (

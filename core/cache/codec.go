@@ -11,7 +11,7 @@ type Codec interface {
 }
 
 // JSON is the default Codec (encoding/json). Entries stay readable with
-// redis-cli, and the original Node service stored JSON too.
+// redis-cli, and the Node service stored JSON too.
 type JSON struct{}
 
 // Marshal encodes v as JSON.

@@ -13,7 +13,7 @@
 // Every leaf key can be overridden from the environment as
 // TIPBOX_<SECTION>_<KEY> in upper case (TIPBOX_CACHE_DRIVER,
 // TIPBOX_QUEUE_RETRY_MAX_ATTEMPTS). REDIS_URL and DATABASE_URL are honoured
-// as in the original system: REDIS_URL sets redis.url, DATABASE_URL sets
+// as the Node service read them: REDIS_URL sets redis.url, DATABASE_URL sets
 // database.dsn and selects the postgres driver. A TIPBOX_ variable is
 // stronger than either alias.
 //

@@ -81,7 +81,7 @@ func (s *Source) Configured(key string) bool {
 // Name is the name of the profile the Source was loaded from.
 func (s *Source) Name() string { return s.name }
 
-// applyAliases maps the original system's variables onto keys. A TIPBOX_
+// applyAliases maps the Node service's variables onto keys. A TIPBOX_
 // variable for the same key wins because it is applied later, at decode time.
 func (s *Source) applyAliases() {
 	if v := s.env["REDIS_URL"]; v != "" {

@@ -29,12 +29,14 @@ func deps(t *testing.T, pattern string) map[string][]string {
 	return m
 }
 
-// Core imports no adapter and no module (SPEC §1).
+// Core imports no adapter, no module, and not the composition (the root
+// package and tipboxtest build on core, never the other way).
 func TestCoreImportsNoAdapterOrModule(t *testing.T) {
 	t.Parallel()
 	for pkg, ds := range deps(t, "../../core/...") {
 		for _, d := range ds {
-			if strings.HasPrefix(d, module+"adapters") || strings.HasPrefix(d, module+"modules") {
+			if strings.HasPrefix(d, module+"adapters") || strings.HasPrefix(d, module+"modules") ||
+				d == strings.TrimSuffix(module, "/") || strings.HasPrefix(d, module+"tipboxtest") {
 				t.Errorf("%s depends on %s", pkg, d)
 			}
 		}
@@ -47,6 +49,23 @@ func TestModulesImportNoAdapter(t *testing.T) {
 	for pkg, ds := range deps(t, "../../modules/...") {
 		for _, d := range ds {
 			if strings.HasPrefix(d, module+"adapters") {
+				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
+
+// The examples are what a third party writes: they use the public API
+// only (core ports, the root package, tipboxtest), never an adapter or an
+// internal package.
+func TestExamplesUsePublicAPIOnly(t *testing.T) {
+	t.Parallel()
+	for pkg, ds := range deps(t, "../../examples/...") {
+		for _, d := range ds {
+			if pkg == module+"examples/app" && !strings.HasPrefix(d, module+"examples") {
+				continue // a main composes the whole program, adapters included
+			}
+			if strings.HasPrefix(d, module+"adapters") || strings.HasPrefix(d, module+"internal") {
 				t.Errorf("%s depends on %s", pkg, d)
 			}
 		}

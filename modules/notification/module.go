@@ -32,6 +32,11 @@ var Module = module.Spec{
 		NewSettings,
 		func(a auth.Config, cfg Config) *Unsubscriber { return NewUnsubscriber(a.JWTSecret, cfg.PublicURL) },
 		fx.Annotate(NewHistory, fx.As(new(realtime.History))),
+	},
+	// The worker side's wiring stays inside the module: other modules
+	// see neither these adapters of other ports nor the channel group.
+	Options: []fx.Option{fx.Provide(
+		fx.Private,
 		NewMetrics,
 		func(p realtime.Publisher) Pusher { return p },
 		func(s user.Store) Recipients { return userRecipients{s} },
@@ -41,7 +46,7 @@ var Module = module.Spec{
 		fx.Annotate(func(c *EmailChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
 		fx.Annotate(func(c *PushChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
 		fx.Annotate(newHandler, fx.ParamTags(``, ``, ``, ``, ``, `group:"notification.channels"`)),
-	},
+	)},
 	Routes: []any{NewHandlers, NewChannelRoutes},
 	Jobs: []any{
 		func(h *Handler) queue.Handler { return h.QueueHandler() },

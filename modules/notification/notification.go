@@ -3,7 +3,7 @@
 // (idempotently, by job id) and pushes it to the user's sockets; the inbox
 // routes page through it and mark items read.
 //
-// The original's rule holds: a failed push never fails the job. An offline
+// A failed push never fails the job. An offline
 // user loses nothing, since the inbox has every notification.
 //
 // Beyond the socket and the inbox, a notification fans out to the

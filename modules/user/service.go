@@ -47,7 +47,7 @@ type Patch struct {
 	Bio         *string `json:"bio"`
 }
 
-// ProfileKey is the cache key of a user's profile (the original's pattern).
+// ProfileKey is the cache key of a user's profile (user:<id>:profile, the key the Node service used).
 func ProfileKey(id int64) string { return fmt.Sprintf("user:%d:profile", id) }
 
 // Service is the user module's application layer. Safe for concurrent use.

@@ -27,7 +27,7 @@ import (
 // Config is the section cache.redis.
 type Config struct {
 	// Prefix is put before every key (default none: the profile of user 7
-	// is at user:7:profile, as in the original).
+	// is at user:7:profile, as the Node service had it).
 	Prefix string `yaml:"prefix"`
 	// Timeout bounds each cache command (default 500ms), in place of the
 	// redis section's read/write timeouts, which the queue shares: a cache

@@ -83,7 +83,7 @@ func testRetryBackoffAndDeadLetter(t *testing.T, h Harness) {
 
 func testRetryHoldsNoSlot(t *testing.T, h Harness) {
 	cfg := Config()
-	cfg.Retry.Backoff.Initial = 2 * time.Second // the original's default
+	cfg.Retry.Backoff.Initial = 2 * time.Second // BullMQ's usual 2 s
 	e := NewEnv(t, h, cfg)
 	ctx := context.Background()
 	if _, err := e.Client.Enqueue(ctx, "jobs", "bad", nil); err != nil {
