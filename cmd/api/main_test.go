@@ -196,13 +196,34 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 				env = tc.env
 			}
 			p := e2e.Start(t, t.TempDir(), e2e.Binary(t, "api"), env)
-			if code := p.Wait(20 * time.Second); code == 0 {
-				t.Fatalf("exit code 0 with %v", tc.env)
+			if code := p.Wait(20 * time.Second); code != 2 {
+				t.Fatalf("exit code %d with %v, want 2 (a configuration error)", code, tc.env)
 			}
 			if !strings.Contains(p.Output(), tc.want) {
 				t.Fatalf("output does not contain %q:\n%s", tc.want, p.Output())
 			}
 		})
+	}
+}
+
+// An unknown driver name is one line on stderr: the key, the value and the
+// drivers there are, not fx's chain of constructors.
+func TestUnknownDriverIsOneLine(t *testing.T) {
+	t.Parallel()
+	env := []string{fmt.Sprintf("TIPBOX_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t)), "TIPBOX_CACHE_DRIVER=mongo"}
+	p := e2e.Start(t, t.TempDir(), e2e.Binary(t, "api"), env)
+	if code := p.Wait(20 * time.Second); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	const want = `tipbox-api: cache.driver: "mongo" is not one of memory, none, redis, tiered`
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(p.Output()), "\n") {
+		if !strings.HasPrefix(l, "time=") && !strings.HasPrefix(l, "{") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || lines[0] != want {
+		t.Fatalf("output lines %q, want exactly %q", lines, want)
 	}
 }
 

@@ -41,6 +41,10 @@ const DevSecret = "tipbox-development-secret-do-not-use-in-production"
 var (
 	ErrNoToken      = errors.New("auth: no bearer token")
 	ErrInvalidToken = errors.New("auth: invalid token")
+	// ErrSecretRefused: auth.jwt_secret is not acceptable in this
+	// environment (the public development secret, or too little entropy in
+	// production). It is a configuration error (config.ErrInvalid).
+	ErrSecretRefused = config.InvalidError("auth: secret refused")
 )
 
 // Config is the `auth` section.
@@ -122,14 +126,14 @@ func New(cfg Config, env string, log *slog.Logger) (*Verifier, error) {
 	cfg.SetDefaults()
 	if cfg.JWTSecret == DevSecret {
 		if env != "development" {
-			return nil, fmt.Errorf("auth: auth.jwt_secret: the development secret is refused when env is %q (it is accepted only in development); set TIPBOX_AUTH_JWT_SECRET", env)
+			return nil, fmt.Errorf("%w: auth.jwt_secret: the development secret is refused when env is %q (it is accepted only in development); set TIPBOX_AUTH_JWT_SECRET", ErrSecretRefused, env)
 		}
 		log.Warn("auth.jwt_secret is the public development secret: anyone can sign tokens, admin ones included, for this server; "+
 			"set TIPBOX_AUTH_JWT_SECRET before it is reachable by anyone else", "component", "auth")
 	}
 	if env == "production" {
 		if bits := secretEntropy(cfg.JWTSecret); bits < MinSecretEntropy {
-			return nil, fmt.Errorf("auth: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", bits, MinSecretEntropy)
+			return nil, fmt.Errorf("%w: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", ErrSecretRefused, bits, MinSecretEntropy)
 		}
 	}
 	return NewVerifier(cfg, env == "production")
@@ -175,10 +179,10 @@ func NewVerifier(cfg Config, production bool) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
 	if production && cfg.JWTSecret == DevSecret {
-		return nil, errors.New("auth: auth.jwt_secret: the development secret is refused when env is production; set TIPBOX_AUTH_JWT_SECRET")
+		return nil, fmt.Errorf("%w: auth.jwt_secret: the development secret is refused when env is production; set TIPBOX_AUTH_JWT_SECRET", ErrSecretRefused)
 	}
 	if production && secretEntropy(cfg.JWTSecret) < MinSecretEntropy {
-		return nil, fmt.Errorf("auth: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", secretEntropy(cfg.JWTSecret), MinSecretEntropy)
+		return nil, fmt.Errorf("%w: auth.jwt_secret: estimated entropy %.0f bits is below %d; use 48 random bytes, e.g. `openssl rand -base64 48`", ErrSecretRefused, secretEntropy(cfg.JWTSecret), MinSecretEntropy)
 	}
 	return &Verifier{
 		secret: []byte(cfg.JWTSecret),

@@ -16,6 +16,17 @@ import (
 // environment, so callers can tell a bad configuration from an I/O failure.
 var ErrInvalid = errors.New("invalid configuration")
 
+// InvalidError returns a sentinel error of another package that also
+// matches ErrInvalid (errors.Is), for errors about configuration found
+// outside Decode: an unknown driver name, a refused secret. Its message is
+// msg alone.
+func InvalidError(msg string) error { return invalidError(msg) }
+
+type invalidError string
+
+func (e invalidError) Error() string        { return string(e) }
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+
 // EnvPrefix starts every environment override.
 const EnvPrefix = "TIPBOX_"
 

@@ -21,7 +21,7 @@ func TestOpenUnknownDriver(t *testing.T) {
 	if !errors.Is(err, database.ErrUnknownDriver) {
 		t.Fatalf("err = %v, want ErrUnknownDriver", err)
 	}
-	const want = `database: unknown driver: database.driver: "mysql" is not one of postgres, sqlite`
+	const want = `database.driver: "mysql" is not one of postgres, sqlite`
 	if err.Error() != want {
 		t.Errorf("message:\n got %s\nwant %s", err, want)
 	}

@@ -60,7 +60,7 @@ func TestBackoff(t *testing.T) {
 func TestFindDriverAndRequireShared(t *testing.T) {
 	t.Parallel()
 	ds := []Driver{{Name: "memory"}, {Name: "redis", Shared: true}}
-	if _, err := FindDriver(ds, "mongo"); !errors.Is(err, ErrDriverNotFound) || !strings.Contains(err.Error(), "memory, redis") {
+	if _, err := FindDriver(ds, "mongo"); !errors.Is(err, ErrUnknownDriver) || !strings.Contains(err.Error(), "memory, redis") {
 		t.Fatalf("unknown driver: %v", err)
 	}
 	d, err := FindDriver(ds, "memory")

@@ -32,8 +32,8 @@ func AsDriver(constructor any) fx.Option {
 	return fx.Provide(fx.Annotate(constructor, fx.ResultTags(`group:"queue.drivers"`)))
 }
 
-// FindDriver returns the driver named name (ErrDriverNotFound otherwise,
+// FindDriver returns the driver named name (ErrUnknownDriver otherwise,
 // with the names that are registered).
 func FindDriver(drivers []Driver, name string) (Driver, error) {
-	return registry.Find(drivers, func(d Driver) string { return d.Name }, "queue.driver", name, ErrDriverNotFound)
+	return registry.Find(drivers, func(d Driver) string { return d.Name }, "queue.driver", name, ErrUnknownDriver)
 }

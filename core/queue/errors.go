@@ -27,8 +27,8 @@ var (
 	// record (e.g. written by hand). It is dead-lettered without retries
 	// and cannot be retried.
 	ErrUndecodable = errors.New("queue: entry is not a decodable job")
-	// ErrDriverNotFound is returned when queue.driver names no registered driver.
-	ErrDriverNotFound = errors.New("queue: driver not registered")
+	// ErrUnknownDriver is returned when queue.driver names no registered driver.
+	ErrUnknownDriver = errors.New("queue: unknown driver")
 	// ErrClosed is returned by operations on a closed backend.
 	ErrClosed = errors.New("queue: closed")
 	// ErrBadQueueName: a module declared a queue whose name is not 1-64

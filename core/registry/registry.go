@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/tipbox/tipbox/core/config"
 )
 
 // Find returns the item whose name (by nameOf) is name. When there is none
-// it returns an error wrapping notFound that names the config key and the
+// it returns an error wrapping notFound and config.ErrInvalid (a wrong name
+// is a configuration error, exit 2) that names the config key and the
 // registered names; when two are registered under name, an error saying so
 // (a wiring mistake: two modules claim one name).
 func Find[T any](items []T, nameOf func(T) string, key, name string, notFound error) (T, error) {
@@ -37,5 +40,15 @@ func Find[T any](items []T, nameOf func(T) string, key, name string, notFound er
 	if registered == "" {
 		registered = "none (no adapter module for it is installed)"
 	}
-	return zero, fmt.Errorf("%w: %s: %q is not one of %s", notFound, key, name, registered)
+	return zero, unknownError{msg: fmt.Sprintf("%s: %q is not one of %s", key, name, registered), sentinel: notFound}
 }
+
+// unknownError reads as its message alone: the key and the names say it
+// all, and the program prefixes its own name.
+type unknownError struct {
+	msg      string
+	sentinel error
+}
+
+func (e unknownError) Error() string   { return e.msg }
+func (e unknownError) Unwrap() []error { return []error{e.sentinel, config.ErrInvalid} }
