@@ -158,7 +158,7 @@ func (p *Program) Options(src *config.Source) ([]fx.Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := []fx.Option{app.WorkerModule, adapters.All, fx.Options(p.adapters...), mods}
+	opts := []fx.Option{app.WorkerSection, adapters.All, fx.Options(p.adapters...), mods}
 	if role.Workers {
 		opts = append(opts, queue.WorkerModule)
 	}
@@ -292,7 +292,7 @@ func migrateCommand(p *Program, args []string) int {
 	if err != nil {
 		return p.Fail(err)
 	}
-	a, err := app.New(src, app.WorkerModule, adapters.All, fx.Options(p.adapters...), mods,
+	a, err := app.New(src, app.WorkerSection, adapters.All, fx.Options(p.adapters...), mods,
 		config.Register[httpserver.Config]("http"), fx.Invoke(func(*database.DB) {}))
 	if err != nil {
 		return p.Fail(err)

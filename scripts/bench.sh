@@ -24,7 +24,7 @@ go test -p 1 -run '^$' -bench "$BENCH" -benchtime "$BENCHTIME" -skip 'GrantToSoc
 if echo "$PKGS" | grep -q tests/bench && [[ "GrantToSocket" =~ $BENCH || "$BENCH" == "." ]]; then
   go test -p 1 -run '^$' -bench 'GrantToSocket' -benchtime 1000x ./tests/bench 2>/dev/null | grep -v '^time=' >> "$out" || true
 fi
-go run ./internal/benchfmt < "$out"
+go run ./tools/benchfmt < "$out"
 if [ "${BULLMQ:-1}" != 0 ] && [ -x scripts/bullmq/run.sh ]; then
   echo
   REPEAT=${REPEAT:-1} scripts/bullmq/run.sh

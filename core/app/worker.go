@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"net"
 
-	"go.uber.org/fx"
-
 	"github.com/tipbox/tipbox/core/config"
 )
 
@@ -42,5 +40,5 @@ func (c WorkerConfig) Validate() error {
 // RunsEmbedded reports whether cmd/api runs the queue consumers itself.
 func (c WorkerConfig) RunsEmbedded() bool { return c.Embedded == nil || *c.Embedded }
 
-// WorkerModule provides WorkerConfig from the `worker` section.
-var WorkerModule = fx.Module("worker", config.Provide[WorkerConfig]("worker"))
+// WorkerSection provides WorkerConfig from the `worker` section.
+var WorkerSection = config.Provide[WorkerConfig]("worker")

@@ -11,27 +11,27 @@ import (
 	"github.com/tipbox/tipbox/core/queue"
 )
 
-// Handlers serves the analytics routes.
-type Handlers struct {
+// Routes serves the analytics routes.
+type Routes struct {
 	store *Store
 	q     queue.Enqueuer
 	v     *auth.Verifier
 }
 
-// NewHandlers returns the module's routes.
-func NewHandlers(store *Store, q queue.Enqueuer, v *auth.Verifier) *Handlers {
-	return &Handlers{store: store, q: q, v: v}
+// NewRoutes returns the module's routes.
+func NewRoutes(store *Store, q queue.Enqueuer, v *auth.Verifier) *Routes {
+	return &Routes{store: store, q: q, v: v}
 }
 
 // Endpoints implements httpserver.Endpoints.
-func (h *Handlers) Endpoints() []httpserver.Route {
+func (h *Routes) Endpoints() []httpserver.Route {
 	return []httpserver.Route{
 		{Method: "POST", Path: "/api/v1/analytics/events", Access: h.v.SignedIn(), Handler: h.track, Action: "analytics.track"},
 		{Method: "GET", Path: "/api/v1/admin/analytics/events", Access: h.v.Role(auth.RoleAdmin), Handler: h.counts},
 	}
 }
 
-func (h *Handlers) track(c *fiber.Ctx) error {
+func (h *Routes) track(c *fiber.Ctx) error {
 	var req struct {
 		Event string         `json:"event"`
 		Data  map[string]any `json:"data"`
@@ -53,7 +53,7 @@ func (h *Handlers) track(c *fiber.Ctx) error {
 	return c.Status(http.StatusAccepted).JSON(fiber.Map{"jobId": id})
 }
 
-func (h *Handlers) counts(c *fiber.Ctx) error {
+func (h *Routes) counts(c *fiber.Ctx) error {
 	today := time.Now().UTC().Format(time.DateOnly)
 	from, to := c.Query("from", today), c.Query("to", today)
 	for _, d := range []string{from, to} {

@@ -75,7 +75,7 @@ var Module = module.Spec{
 	Migrations: migrations.FS,
 	Queues:     []string{Queue},
 	Provide:    []any{NewStore, newAggregator},
-	Routes:     []any{NewHandlers},
+	Routes:     []any{NewRoutes},
 	Jobs: []any{
 		func(a *Aggregator) queue.Handler { return a.QueueHandler() },
 		pruneHandler,

@@ -12,24 +12,24 @@ import (
 	"github.com/tipbox/tipbox/core/httpserver"
 )
 
-// Handlers serves the badge routes.
-type Handlers struct {
+// Routes serves the badge routes.
+type Routes struct {
 	svc *Service
 	v   *auth.Verifier
 }
 
-// NewHandlers returns the module's routes.
-func NewHandlers(svc *Service, v *auth.Verifier) *Handlers { return &Handlers{svc: svc, v: v} }
+// NewRoutes returns the module's routes.
+func NewRoutes(svc *Service, v *auth.Verifier) *Routes { return &Routes{svc: svc, v: v} }
 
 // Endpoints implements httpserver.Endpoints.
-func (h *Handlers) Endpoints() []httpserver.Route {
+func (h *Routes) Endpoints() []httpserver.Route {
 	return []httpserver.Route{
 		{Method: "GET", Path: "/api/v1/badges", Access: h.v.SignedIn(), Handler: h.list},
 		{Method: "POST", Path: "/api/v1/users/:id/badges", Access: h.v.Role(auth.RoleAdmin), Handler: h.grant, Action: "badge.grant"},
 	}
 }
 
-func (h *Handlers) list(c *fiber.Ctx) error {
+func (h *Routes) list(c *fiber.Ctx) error {
 	b, err := h.svc.Badges(c.UserContext())
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	return c.JSON(b)
 }
 
-func (h *Handlers) grant(c *fiber.Ctx) error {
+func (h *Routes) grant(c *fiber.Ctx) error {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return httpserver.BadRequest("user id must be a positive integer")

@@ -59,6 +59,6 @@ var Module = module.Spec{
 		func(s *Store) user.BadgeSource { return s },
 		newService,
 	},
-	Routes: []any{NewHandlers},
+	Routes: []any{NewRoutes},
 	Tasks:  []module.Task{{Name: "outbox_relay", In: module.API, Run: relayTask}},
 }

@@ -17,17 +17,17 @@ const (
 	MaxLimit     = 100
 )
 
-// Handlers serves the inbox routes.
-type Handlers struct {
+// Routes serves the inbox routes.
+type Routes struct {
 	store *Store
 	v     *auth.Verifier
 }
 
-// NewHandlers returns the module's routes.
-func NewHandlers(store *Store, v *auth.Verifier) *Handlers { return &Handlers{store: store, v: v} }
+// NewRoutes returns the module's routes.
+func NewRoutes(store *Store, v *auth.Verifier) *Routes { return &Routes{store: store, v: v} }
 
 // Endpoints implements httpserver.Endpoints.
-func (h *Handlers) Endpoints() []httpserver.Route {
+func (h *Routes) Endpoints() []httpserver.Route {
 	return []httpserver.Route{
 		{Method: "GET", Path: "/api/v1/users/:id/notifications", Access: h.v.SignedIn(), Handler: h.list},
 		{Method: "POST", Path: "/api/v1/users/:id/notifications/:nid/read", Access: h.v.SignedIn(), Handler: h.markRead, Action: "notification.read"},
@@ -46,7 +46,7 @@ func owner(c *fiber.Ctx) (int64, error) {
 	return id, nil
 }
 
-func (h *Handlers) list(c *fiber.Ctx) error {
+func (h *Routes) list(c *fiber.Ctx) error {
 	id, err := owner(c)
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func (h *Handlers) list(c *fiber.Ctx) error {
 	return c.JSON(items)
 }
 
-func (h *Handlers) markRead(c *fiber.Ctx) error {
+func (h *Routes) markRead(c *fiber.Ctx) error {
 	id, err := owner(c)
 	if err != nil {
 		return err

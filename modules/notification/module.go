@@ -47,7 +47,7 @@ var Module = module.Spec{
 		fx.Annotate(func(c *PushChannel) Channel { return c }, fx.ResultTags(`group:"notification.channels"`)),
 		fx.Annotate(newHandler, fx.ParamTags(``, ``, ``, ``, ``, `group:"notification.channels"`)),
 	)},
-	Routes: []any{NewHandlers, NewChannelRoutes},
+	Routes: []any{NewRoutes, NewChannelRoutes},
 	Jobs: []any{
 		func(h *Handler) queue.Handler { return h.QueueHandler() },
 		func(c *EmailChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {

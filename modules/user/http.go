@@ -12,17 +12,17 @@ import (
 	"github.com/tipbox/tipbox/core/httpserver"
 )
 
-// Handlers serves /api/v1/users.
-type Handlers struct {
+// Routes serves /api/v1/users.
+type Routes struct {
 	svc *Service
 	v   *auth.Verifier
 }
 
-// NewHandlers returns the module's routes.
-func NewHandlers(svc *Service, v *auth.Verifier) *Handlers { return &Handlers{svc: svc, v: v} }
+// NewRoutes returns the module's routes.
+func NewRoutes(svc *Service, v *auth.Verifier) *Routes { return &Routes{svc: svc, v: v} }
 
 // Endpoints implements httpserver.Endpoints.
-func (h *Handlers) Endpoints() []httpserver.Route {
+func (h *Routes) Endpoints() []httpserver.Route {
 	return []httpserver.Route{
 		{Method: "POST", Path: "/api/v1/users", Access: h.v.Role(auth.RoleAdmin), Handler: h.create, Action: "user.create"},
 		{Method: "GET", Path: "/api/v1/users/:id/profile", Access: h.v.SignedIn(), Handler: h.getProfile},
@@ -47,7 +47,7 @@ type userResponse struct {
 	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
-func (h *Handlers) create(c *fiber.Ctx) error {
+func (h *Routes) create(c *fiber.Ctx) error {
 	var req createRequest
 	if err := httpserver.DecodeJSON(c, &req); err != nil {
 		return err
@@ -60,7 +60,7 @@ func (h *Handlers) create(c *fiber.Ctx) error {
 	return c.Status(http.StatusCreated).JSON(userResponse(u))
 }
 
-func (h *Handlers) getProfile(c *fiber.Ctx) error {
+func (h *Routes) getProfile(c *fiber.Ctx) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (h *Handlers) getProfile(c *fiber.Ctx) error {
 	return c.JSON(visible(p, c))
 }
 
-func (h *Handlers) patchProfile(c *fiber.Ctx) error {
+func (h *Routes) patchProfile(c *fiber.Ctx) error {
 	id, err := pathID(c)
 	if err != nil {
 		return err

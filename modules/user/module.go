@@ -107,7 +107,7 @@ var Module = module.Spec{
 		newService,
 		newWarmer,
 	},
-	Routes: []any{NewHandlers},
+	Routes: []any{NewRoutes},
 	Checks: []any{warmChecker},
 	Tasks:  []module.Task{{Name: "warm", In: module.API, Run: warmTask}},
 }

@@ -1,6 +1,6 @@
-// BullMQ side of Tipbox's side-by-side queue benchmark (internal/queuebench is the other side).
+// BullMQ side of Tipbox's side-by-side queue benchmark (tools/queuebench is the other side).
 //
-// The same workload as internal/queuebench, on the same Redis, through BullMQ's public API:
+// The same workload as tools/queuebench, on the same Redis, through BullMQ's public API:
 //   enqueue_single       queue.add awaited one after the other
 //   enqueue_concurrent50 50 concurrent callers, each awaiting queue.add
 //   enqueue_bulk100      queue.addBulk of 100
@@ -56,7 +56,7 @@ const log = (...a) => console.error('[bullmq]', ...a);
 // Wall clock in µs with sub-ms resolution (Date.now() has only ms).
 const nowMicros = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
 
-// The payload: same fields, same values and same padding rule as internal/queuebench.
+// The payload: same fields, same values and same padding rule as tools/queuebench.
 const SESSION = '3f1c2d9e-7b7a-4c1e-9a51-2b8f0c6d4e11';
 function basePayload(i, sentAt, pad) {
   return { userId: i, event: 'profile_view', sentAt,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side queue benchmark: Tipbox (internal/queuebench) and BullMQ
+# Side-by-side queue benchmark: Tipbox (tools/queuebench) and BullMQ
 # (scripts/bullmq/bench.mjs, bullmq pinned in package.json/package-lock.json)
 # run back to back, same workload, same Redis, and print markdown tables with
 # the ratios, the go-redis ceiling and the CPU per job.
@@ -33,7 +33,7 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$root" && go build -o "$tmp/queuebench" ./internal/queuebench)
+(cd "$root" && go build -o "$tmp/queuebench" ./tools/queuebench)
 
 run_tipbox() { # $1: run number
   if ! "$tmp/queuebench" >"$tmp/tipbox.$1.json" 2>"$tmp/tipbox.$1.log"; then

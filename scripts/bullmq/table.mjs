@@ -1,4 +1,4 @@
-// Prints the markdown tables of run.sh from the JSON of internal/queuebench (Tipbox)
+// Prints the markdown tables of run.sh from the JSON of tools/queuebench (Tipbox)
 // and bench.mjs (BullMQ). Usage: node table.mjs tipbox.json bullmq.json
 // Every number printed comes from those two files; nothing is computed but ratios.
 import { readFileSync } from 'node:fs';
