@@ -21,7 +21,7 @@ import (
 	"runtime"
 
 	"go.uber.org/fx"
-	_ "modernc.org/sqlite" // registers database/sql driver "sqlite"
+	"modernc.org/sqlite"
 
 	"github.com/tipbox/tipbox/core/database"
 )
@@ -49,10 +49,7 @@ func Open(_ context.Context, cfg database.Config, log *slog.Logger) (*database.D
 			return nil, err
 		}
 	}
-	db, err := sql.Open("sqlite", info.dsn)
-	if err != nil {
-		return nil, err
-	}
+	db := sql.OpenDB(connector{dsn: info.dsn, drv: &sqlite.Driver{}})
 	conns := max(4, runtime.NumCPU())
 	if info.memory {
 		conns = 1
