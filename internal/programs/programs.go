@@ -8,6 +8,7 @@ import (
 	"github.com/tipbox/tipbox/adapters"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/config"
+	"github.com/tipbox/tipbox/core/dashboard"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/realtime"
@@ -27,7 +28,7 @@ func API(src *config.Source) ([]fx.Option, error) {
 	if w.RunsEmbedded() {
 		opts = append(opts, modules.Handlers, queue.WorkerModule)
 	}
-	return append(opts, realtime.HubModule, queue.StreamsModule, httpserver.Module), nil
+	return append(opts, realtime.HubModule, queue.StreamsModule, dashboard.Module, httpserver.Module), nil
 }
 
 // Worker is the option set of cmd/worker: the queue workers and the admin
