@@ -109,7 +109,7 @@ func newEnv(t *testing.T) *env {
 	}
 	e.dash.KeepAlive = 50 * time.Millisecond
 	routes := queue.NewAdminRoutes(e.admin, backend, hub, v, log)
-	s, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0"}, log, reg, reg, health.NewRegistry(nil, 0),
+	s, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0", WriteTimeout: 300 * time.Millisecond}, log, reg, reg, health.NewRegistry(nil, 0),
 		[]httpserver.Routes{routes}, httpserver.WithAuth(v), httpserver.WithEndpoints(e.dash))
 	if err != nil {
 		t.Fatal(err)
@@ -361,6 +361,8 @@ func (e *env) openStream(t *testing.T, lastID string) (<-chan sseEvent, func()) 
 				ev.id = line[4:]
 			case strings.HasPrefix(line, "data: "):
 				_ = json.Unmarshal([]byte(line[6:]), &ev.data)
+			case strings.HasPrefix(line, ": keep-alive"):
+				out <- sseEvent{id: "keep-alive"}
 			case line == "" && ev.data != nil:
 				out <- ev
 				ev = sseEvent{}
@@ -435,4 +437,22 @@ func TestEventsStreamMultiplexesAndResumes(t *testing.T) {
 	if status, _, _ := e.do(t, "GET", "/api/v1/admin/dashboard/events", e.viewerTok, "", "Last-Event-ID", "%zz"); status != 400 {
 		t.Errorf("a malformed Last-Event-ID: %d, want 400", status)
 	}
+}
+
+// A stream lives past the server's write timeout (300 ms here): it moves
+// its own deadline on at each write, keep-alives included.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	evs, stop := e.openStream(t, "")
+	defer stop()
+	var since time.Time
+	waitFor(t, evs, func(ev sseEvent) bool { // keep-alives for over three write timeouts
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return ev.id == "keep-alive" && time.Since(since) > time.Second
+	})
+	id := e.failedJob(t, "late")
+	waitFor(t, evs, func(ev sseEvent) bool { return ev.data["jobId"] == id && ev.data["state"] == "failed" })
 }

@@ -79,11 +79,18 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	keepAlive := d.KeepAlive
 	store := d.deps.Store
+	// The server's write timeout covers a whole response: left alone it
+	// would cut the stream after http.write_timeout. The stream sets its
+	// own deadline instead, moved on at each write.
+	fctx := c.Context()
+	extend := func() { _ = fctx.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second)) }
+	extend()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer closeAll()
 		merged, done := merge(listeners)
 		defer close(done)
 		send := func(ev queue.Event) error {
+			extend()
 			pos.Set(ev.Queue, ev.ID)
 			b, _ := json.Marshal(ev)
 			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", pos.Encode(), b); err != nil {
@@ -91,6 +98,7 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 			}
 			return w.Flush()
 		}
+		extend()
 		if _, err := w.WriteString("retry: 1000\n: connected\n\n"); err != nil || w.Flush() != nil {
 			return
 		}
@@ -130,6 +138,7 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 					return
 				}
 			case <-t.C:
+				extend()
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					return
 				}

@@ -14,10 +14,11 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v == null || v === false) continue;
       if (k === "class") e.className = v;
+      else if (k === "style") e.style.cssText = v; // CSSOM: allowed by the page's CSP, unlike a style attribute
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const k of kids.flat()) if (k != null) e.append(k.nodeType ? k : String(k));
+    for (const k of kids.flat(Infinity)) if (k != null) e.append(k.nodeType ? k : String(k));
     return e;
   }
   const svg = (tag, attrs) => {
@@ -450,13 +451,14 @@
     const render = (j) => {
       body.replaceChildren(
         el("div", { class: "qhead" }, el("h1", {}, j.name + " "), badge(j.state), el("span", { "data-job-actions": "" }, rowActions(q, j))),
-        el("div", { class: "card" }, el("dl", { class: "kv" },
-          ["id", j.id], ["queue", el("a", { href: "#/q/" + enc(q) + "/" + j.state }, q)], ["priority", j.priority], ["attempts", j.attempts + " of " + j.maxAttempts],
-          ["stalls", j.stalls], ["enqueued", when(j.enqueuedAt)], ["started", when(j.startedAt)], ["finished", when(j.finishedAt)], ["runs at", when(j.runAt)]
-        ).map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]).flat()),
-        el("p", {}, "Progress ", j.progress + " %"),
-        el("div", { class: "progress", role: "progressbar", "aria-valuenow": j.progress, "aria-valuemin": 0, "aria-valuemax": 100 }, el("div", { style: "width:" + Math.max(0, Math.min(100, j.progress)) + "%" }))),
-        j.error ? [el("h2", {}, "Error"), el("pre", { class: "error-text" }, j.error)] : null,
+        el("div", { class: "card" },
+          el("dl", { class: "kv" }, [["id", j.id], ["queue", el("a", { href: "#/q/" + enc(q) + "/" + j.state }, q)], ["priority", j.priority],
+            ["attempts", j.attempts + " of " + j.maxAttempts], ["stalls", j.stalls], ["enqueued", when(j.enqueuedAt)], ["started", when(j.startedAt)],
+            ["finished", when(j.finishedAt)], ["runs at", when(j.runAt)]].map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+          el("p", {}, "Progress " + j.progress + " %"),
+          el("div", { class: "progress", role: "progressbar", "aria-label": "Progress", "aria-valuenow": j.progress, "aria-valuemin": 0, "aria-valuemax": 100 },
+            el("div", { style: "width:" + Math.max(0, Math.min(100, j.progress)) + "%" }))),
+        j.error ? el("section", {}, el("h2", {}, "Error"), el("pre", { class: "error-text" }, j.error)) : null,
         el("h2", {}, "Payload"), el("pre", {}, JSON.stringify(j.payload, null, 2)),
         el("h2", {}, "Logs"), j.logs.length ? el("ol", { class: "logs" }, j.logs.map((l) => el("li", {}, el("span", { class: "muted" }, when(l.at)), " ", l.message))) : el("p", { class: "muted" }, "No log lines."),
         el("h2", {}, "Timeline"), timeline);
