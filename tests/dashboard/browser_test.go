@@ -62,10 +62,11 @@ type server struct {
 	failing atomic.Bool
 }
 
-// startAPI runs programs.API for the profile with extra env, plus a test
+// startAPI runs programs.API for the profile ("" is the embedded one)
+// with extra env, plus a test
 // queue whose "flaky" jobs fail while s.failing is set and whose
 // "showcase" jobs log, report progress and fail.
-func startAPI(t *testing.T, extra ...string) *server {
+func startAPI(t *testing.T, profile string, extra ...string) *server {
 	t.Helper()
 	env := append([]string{
 		"TIPBOX_HTTP_ADDR=127.0.0.1:0", "TIPBOX_HTTP_RATE_LIMIT_RPS=0",
@@ -73,7 +74,7 @@ func startAPI(t *testing.T, extra ...string) *server {
 		"TIPBOX_QUEUE_QUEUES=notifications,analytics,emails,push," + testQueue,
 		"TIPBOX_QUEUE_RETENTION_COMPLETED=5000",
 	}, extra...)
-	src, err := app.LoadProfile("", configs.FS, configs.Default, env)
+	src, err := app.LoadProfile(profile, configs.FS, configs.Default, env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("console errors:\n%s", strings.Join(b.errs, "\n"))
 		}
 	})
-	s := startAPI(t)
+	s := startAPI(t, "")
 	word := fmt.Sprintf("pelican%d", rand.IntN(1_000_000))
 
 	// A job that fails, made by the test.
@@ -418,4 +419,39 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+}
+
+// The same page on the Redis profile: jobs in Redis Streams, the workers
+// (here embedded, as cmd/worker would run them) sharing them.
+func TestDashboardOnRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	redisAddr := testenv.RedisAddr(t)
+	prefix := testenv.Prefix(t)
+	t.Cleanup(func() { testenv.DeleteKeys(t, redisAddr, prefix) })
+	b := newBrowser(t)
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if len(b.errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(b.errs, "\n"))
+		}
+	})
+	s := startAPI(t, "configs/redis.yaml", "REDIS_URL=redis://"+redisAddr+"/0", "TIPBOX_WORKER_EMBEDDED=true",
+		"TIPBOX_QUEUE_REDIS_PREFIX="+prefix, "TIPBOX_CACHE_REDIS_PREFIX="+prefix, "TIPBOX_REALTIME_REDIS_CHANNEL_PREFIX="+prefix)
+	s.failing.Store(true)
+	failed := s.enqueue(t, "flaky", map[string]string{"note": "on redis"})
+	s.waitState(t, failed, queue.StateFailed)
+	tab := b.tab(t)
+	run(t, tab, "sign in", signIn(s.base, s.adminTok, "#/q/"+testQueue+"/failed"), chromedp.WaitVisible(css(row(failed))))
+	s.failing.Store(false)
+	run(t, tab, "retry",
+		chromedp.Click(css(row(failed)+` button[data-act="retry"]`)),
+		chromedp.WaitVisible(css(row(failed)+` [data-state="completed"]`)))
+	run(t, tab, "overview", chromedp.Navigate(s.base+"/admin#/"),
+		chromedp.WaitVisible(css(`[data-queue="`+testQueue+`"] [data-count="completed"]`)))
+	if n := eval[string](t, tab, `document.querySelector('[data-queue="`+testQueue+`"] [data-count="completed"] b').textContent`); n != "1" {
+		t.Errorf("completed count %q, want 1", n)
+	}
 }

@@ -224,6 +224,7 @@
     const parts = p.split("/").filter(Boolean).map(decodeURIComponent);
     const params = new URLSearchParams(qs || "");
     S.view = null;
+    $("#toast").classList.remove("show");
     if (parts[0] === "q" && parts[1]) {
       markNav(parts[1]);
       if (parts[2] === "job" && parts[3]) return viewJob(parts[1], parts[3]);
