@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,6 +135,19 @@ func (s *server) enqueue(t *testing.T, name string, payload any) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+// post sends an admin POST to the API and returns the status.
+func (s *server) post(t *testing.T, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.adminTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (s *server) waitState(t *testing.T, id string, st queue.State) {
@@ -326,6 +340,24 @@ func TestDashboardInBrowser(t *testing.T) {
 		testenv.Eventually(t, 3*time.Second, func() bool {
 			return strings.Contains(s.logs.String(), `"actor":"user:1","role":"admin","action":"queue.job.retry","target":"queue:`+testQueue+`/`+failed+`"`)
 		}, "no audit line with who retried")
+	})
+
+	step(t, "a paused stream resumes with what it missed", func(t *testing.T) {
+		s.failing.Store(true)
+		run(t, admin, "failed jobs", chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/failed"), chromedp.WaitVisible(css(`#live.on`)))
+		// The row of a job that fails now arrives live.
+		missed := s.enqueue(t, "flaky", map[string]string{"note": "missed while paused"})
+		run(t, admin, "live row", chromedp.WaitVisible(css(row(missed)+` [data-state="failed"]`)), chromedp.Click(css(`#live`)),
+			chromedp.WaitVisible(css(`#live.paused`)))
+		s.failing.Store(false)
+		if status := s.post(t, "/api/v1/admin/queues/"+testQueue+"/jobs/"+missed+"/retry"); status != 202 {
+			t.Fatalf("retry: %d", status)
+		}
+		s.waitState(t, missed, queue.StateCompleted)
+		if eval[bool](t, admin, `!!document.querySelector('`+row(missed)+` [data-state="completed"]')`) {
+			t.Fatal("the page updated while paused")
+		}
+		run(t, admin, "resume", chromedp.Click(css(`#live`)), chromedp.WaitVisible(css(row(missed)+` [data-state="completed"]`)))
 	})
 
 	step(t, "search finds a job by a word in its payload", func(t *testing.T) {

@@ -121,6 +121,7 @@
   // with fetch and parsed here; Last-Event-ID is sent on every reconnect.
   async function stream() {
     const my = ++S.gen;
+    S.paused = false;
     let delay = 1000;
     while (S.session && my === S.gen) {
       const ctl = (S.ctl = new AbortController());
@@ -171,8 +172,24 @@
   function setLive(on) {
     const l = $("#live");
     l.hidden = false;
-    l.textContent = on ? "live" : "reconnecting";
-    l.classList.toggle("on", on);
+    l.textContent = S.paused ? "paused" : on ? "live" : "reconnecting";
+    l.classList.toggle("on", on && !S.paused);
+    l.classList.toggle("paused", !!S.paused);
+    l.setAttribute("aria-pressed", S.paused ? "true" : "false");
+  }
+
+  // The live badge pauses the stream (to read a busy list) and resumes it
+  // from where it stopped: what happened meanwhile is replayed.
+  function toggleLive() {
+    if (!S.session) return;
+    S.paused = !S.paused;
+    if (S.paused) {
+      S.gen++;
+      if (S.ctl) S.ctl.abort();
+      setLive(false);
+    } else {
+      stream();
+    }
   }
 
   function dispatch(ev) {
@@ -499,6 +516,7 @@
     $("#token").value = "";
   });
   $("#signout").addEventListener("click", () => signOut(""));
+  $("#live").addEventListener("click", toggleLive);
   window.addEventListener("hashchange", route);
   if (S.token) signIn(S.token).then((err) => { if (err) signOut(err); });
   else signOut("");
