@@ -67,7 +67,7 @@ type server struct {
 // with extra env, plus a test
 // queue whose "flaky" jobs fail while s.failing is set and whose
 // "showcase" jobs log, report progress and fail.
-func startAPI(t *testing.T, profile string, extra ...string) *server {
+func startAPI(t testing.TB, profile string, extra ...string) *server {
 	t.Helper()
 	env := append([]string{
 		"TIPBOX_HTTP_ADDR=127.0.0.1:0", "TIPBOX_HTTP_RATE_LIMIT_RPS=0",
@@ -128,7 +128,7 @@ func startAPI(t *testing.T, profile string, extra ...string) *server {
 	return s
 }
 
-func (s *server) enqueue(t *testing.T, name string, payload any) string {
+func (s *server) enqueue(t testing.TB, name string, payload any) string {
 	t.Helper()
 	id, err := s.enq.Enqueue(context.Background(), testQueue, name, payload)
 	if err != nil {
@@ -150,7 +150,7 @@ func (s *server) post(t *testing.T, path string) int {
 	return resp.StatusCode
 }
 
-func (s *server) waitState(t *testing.T, id string, st queue.State) {
+func (s *server) waitState(t testing.TB, id string, st queue.State) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, func() bool {
 		j, err := s.admin.Job(context.Background(), testQueue, id)
@@ -160,7 +160,7 @@ func (s *server) waitState(t *testing.T, id string, st queue.State) {
 
 // chromium finds the system browser: missing, it fails the test under CI
 // and skips it elsewhere.
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("TIPBOX_CHROMIUM"); p != "" {
 		return p
@@ -182,7 +182,7 @@ type browser struct {
 	errs []string
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -214,7 +214,7 @@ func newBrowser(t *testing.T) *browser {
 // tab opens a new tab (with its own sessionStorage) whose console errors
 // are collected. Network errors are left out: they are the test's own
 // forged requests, answered 403 on purpose.
-func (b *browser) tab(t *testing.T) context.Context {
+func (b *browser) tab(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	t.Cleanup(cancel)
@@ -234,7 +234,7 @@ func (b *browser) tab(t *testing.T) context.Context {
 	return ctx
 }
 
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -244,7 +244,7 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 	}
 }
 
-func eval[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
+func eval[T any](t testing.TB, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

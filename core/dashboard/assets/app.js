@@ -428,24 +428,36 @@
         }
       },
     });
+    // A search answers in steps (the server examines a bounded number of
+    // jobs per request and says "partial"): follow them, up to ten, until
+    // a page's worth is found.
     const load = async () => {
       more.hidden = true;
-      let page;
-      try {
-        page = await api("GET", QAPI + "/" + enc(q) + "/jobs?state=" + state + "&limit=50" + (search ? "&q=" + enc(search) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
-      } catch (e) { note.textContent = e.message; return; }
-      if (S.view !== view) return;
-      for (const j of page.jobs) {
-        if (rows.has(j.id)) continue;
-        const tr = jobRow(q, j);
-        tr._job = j;
-        tbody.append(tr);
-        rows.set(j.id, tr);
+      let added = 0, scanned = 0;
+      for (let hop = 0; ; hop++) {
+        let page;
+        try {
+          page = await api("GET", QAPI + "/" + enc(q) + "/jobs?state=" + state + "&limit=50" + (search ? "&q=" + enc(search) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
+        } catch (e) { note.textContent = e.message; return; }
+        if (S.view !== view) return;
+        for (const j of page.jobs) {
+          if (rows.has(j.id)) continue;
+          const tr = jobRow(q, j);
+          tr._job = j;
+          tbody.append(tr);
+          rows.set(j.id, tr);
+          added++;
+        }
+        cursor = page.next || "";
+        scanned += page.scanned || 0;
+        if (!(page.partial && cursor && added < 50 && hop < 9)) {
+          more.hidden = !cursor;
+          note.textContent = rows.size === 0 && !cursor ? (search ? "No job matches." : "No " + state + " jobs.") :
+            page.partial ? "Searched " + scanned + " jobs; Load more searches on." : "";
+          return;
+        }
+        note.textContent = "Searching… " + scanned + " jobs examined";
       }
-      cursor = page.next || "";
-      more.hidden = !cursor;
-      note.textContent = rows.size === 0 ? (search ? "No job matches." : "No " + state + " jobs.") :
-        page.partial ? "Searched " + page.scanned + " jobs so far; Load more searches on." : "";
     };
     more.addEventListener("click", load);
     await load();
