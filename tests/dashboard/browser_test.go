@@ -360,6 +360,30 @@ func TestDashboardInBrowser(t *testing.T) {
 		run(t, admin, "resume", chromedp.Click(css(`#live`)), chromedp.WaitVisible(css(row(missed)+` [data-state="completed"]`)))
 	})
 
+	step(t, "removing asks first", func(t *testing.T) {
+		s.failing.Store(true)
+		doomed := s.enqueue(t, "flaky", map[string]string{"note": "to be removed"})
+		s.waitState(t, doomed, queue.StateFailed)
+		run(t, admin, "cancel the removal", chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/failed"),
+			chromedp.WaitVisible(css(row(doomed))),
+			chromedp.Click(css(row(doomed)+` button[data-act="remove"]`)),
+			chromedp.WaitVisible(css(`#confirm[open]`)),
+			// Keyboard: Escape closes the dialog, as Cancel does.
+			chromedp.KeyEvent("\x1b"),
+			chromedp.WaitNotPresent(css(`#confirm[open]`)))
+		if _, err := s.admin.Job(context.Background(), testQueue, doomed); err != nil {
+			t.Fatalf("the job went without confirmation: %v", err)
+		}
+		run(t, admin, "confirm the removal",
+			chromedp.Click(css(row(doomed)+` button[data-act="remove"]`)),
+			chromedp.WaitVisible(css(`#confirm[open]`)),
+			chromedp.Click(css(`#confirm-ok`)),
+			chromedp.WaitNotPresent(css(row(doomed))))
+		if _, err := s.admin.Job(context.Background(), testQueue, doomed); !errors.Is(err, queue.ErrJobNotFound) {
+			t.Fatalf("the job is still there: %v", err)
+		}
+	})
+
 	step(t, "search finds a job by a word in its payload", func(t *testing.T) {
 		run(t, admin, "search",
 			chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/completed"),

@@ -73,7 +73,7 @@
       const out = await api(method, path, body);
       toast(label + (out && out.count != null ? ": " + out.count : ""));
       refreshCounts();
-      return out;
+      return out || true;
     } catch (e) {
       if (e.message !== "signed out") toast(label + " failed: " + e.message, true);
       return null;
@@ -353,7 +353,12 @@
     if (!S.session.canAct) return null;
     const base = QAPI + "/" + enc(q) + "/jobs/" + enc(j.id);
     const b = (name, label, method, path, ask) => el("button", { type: "button", "data-act": name, class: ask ? "danger" : null,
-      onclick: () => act(method, path, undefined, label + " " + j.id, ask) }, label);
+      onclick: async () => {
+        if (!(await act(method, path, undefined, label + " " + j.id, ask)) || name !== "remove") return;
+        // A removed job sends no event: take it off the page here.
+        for (const tr of document.querySelectorAll("tr[data-id]")) if (tr.dataset.id === j.id) tr.remove();
+        if (location.hash.includes("/job/")) location.hash = "#/q/" + enc(q) + "/" + j.state;
+      } }, label);
     const s = j.state, out = [];
     if (s === "failed" || s === "cancelled") out.push(b("retry", "Retry", "POST", base + "/retry"));
     if (s === "delayed") out.push(b("promote", "Promote", "POST", base + "/promote"));
