@@ -29,6 +29,7 @@ import (
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
 	"github.com/tipbox/tipbox/core/config"
+	"github.com/tipbox/tipbox/core/dashboard"
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/module"
@@ -165,7 +166,7 @@ func (p *Program) Options(src *config.Source) ([]fx.Option, error) {
 	opts = append(opts, p.extra...)
 	if p.api {
 		// The HTTP server comes last so it starts last and stops first.
-		return append(opts, realtime.HubModule, queue.StreamsModule, httpserver.Module), nil
+		return append(opts, realtime.HubModule, queue.StreamsModule, dashboard.Module, httpserver.Module), nil
 	}
 	return append(opts,
 		fx.Invoke(queue.RequireShared),

@@ -1,0 +1,201 @@
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/core/queue"
+)
+
+// events streams the transitions of every queue (or of those named by
+// ?queues=a,b) as Server-Sent Events, so a tab holds one connection
+// whatever it shows. Each listener comes from the process's EventHub,
+// which reads a queue's events once for all the streams open on it.
+//
+// An event's id is the whole stream's position: one queue=eventID pair per
+// queue, query-encoded. A client that reconnects with it as Last-Event-ID
+// (header, or ?lastEventId=) first gets what each queue produced since,
+// from the bounded history, then the live events.
+func (d *Dashboard) events(c *fiber.Ctx) error {
+	queues := d.deps.Admin.Queues()
+	if v := c.Query("queues"); v != "" {
+		var want []string
+		for _, q := range strings.Split(v, ",") {
+			if !slices.Contains(queues, q) {
+				return httpserver.Error(fiber.StatusNotFound, "queue_not_found", fmt.Sprintf("queues: no queue %q", q))
+			}
+			want = append(want, q)
+		}
+		queues = want
+	}
+	var resume url.Values
+	if last := c.Get("Last-Event-ID", c.Query("lastEventId")); last != "" {
+		v, err := url.ParseQuery(last)
+		if err != nil {
+			return httpserver.BadRequest("Last-Event-ID: not an id this stream sent")
+		}
+		resume = v
+	}
+	// Each queue's position is read before listening: a resumed stream may
+	// then replay an event the live listener also delivers (skipped below),
+	// and never misses one.
+	pos := url.Values{}
+	for _, q := range queues {
+		if resume.Has(q) {
+			pos.Set(q, resume.Get(q))
+			continue
+		}
+		id, err := d.deps.Store.LastEventID(c.UserContext(), q)
+		if err != nil {
+			return httpserver.Error(fiber.StatusServiceUnavailable, "queue_unavailable", "queue storage unavailable: "+err.Error())
+		}
+		pos.Set(q, id)
+	}
+	listeners := make([]*queue.EventListener, 0, len(queues))
+	closeAll := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	for _, q := range queues {
+		l, err := d.deps.Hub.Listen(q)
+		if err != nil {
+			closeAll()
+			return httpserver.Error(fiber.StatusServiceUnavailable, "queue_unavailable", "queue events unavailable: "+err.Error())
+		}
+		listeners = append(listeners, l)
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("X-Accel-Buffering", "no")
+	keepAlive := d.KeepAlive
+	store := d.deps.Store
+	// The server's write timeout covers a whole response: left alone it
+	// would cut the stream after http.write_timeout. The stream sets its
+	// own deadline instead, moved on at each write.
+	fctx := c.Context()
+	extend := func() { _ = fctx.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second)) }
+	extend()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer closeAll()
+		merged, done := merge(listeners)
+		defer close(done)
+		send := func(ev queue.Event) error {
+			extend()
+			pos.Set(ev.Queue, ev.ID)
+			b, _ := json.Marshal(ev)
+			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", pos.Encode(), b); err != nil {
+				return err
+			}
+			return w.Flush()
+		}
+		extend()
+		if _, err := w.WriteString("retry: 1000\n: connected\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		seen := map[string]map[string]bool{}
+		for _, q := range queues {
+			if !resume.Has(q) {
+				continue
+			}
+			seen[q] = map[string]bool{}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := queue.Replay(ctx, store, q, resume.Get(q), func(ev queue.Event) error {
+				seen[q][ev.ID] = true
+				return send(ev)
+			})
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+		t := time.NewTicker(keepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case ev, ok := <-merged:
+				if !ok {
+					// A listener was dropped (too slow) or the hub closed:
+					// end the stream; the client resumes from its last id.
+					return
+				}
+				if s := seen[ev.Queue]; s != nil {
+					if s[ev.ID] {
+						continue // already sent by the replay
+					}
+					delete(seen, ev.Queue)
+				}
+				if send(ev) != nil {
+					return
+				}
+			case <-t.C:
+				extend()
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// merge forwards every listener's events, each queue in its order, to one
+// channel, closed as soon as any listener's channel closes. Closing done
+// stops the forwarding.
+func merge(ls []*queue.EventListener) (<-chan queue.Event, chan<- struct{}) {
+	out := make(chan queue.Event, 256)
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	for _, l := range ls {
+		go func() {
+			for {
+				select {
+				case ev, ok := <-l.C:
+					if !ok {
+						select {
+						case ended <- struct{}{}:
+						case <-done:
+						}
+						return
+					}
+					select {
+					case out <- ev:
+					case <-done:
+						return
+					}
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	// The first listener to end ends the merged stream.
+	result := make(chan queue.Event)
+	go func() {
+		defer close(result)
+		for {
+			select {
+			case ev := <-out:
+				select {
+				case result <- ev:
+				case <-done:
+					return
+				}
+			case <-ended:
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return result, done
+}
