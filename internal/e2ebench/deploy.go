@@ -202,9 +202,9 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 		d.ph = "?"
 	case "redis", "tiered":
 		d.args = []string{"--config", filepath.Join(root, "configs", "redis.yaml")}
-		dsn, drop, err := createDatabase(ctx, o.PostgresDSN)
-		if err != nil {
-			return nil, err
+		dsn, drop, cerr := createDatabase(ctx, o.PostgresDSN)
+		if cerr != nil {
+			return nil, cerr
 		}
 		d.cleanup = append(d.cleanup, drop)
 		prefix := fmt.Sprintf("e2ebench:%d-%d:", os.Getpid(), time.Now().UnixNano())

@@ -30,8 +30,6 @@ type rig struct {
 	badges []int64
 	next   int // next distinct (user, badge) pair to grant
 
-	mu    sync.Mutex
-	sent  map[[2]int64]time.Time
 	frame chan frameAt
 	conns []*websocket.Conn
 }
@@ -98,7 +96,7 @@ func parallel(n, workers int, f func(i int) error) error {
 // token`), grantsNeeded/users+1 badges (straight into the database: the
 // API has no catalogue route) and opens one /ws socket per user.
 func newRig(d *deployment, users, grantsNeeded int, sockets bool) (*rig, error) {
-	r := &rig{d: d, client: newClient(), sent: map[[2]int64]time.Time{}, frame: make(chan frameAt, 1<<20)}
+	r := &rig{d: d, client: newClient(), frame: make(chan frameAt, 1<<20)}
 	var err error
 	if r.admin, err = d.token(1, "admin"); err != nil {
 		return nil, err
@@ -466,18 +464,19 @@ func fetchProfile(url, file string) {
 	_, _ = io.Copy(f, resp.Body)
 }
 
-// settle waits until no queue has waiting, active or delayed jobs, so one
-// phase's leftovers (emails, push jobs) do not load the next.
+// settle waits until no queue has waiting or active jobs, so one phase's
+// leftovers (emails, push jobs) do not load the next. Delayed jobs are not
+// waited for: a module's schedule keeps its next run delayed.
 func (r *rig) settle(ctx context.Context, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		st, b, err := r.do("GET", r.d.base+"/api/v1/admin/queues", r.admin, "")
 		if err == nil && st == 200 {
-			var qs []struct{ Waiting, Active, Delayed int }
+			var qs []struct{ Waiting, Active int }
 			if json.Unmarshal(b, &qs) == nil {
 				busy := 0
 				for _, q := range qs {
-					busy += q.Waiting + q.Active + q.Delayed
+					busy += q.Waiting + q.Active
 				}
 				if busy == 0 {
 					return
