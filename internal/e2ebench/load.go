@@ -384,9 +384,15 @@ func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
 			if base == "" {
 				continue
 			}
+			// A CPU profile and an execution trace (`go tool trace
+			// -pprof=sync|net|sched` turns it into where goroutines waited).
 			profWG.Go(func() {
 				fetchProfile(base+"/debug/pprof/profile?seconds="+strconv.Itoa(secs),
 					filepath.Join(profileDir, fmt.Sprintf("%s-%s-%d.pprof", r.d.profile, name, rate)))
+			})
+			profWG.Go(func() {
+				fetchProfile(base+"/debug/pprof/trace?seconds="+strconv.Itoa(secs),
+					filepath.Join(profileDir, fmt.Sprintf("%s-%s-%d.trace", r.d.profile, name, rate)))
 			})
 		}
 	}

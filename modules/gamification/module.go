@@ -18,7 +18,8 @@ import (
 // Config is the `gamification` section.
 type Config struct {
 	// OutboxInterval is how often the relay re-sends notifications left in
-	// the outbox (after a crash or a queue outage).
+	// the outbox (after a crash or a queue outage), and how old a row must
+	// be before the relay takes it.
 	OutboxInterval time.Duration `yaml:"outbox_interval"`
 }
 

@@ -48,6 +48,9 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // success the cached profile is invalidated and a high-priority NEW_BADGE
 // notification is queued. A queue that fails now does not fail the grant:
 // the notification stays in the outbox and the relay sends it later.
+//
+// Each grant enqueues and removes only its own outbox row, so concurrent
+// grants never wait for one another; the relay alone walks the outbox.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
 	if _, err := s.users.Get(ctx, userID); err != nil {
 		if errors.Is(err, user.ErrNotFound) {
@@ -55,40 +58,61 @@ func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant,
 		}
 		return Grant{}, err
 	}
-	g, err := s.store.Grant(ctx, userID, badgeID)
+	g, payload, err := s.store.grant(ctx, userID, badgeID)
 	if err != nil {
 		return Grant{}, err
 	}
 	s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
 	s.profiles.InvalidateProfile(ctx, userID)
-	if err := s.FlushOutbox(ctx); err != nil {
+	id := JobID(userID, badgeID)
+	if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, payload,
+		queue.WithPriority(queue.PriorityHigh), queue.WithJobID(id)); err != nil {
 		s.log.WarnContext(ctx, "notification left in the outbox for the relay", "user_id", userID, "badge_id", badgeID, "err", err)
+		return g, nil
+	}
+	// A row left behind by a failed delete is re-sent by the relay under
+	// the same job id: deduplicated by the queue.
+	if err := s.store.deleteOutboxJob(ctx, id); err != nil {
+		s.log.WarnContext(ctx, "outbox row of a queued notification not removed", "job_id", id, "err", err)
 	}
 	return g, nil
 }
 
 // FlushOutbox hands every pending outbox row to the queue, oldest first,
-// deleting each row once its job is stored. It stops at the first enqueue
-// error (the rest wait for the next flush).
+// and deletes the rows whose jobs are stored. It stops at the first
+// enqueue error (the rest wait for the next flush).
 func (s *Service) FlushOutbox(ctx context.Context) error {
+	return s.flushBefore(ctx, time.Now().Add(time.Hour))
+}
+
+// flushBefore is FlushOutbox for the rows written before before. One
+// flush runs at a time per process.
+func (s *Service) flushBefore(ctx context.Context, before time.Time) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	for {
-		rows, err := s.store.pendingOutbox(ctx, 100)
+		rows, err := s.store.pendingOutbox(ctx, before, 100)
 		if err != nil {
 			return fmt.Errorf("gamification: read outbox: %w", err)
 		}
 		if len(rows) == 0 {
 			return nil
 		}
+		sent := make([]int64, 0, len(rows))
+		var enqErr error
 		for _, r := range rows {
 			if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, r.Payload,
 				queue.WithPriority(queue.PriorityHigh), queue.WithJobID(r.JobID)); err != nil {
-				return fmt.Errorf("gamification: enqueue %s: %w", r.JobID, err)
+				enqErr = fmt.Errorf("gamification: enqueue %s: %w", r.JobID, err)
+				break
 			}
-			if err := s.store.deleteOutbox(ctx, r.ID); err != nil {
-				return fmt.Errorf("gamification: delete outbox row %d: %w", r.ID, err)
-			}
+			sent = append(sent, r.ID)
+		}
+		if err := s.store.deleteOutbox(ctx, sent); err != nil {
+			return fmt.Errorf("gamification: delete %d outbox rows: %w", len(sent), err)
+		}
+		if enqErr != nil {
+			return enqErr
 		}
 	}
 }
@@ -103,7 +127,9 @@ func (s *Service) relay(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
+			// Rows younger than a tick belong to grants still on their way
+			// to the queue; leaving them avoids enqueuing them twice.
+			if err := s.flushBefore(ctx, time.Now().Add(-every)); err != nil && ctx.Err() == nil {
 				s.log.Error("outbox relay", "err", err)
 			}
 		}
