@@ -58,6 +58,11 @@ func runRelay(lc fx.Lifecycle, svc *Service, cfg Config) {
 			case <-done:
 			case <-ctx.Done():
 			}
+			// The rows of notifications already queued go now, so that a
+			// restart does not send them again.
+			if err := svc.sweep(ctx); err != nil {
+				svc.log.Warn("outbox sweep at stop; the relay re-sends these rows", "err", err)
+			}
 			return nil
 		},
 	})

@@ -33,7 +33,17 @@ type Service struct {
 	log      *slog.Logger
 
 	flushMu sync.Mutex // one outbox flush at a time per process
+
+	// Job ids of outbox rows already enqueued by their grant, deleted in
+	// one statement by the relay's next sweep: the request path commits
+	// once (the grant), not twice.
+	sentMu sync.Mutex
+	sent   []string
 }
+
+// maxSent bounds the ids waiting for a sweep; past it a grant deletes its
+// own row (a database that keeps failing deletes costs memory no more).
+const maxSent = 10000
 
 // NewService wires a Service.
 func NewService(store *Store, users Users, profiles ProfileInvalidator, q queue.Enqueuer, log *slog.Logger) *Service {
@@ -70,17 +80,45 @@ func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant,
 		s.log.WarnContext(ctx, "notification left in the outbox for the relay", "user_id", userID, "badge_id", badgeID, "err", err)
 		return g, nil
 	}
-	// A row left behind by a failed delete is re-sent by the relay under
-	// the same job id: deduplicated by the queue.
-	if err := s.store.deleteOutboxJob(ctx, id); err != nil {
-		s.log.WarnContext(ctx, "outbox row of a queued notification not removed", "job_id", id, "err", err)
+	s.sentMu.Lock()
+	queued := len(s.sent) < maxSent
+	if queued {
+		s.sent = append(s.sent, id)
+	}
+	s.sentMu.Unlock()
+	if !queued {
+		// A row left behind by a failed delete is re-sent by the relay
+		// under the same job id: deduplicated by the queue.
+		if err := s.store.deleteOutboxJobs(ctx, []string{id}); err != nil {
+			s.log.WarnContext(ctx, "outbox row of a queued notification not removed", "job_id", id, "err", err)
+		}
 	}
 	return g, nil
 }
 
-// FlushOutbox hands every pending outbox row to the queue, oldest first,
-// and deletes the rows whose jobs are stored. It stops at the first
-// enqueue error (the rest wait for the next flush).
+// sweep deletes the outbox rows whose grants already enqueued them.
+func (s *Service) sweep(ctx context.Context) error {
+	s.sentMu.Lock()
+	ids := s.sent
+	s.sent = nil
+	s.sentMu.Unlock()
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		if err := s.store.deleteOutboxJobs(ctx, ids[:n]); err != nil {
+			s.sentMu.Lock()
+			s.sent = append(s.sent, ids...)
+			s.sentMu.Unlock()
+			return fmt.Errorf("gamification: delete sent outbox rows: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// FlushOutbox deletes the rows grants already enqueued, then hands every
+// other outbox row to the queue, oldest first, and deletes the rows whose
+// jobs are stored. It stops at the first enqueue error (the rest wait for
+// the next flush).
 func (s *Service) FlushOutbox(ctx context.Context) error {
 	return s.flushBefore(ctx, time.Now().Add(time.Hour))
 }
@@ -90,6 +128,9 @@ func (s *Service) FlushOutbox(ctx context.Context) error {
 func (s *Service) flushBefore(ctx context.Context, before time.Time) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
 	for {
 		rows, err := s.store.pendingOutbox(ctx, before, 100)
 		if err != nil {
@@ -117,15 +158,24 @@ func (s *Service) flushBefore(ctx context.Context, before time.Time) error {
 	}
 }
 
+// sweepInterval is how often the rows of enqueued grants are deleted.
+const sweepInterval = 50 * time.Millisecond
+
 // relay flushes the outbox periodically until ctx ends: it delivers what a
 // crash between commit and enqueue, or a queue outage, left behind.
 func (s *Service) relay(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	sweepT := time.NewTicker(sweepInterval)
+	defer sweepT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-sweepT.C:
+			if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("outbox sweep", "err", err)
+			}
 		case <-t.C:
 			// Rows younger than a tick belong to grants still on their way
 			// to the queue; leaving them avoids enqueuing them twice.

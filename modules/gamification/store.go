@@ -173,8 +173,23 @@ func (s *Store) deleteOutbox(ctx context.Context, ids []int64) error {
 	return err
 }
 
-// deleteOutboxJob removes the row of one notification job.
-func (s *Store) deleteOutboxJob(ctx context.Context, jobID string) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM gamification_outbox WHERE job_id = $1`, jobID)
+// deleteOutboxJobs removes the rows of these notification jobs, in one
+// statement.
+func (s *Store) deleteOutboxJobs(ctx context.Context, jobIDs []string) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := make([]any, len(jobIDs))
+	q.WriteString(`DELETE FROM gamification_outbox WHERE job_id IN (`)
+	for i, id := range jobIDs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+		args[i] = id
+	}
+	q.WriteString(")")
+	_, err := s.db.ExecContext(ctx, q.String(), args...)
 	return err
 }
