@@ -51,6 +51,7 @@ type options struct {
 	EventConns   int
 	PushSeconds  float64
 	PushRates    []int
+	WarmGrants   int
 	StepRates    []int
 	StepSeconds  float64
 	StepP99      time.Duration
@@ -90,6 +91,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.EventConns, "event-conns", 32, "concurrent analytics clients")
 	fs.Float64Var(&o.PushSeconds, "push-seconds", 5, "seconds per paced push rate")
 	pushRates := fs.String("push-rates", "100,500", "paced grant rates (grants/s)")
+	fs.IntVar(&o.WarmGrants, "warm-grants", 200, "grants at 100/s before the measured ones, unmeasured (the programs open their pools)")
 	stepRates := fs.String("step-rates", "500,1000,1500,2000,2500,3000,4000", "rates tried, in order, for the highest sustained")
 	fs.Float64Var(&o.StepSeconds, "step-seconds", 3, "seconds per step")
 	fs.DurationVar(&o.StepP99, "step-p99", 50*time.Millisecond, "p99 a step must stay within")
@@ -201,6 +203,9 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 		only = map[string]bool{"reads": o.Only["reads"]}
 	}
 	grants := 0
+	if only["push"] || only["rate"] {
+		grants += o.WarmGrants
+	}
 	if only["push"] {
 		for _, r := range o.PushRates {
 			grants += int(float64(r) * o.PushSeconds)
@@ -237,6 +242,12 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 		}
 		res.Analytics = &ar
 		progress("analytics: enqueue %.0f/s, handled %.0f/s (%.0f %%), drain %s", ar.EnqueueRPS, ar.HandledRPS, 100*ar.Ratio, ar.Drain.Round(time.Millisecond))
+		r.settle(ctx, o.SettleBudget)
+	}
+	if (only["push"] || only["rate"]) && o.WarmGrants > 0 {
+		if _, err := r.push(100, o.WarmGrants, ""); err != nil {
+			return res, err
+		}
 		r.settle(ctx, o.SettleBudget)
 	}
 	if only["push"] {

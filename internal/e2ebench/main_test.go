@@ -32,7 +32,7 @@ func TestSmoke(t *testing.T) {
 		"-read-seconds", "0.2", "-read-rounds", "1", "-read-conns", "2",
 		"-events", "40", "-event-conns", "4",
 		"-push-rates", "20", "-push-seconds", "0.5",
-		"-step-rates", "20,40", "-step-seconds", "0.5", "-step-p99", "10s",
+		"-step-rates", "20,40", "-warm-grants", "5", "-step-seconds", "0.5", "-step-p99", "10s",
 		"-redis", redisURL, "-postgres", testenv.PostgresAdminDSN, "-settle", "10s",
 	})
 	if err != nil {
