@@ -180,7 +180,7 @@ type readResult struct {
 
 // reads drives /healthz and the cached profile GET alternately, rounds
 // times for seconds each, with conc connections.
-func (r *rig) reads(seconds float64, rounds, conc int) (readResult, error) {
+func (r *rig) reads(seconds float64, rounds, conc int, profileDir string) (readResult, error) {
 	// Warm: every profile once, so the measured loop reads the cache.
 	if err := parallel(len(r.users), 8, func(i int) error {
 		st, _, err := r.do("GET", r.profileURL(i), r.tokens[i], "")
@@ -195,13 +195,20 @@ func (r *rig) reads(seconds float64, rounds, conc int) (readResult, error) {
 	var hLat, pLat []time.Duration
 	var hTime, pTime time.Duration
 	var hits int
-	for range rounds {
+	for round := range rounds {
 		n, lat, took, _, err := r.hammer(seconds, conc, func(int) (string, string) { return r.d.base + "/healthz", "" })
 		if err != nil {
 			return res, err
 		}
 		res.HealthReqs += n
 		hLat, hTime = append(hLat, lat...), hTime+took
+		var prof sync.WaitGroup
+		if profileDir != "" && round == 0 {
+			prof.Go(func() {
+				fetchProfile(r.d.apiAdmin+"/debug/pprof/profile?seconds="+strconv.Itoa(max(1, int(seconds))),
+					filepath.Join(profileDir, r.d.profile+"-api-reads.pprof"))
+			})
+		}
 		n, lat, took, h, err := r.hammer(seconds, conc, func(i int) (string, string) {
 			u := i % len(r.users)
 			return r.profileURL(u), r.tokens[u]
@@ -209,6 +216,7 @@ func (r *rig) reads(seconds float64, rounds, conc int) (readResult, error) {
 		if err != nil {
 			return res, err
 		}
+		prof.Wait()
 		res.ProfileReqs += n
 		hits += h
 		pLat, pTime = append(pLat, lat...), pTime+took

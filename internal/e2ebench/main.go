@@ -99,7 +99,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.PostgresDSN, "postgres", envOr("TIPBOX_TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		"PostgreSQL admin DSN (a database of the run is created there)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level of the programs")
-	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the paced push runs")
+	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first profile read round and the paced push runs (with execution traces)")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with prebuilt api and worker (default: build them)")
 	fs.DurationVar(&o.SettleBudget, "settle", 60*time.Second, "how long to wait for the queues to empty between phases")
@@ -228,7 +228,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 	}
 	defer r.close()
 	if only["reads"] {
-		rr, err := r.reads(o.ReadSeconds, o.ReadRounds, o.ReadConns)
+		rr, err := r.reads(o.ReadSeconds, o.ReadRounds, o.ReadConns, o.ProfileDir)
 		if err != nil {
 			return res, err
 		}
