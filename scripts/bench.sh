@@ -5,6 +5,11 @@
 # Needs Redis and PostgreSQL (./scripts/services.sh). The queue section
 # runs BullMQ from npm on the same Redis (scripts/bullmq/run.sh) unless
 # BULLMQ=0. Packages run one at a time so they do not compete for cores.
+# The end-to-end section (internal/e2ebench: the real cmd/api and
+# cmd/worker as processes, embedded and redis profiles, Redis keys under a
+# prefix of the run, a PostgreSQL database of its own) runs last unless
+# E2E=0; E2E_ARGS passes it flags (e.g. E2E_ARGS='-profiles redis').
+# E2E_ONLY=1 runs that section alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCHTIME=${BENCHTIME:-1s}
@@ -13,6 +18,15 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "# Tipbox benchmarks — $(date -u '+%F %H:%M UTC') — $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs) — $(go version | cut -d' ' -f3) — load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# command: BENCHTIME=$BENCHTIME BENCH='$BENCH' make bench"
+e2e() {
+  echo
+  # shellcheck disable=SC2086 # E2E_ARGS is a list of flags
+  go run ./internal/e2ebench ${E2E_ARGS:-}
+}
+if [ "${E2E_ONLY:-0}" = 1 ]; then
+  e2e
+  exit 0
+fi
 if [ -z "${PKGS:-}" ]; then
   PKGS=$(go list -f '{{.ImportPath}} {{.Dir}}' ./... | while read -r p d; do
     if grep -ql '^func Benchmark' "$d"/*_test.go 2>/dev/null; then echo "$p"; fi
@@ -28,4 +42,7 @@ go run ./tools/benchfmt < "$out"
 if [ "${BULLMQ:-1}" != 0 ] && [ -x scripts/bullmq/run.sh ]; then
   echo
   REPEAT=${REPEAT:-1} scripts/bullmq/run.sh
+fi
+if [ "${E2E:-1}" != 0 ]; then
+  e2e
 fi

@@ -3,9 +3,10 @@
 // the NEW_BADGE notification each grant queues.
 //
 // A grant and its notification are written in one transaction: the grant
-// row and an outbox row. After the commit the outbox is flushed to the
-// queue (job id "badge-<user>-<badge>", so a re-flush is deduplicated); a
-// relay retries what a crash or a queue outage left behind. A grant is
+// row and an outbox row. After the commit the grant enqueues its own
+// notification (job id "badge-<user>-<badge>", so a re-send is
+// deduplicated) and deletes its row; a relay retries what a crash or a
+// queue outage left behind. A grant is
 // therefore never without its notification, and never notified twice.
 package gamification
 

@@ -14,7 +14,8 @@ import (
 // Config is the `gamification` section.
 type Config struct {
 	// OutboxInterval is how often the relay re-sends notifications left in
-	// the outbox (after a crash or a queue outage).
+	// the outbox (after a crash or a queue outage), and how old a row must
+	// be before the relay takes it.
 	OutboxInterval time.Duration `yaml:"outbox_interval"`
 }
 
@@ -41,6 +42,13 @@ func newService(store *Store, users user.Store, profiles *user.Service, q queue.
 func relayTask(svc *Service, cfg Config) func(context.Context) error {
 	return func(ctx context.Context) error {
 		svc.relay(ctx, cfg.OutboxInterval)
+		// The rows of notifications already queued go now, so that a
+		// restart does not send them again.
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := svc.sweep(sctx); err != nil {
+			svc.log.Warn("outbox sweep at stop; the relay re-sends these rows", "err", err)
+		}
 		return nil
 	}
 }

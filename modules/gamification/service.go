@@ -33,7 +33,17 @@ type Service struct {
 	log      *slog.Logger
 
 	flushMu sync.Mutex // one outbox flush at a time per process
+
+	// Job ids of outbox rows already enqueued by their grant, deleted in
+	// one statement by the relay's next sweep: the request path commits
+	// once (the grant), not twice.
+	sentMu sync.Mutex
+	sent   []string
 }
+
+// maxSent bounds the ids waiting for a sweep; past it a grant deletes its
+// own row (a database that keeps failing deletes costs memory no more).
+const maxSent = 10000
 
 // NewService wires a Service.
 func NewService(store *Store, users Users, profiles ProfileInvalidator, q queue.Enqueuer, log *slog.Logger) *Service {
@@ -48,6 +58,9 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // success the cached profile is invalidated and a high-priority NEW_BADGE
 // notification is queued. A queue that fails now does not fail the grant:
 // the notification stays in the outbox and the relay sends it later.
+//
+// Each grant enqueues and removes only its own outbox row, so concurrent
+// grants never wait for one another; the relay alone walks the outbox.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
 	if _, err := s.users.Get(ctx, userID); err != nil {
 		if errors.Is(err, user.ErrNotFound) {
@@ -55,55 +68,118 @@ func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant,
 		}
 		return Grant{}, err
 	}
-	g, err := s.store.Grant(ctx, userID, badgeID)
+	g, payload, err := s.store.grant(ctx, userID, badgeID)
 	if err != nil {
 		return Grant{}, err
 	}
 	s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
 	s.profiles.InvalidateProfile(ctx, userID)
-	if err := s.FlushOutbox(ctx); err != nil {
+	id := JobID(userID, badgeID)
+	if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, payload,
+		queue.WithPriority(queue.PriorityHigh), queue.WithJobID(id)); err != nil {
 		s.log.WarnContext(ctx, "notification left in the outbox for the relay", "user_id", userID, "badge_id", badgeID, "err", err)
+		return g, nil
+	}
+	s.sentMu.Lock()
+	queued := len(s.sent) < maxSent
+	if queued {
+		s.sent = append(s.sent, id)
+	}
+	s.sentMu.Unlock()
+	if !queued {
+		// A row left behind by a failed delete is re-sent by the relay
+		// under the same job id: deduplicated by the queue.
+		if err := s.store.deleteOutboxJobs(ctx, []string{id}); err != nil {
+			s.log.WarnContext(ctx, "outbox row of a queued notification not removed", "job_id", id, "err", err)
+		}
 	}
 	return g, nil
 }
 
-// FlushOutbox hands every pending outbox row to the queue, oldest first,
-// deleting each row once its job is stored. It stops at the first enqueue
-// error (the rest wait for the next flush).
+// sweep deletes the outbox rows whose grants already enqueued them.
+func (s *Service) sweep(ctx context.Context) error {
+	s.sentMu.Lock()
+	ids := s.sent
+	s.sent = nil
+	s.sentMu.Unlock()
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		if err := s.store.deleteOutboxJobs(ctx, ids[:n]); err != nil {
+			s.sentMu.Lock()
+			s.sent = append(s.sent, ids...)
+			s.sentMu.Unlock()
+			return fmt.Errorf("gamification: delete sent outbox rows: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// FlushOutbox deletes the rows grants already enqueued, then hands every
+// other outbox row to the queue, oldest first, and deletes the rows whose
+// jobs are stored. It stops at the first enqueue error (the rest wait for
+// the next flush).
 func (s *Service) FlushOutbox(ctx context.Context) error {
+	return s.flushBefore(ctx, time.Now().Add(time.Hour))
+}
+
+// flushBefore is FlushOutbox for the rows written before before. One
+// flush runs at a time per process.
+func (s *Service) flushBefore(ctx context.Context, before time.Time) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	if err := s.sweep(ctx); err != nil {
+		return err
+	}
 	for {
-		rows, err := s.store.pendingOutbox(ctx, 100)
+		rows, err := s.store.pendingOutbox(ctx, before, 100)
 		if err != nil {
 			return fmt.Errorf("gamification: read outbox: %w", err)
 		}
 		if len(rows) == 0 {
 			return nil
 		}
+		sent := make([]int64, 0, len(rows))
+		var enqErr error
 		for _, r := range rows {
 			if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, r.Payload,
 				queue.WithPriority(queue.PriorityHigh), queue.WithJobID(r.JobID)); err != nil {
-				return fmt.Errorf("gamification: enqueue %s: %w", r.JobID, err)
+				enqErr = fmt.Errorf("gamification: enqueue %s: %w", r.JobID, err)
+				break
 			}
-			if err := s.store.deleteOutbox(ctx, r.ID); err != nil {
-				return fmt.Errorf("gamification: delete outbox row %d: %w", r.ID, err)
-			}
+			sent = append(sent, r.ID)
+		}
+		if err := s.store.deleteOutbox(ctx, sent); err != nil {
+			return fmt.Errorf("gamification: delete %d outbox rows: %w", len(sent), err)
+		}
+		if enqErr != nil {
+			return enqErr
 		}
 	}
 }
+
+// sweepInterval is how often the rows of enqueued grants are deleted.
+const sweepInterval = 50 * time.Millisecond
 
 // relay flushes the outbox periodically until ctx ends: it delivers what a
 // crash between commit and enqueue, or a queue outage, left behind.
 func (s *Service) relay(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	sweepT := time.NewTicker(sweepInterval)
+	defer sweepT.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-sweepT.C:
+			if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("outbox sweep", "err", err)
+			}
 		case <-t.C:
-			if err := s.FlushOutbox(ctx); err != nil && ctx.Err() == nil {
+			// Rows younger than a tick belong to grants still on their way
+			// to the queue; leaving them avoids enqueuing them twice.
+			if err := s.flushBefore(ctx, time.Now().Add(-every)); err != nil && ctx.Err() == nil {
 				s.log.Error("outbox relay", "err", err)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/database"
@@ -76,8 +77,16 @@ func JobID(userID, badgeID int64) string { return fmt.Sprintf("badge-%d-%d", use
 
 // Grant records the grant and its outbox row in one transaction.
 func (s *Store) Grant(ctx context.Context, userID, badgeID int64) (Grant, error) {
+	g, _, err := s.grant(ctx, userID, badgeID)
+	return g, err
+}
+
+// grant is Grant that also returns the notification payload written to the
+// outbox row, for the caller to enqueue at once.
+func (s *Store) grant(ctx context.Context, userID, badgeID int64) (Grant, json.RawMessage, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	g := Grant{UserID: userID, BadgeID: badgeID, GrantedAt: now}
+	var payload []byte
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT name, icon FROM badges WHERE id = $1`, badgeID).Scan(&g.BadgeName, &g.BadgeIcon)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -98,7 +107,7 @@ func (s *Store) Grant(ctx context.Context, userID, badgeID int64) (Grant, error)
 		} else if n == 0 {
 			return ErrAlreadyGranted
 		}
-		payload, err := json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: userID, BadgeID: badgeID,
+		payload, err = json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: userID, BadgeID: badgeID,
 			BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: now})
 		if err != nil {
 			return err
@@ -109,11 +118,11 @@ func (s *Store) Grant(ctx context.Context, userID, badgeID int64) (Grant, error)
 	})
 	if err != nil {
 		if errors.Is(err, ErrBadgeNotFound) || errors.Is(err, ErrAlreadyGranted) {
-			return Grant{}, err
+			return Grant{}, nil, err
 		}
-		return Grant{}, fmt.Errorf("gamification: grant: %w", err)
+		return Grant{}, nil, fmt.Errorf("gamification: grant: %w", err)
 	}
-	return g, nil
+	return g, payload, nil
 }
 
 // outboxRow is a notification not yet handed to the queue.
@@ -123,9 +132,10 @@ type outboxRow struct {
 	Payload json.RawMessage
 }
 
-// pendingOutbox returns up to limit rows, oldest first.
-func (s *Store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, job_id, payload FROM gamification_outbox ORDER BY id LIMIT $1`, limit)
+// pendingOutbox returns up to limit rows written before before, oldest first.
+func (s *Store) pendingOutbox(ctx context.Context, before time.Time, limit int) ([]outboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, job_id, payload FROM gamification_outbox
+		WHERE created_at < $1 ORDER BY id LIMIT $2`, before.UnixMicro(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +153,43 @@ func (s *Store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, erro
 	return out, rows.Err()
 }
 
-func (s *Store) deleteOutbox(ctx context.Context, id int64) error {
-	_, err := s.db.ExecContext(ctx, `DELETE FROM gamification_outbox WHERE id = $1`, id)
+// deleteOutbox removes rows by id, in one statement.
+func (s *Store) deleteOutbox(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := make([]any, len(ids))
+	q.WriteString(`DELETE FROM gamification_outbox WHERE id IN (`)
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+		args[i] = id
+	}
+	q.WriteString(")")
+	_, err := s.db.ExecContext(ctx, q.String(), args...)
+	return err
+}
+
+// deleteOutboxJobs removes the rows of these notification jobs, in one
+// statement.
+func (s *Store) deleteOutboxJobs(ctx context.Context, jobIDs []string) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	args := make([]any, len(jobIDs))
+	q.WriteString(`DELETE FROM gamification_outbox WHERE job_id IN (`)
+	for i, id := range jobIDs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "$%d", i+1)
+		args[i] = id
+	}
+	q.WriteString(")")
+	_, err := s.db.ExecContext(ctx, q.String(), args...)
 	return err
 }
