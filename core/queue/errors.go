@@ -29,6 +29,9 @@ var (
 	ErrUndecodable = errors.New("queue: entry is not a decodable job")
 	// ErrDriverNotFound is returned when queue.driver names no registered driver.
 	ErrDriverNotFound = errors.New("queue: driver not registered")
+	// ErrTxUnsupported is returned by Client.EnqueueTx when the driver
+	// cannot enqueue inside the caller's database transaction.
+	ErrTxUnsupported = errors.New("queue: the driver cannot enqueue inside a database transaction (queue.driver postgres can)")
 	// ErrClosed is returned by operations on a closed backend.
 	ErrClosed = errors.New("queue: closed")
 )

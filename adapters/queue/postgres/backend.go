@@ -64,7 +64,10 @@ type waker struct {
 	c         chan struct{}
 }
 
-var _ queue.Backend = (*Backend)(nil)
+var (
+	_ queue.Backend    = (*Backend)(nil)
+	_ queue.TxProducer = (*Backend)(nil)
+)
 
 // New returns a backend over db, whose schema must be migrated
 // (migrations.FS). It starts listening for notifications; Close stops it
