@@ -63,13 +63,22 @@ const groupFreed = queue.State("")
 // delivery number); an admin's cancel turns any outcome but Completed into
 // Cancelled. Outcomes index the state array: Completed, Retry, Dead,
 // Cancelled, Released, Postponed.
-const settleSQL = `
+const settleSQL = settleCTE + `
+UPDATE tipbox_queue.jobs j SET ` + settleSet + `
+FROM s WHERE j.queue = $1 AND j.id = s.id AND j.state = 'active' AND j.delivery = s.tok
+RETURNING s.o, s.at, j.grp,
+	-- a group's concurrency may let another job of it start: wake the
+	-- other processes (this one wakes itself)
+	CASE WHEN j.grp <> '' THEN pg_notify('` + chanJobs + `', $1 || ' ' || $9)::text END`
+
+const settleCTE = `
 WITH s AS (
 	SELECT u.id, u.tok, CASE WHEN j.cancel AND u.o <> 0 THEN 3 ELSE u.o END AS o, u.at, u.err, u.prog
 	FROM unnest($3::text[], $4::int8[], $5::int[], $6::timestamptz[], $7::text[], $8::int[]) AS u(id, tok, o, at, err, prog)
 	JOIN tipbox_queue.jobs j ON j.queue = $1 AND j.id = u.id AND j.state = 'active' AND j.delivery = u.tok
-)
-UPDATE tipbox_queue.jobs j SET
+)`
+
+const settleSet = `
 	state = (ARRAY['completed', 'delayed', 'failed', 'cancelled', 'waiting', 'delayed'])[s.o + 1],
 	percent = CASE WHEN s.o = 0 THEN 100 WHEN s.prog >= 0 THEN s.prog ELSE j.percent END,
 	error = CASE WHEN s.o IN (1, 2) OR (s.o = 3 AND s.err <> '') THEN s.err ELSE j.error END,
@@ -77,17 +86,33 @@ UPDATE tipbox_queue.jobs j SET
 	run_at = CASE WHEN s.o IN (1, 5) THEN s.at WHEN s.o = 4 THEN $2 ELSE j.run_at END,
 	started_at = CASE WHEN s.o = 4 THEN NULL ELSE j.started_at END,
 	finished_at = CASE WHEN s.o IN (0, 2, 3) THEN $2 ELSE j.finished_at END,
-	heartbeat_at = NULL
-FROM s WHERE j.queue = $1 AND j.id = s.id AND j.state = 'active' AND j.delivery = s.tok
-RETURNING s.o, s.at, j.grp,
-	-- a group's concurrency may let another job of it start: wake the
-	-- other processes (this one wakes itself)
-	CASE WHEN j.grp <> '' THEN pg_notify('` + chanJobs + `', $1 || ' ' || $9)::text END`
+	heartbeat_at = NULL`
 
-// settle applies the settlements inside tx and returns the finished
-// states it filled (for retention). A postponement holds its group (or
-// queue) for the claim that follows in the same transaction.
-func (b *Backend) settle(ctx context.Context, tx execer, q string, sts []queue.Settlement, now time.Time) (map[queue.State]bool, error) {
+// fastSQL settles and claims in one statement, for the common case: the
+// settlements neither dead-letter, postpone nor end grouped jobs, and
+// the queue has no limit, no hold, no groups and is not paused (the claim
+// takes nothing otherwise, and Fetch goes the long way). The claim cannot
+// see the settlements (one snapshot), which it does not need here.
+const fastSQL = settleCTE + `, st AS (
+	UPDATE tipbox_queue.jobs j SET ` + settleSet + `
+	FROM s WHERE j.queue = $1 AND j.id = s.id AND j.state = 'active' AND j.delivery = s.tok
+	RETURNING 1
+), c AS MATERIALIZED (
+	SELECT queue, id FROM tipbox_queue.jobs
+	WHERE queue = $1 AND state IN ('waiting', 'delayed') AND run_at <= $2 AND grp = ''
+		AND NOT EXISTS (SELECT 1 FROM tipbox_queue.queues WHERE name = $1 AND (paused OR held_until > $2))
+		AND NOT EXISTS (SELECT 1 FROM tipbox_queue.groups WHERE queue = $1 AND grp <> '')
+	ORDER BY priority, run_at, seq LIMIT $9 FOR UPDATE SKIP LOCKED
+), u AS (
+	UPDATE tipbox_queue.jobs j SET state = 'active', delivery = j.delivery + 1, started_at = $2, percent = 0,
+		heartbeat_at = $2, cancel = false
+	FROM c WHERE j.queue = c.queue AND j.id = c.id
+	RETURNING %s
+)
+SELECT * FROM u`
+
+// settleArgs are the parameters $1-$8 of settleCTE.
+func settleArgs(q string, now time.Time, sts []queue.Settlement) []any {
 	n := len(sts)
 	ids, errs := make([]string, n), make([]string, n)
 	toks, outs, progs, ats := make([]int64, n), make([]int32, n), make([]int32, n), make([]time.Time, n)
@@ -98,7 +123,14 @@ func (b *Backend) settle(ctx context.Context, tx execer, q string, sts []queue.S
 			progs[i] = int32(*st.Progress)
 		}
 	}
-	rows, err := tx.QueryContext(ctx, settleSQL, q, now, ids, toks, outs, ats, errs, progs, b.origin)
+	return []any{q, now, ids, toks, outs, ats, errs, progs}
+}
+
+// settle applies the settlements inside tx and returns the finished
+// states it filled (for retention). A postponement holds its group (or
+// queue) for the claim that follows in the same transaction.
+func (b *Backend) settle(ctx context.Context, tx execer, q string, sts []queue.Settlement, now time.Time) (map[queue.State]bool, error) {
+	rows, err := tx.QueryContext(ctx, settleSQL, append(settleArgs(q, now, sts), b.origin)...)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +215,21 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		w.seen, w.fetchedAt = w.gen, now
 		b.mu.Unlock()
 	}
+	if _, limited := b.limits[req.Queue]; req.Max > 0 && !limited && simple(req.Settle) {
+		jobs, err := b.fetchFast(ctx, req, now)
+		if err != nil || len(jobs) == req.Max {
+			return jobs, err
+		}
+		// Fewer: the queue may be short of due jobs, or paused, held,
+		// grouped: the long way tells (and claims what the rule allows).
+		more, err := b.fetchTx(ctx, queue.FetchRequest{Queue: req.Queue, Consumer: req.Consumer, Max: req.Max - len(jobs)}, now)
+		return append(jobs, more...), err
+	}
+	return b.fetchTx(ctx, req, now)
+}
+
+// fetchTx settles and claims in one transaction, of several statements.
+func (b *Backend) fetchTx(ctx context.Context, req queue.FetchRequest, now time.Time) ([]*queue.Job, error) {
 	tx, err := b.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -200,6 +247,26 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	return jobs, cerr
+}
+
+// simple reports whether the settlements may go with a claim in one
+// statement (see fastSQL).
+func simple(sts []queue.Settlement) bool {
+	for _, st := range sts {
+		if st.Outcome == queue.Dead || st.Outcome == queue.Postponed || st.Job.Group != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// fetchFast runs fastSQL.
+func (b *Backend) fetchFast(ctx context.Context, req queue.FetchRequest, now time.Time) ([]*queue.Job, error) {
+	rows, err := b.db.QueryContext(ctx, fmt.Sprintf(fastSQL, jobColsJ), append(settleArgs(req.Queue, now, req.Settle), req.Max)...)
+	if err != nil {
+		return nil, err
+	}
+	return scanClaimed(rows, now)
 }
 
 // dead reports whether a settlement dead-letters its job: then the
@@ -346,6 +413,11 @@ func (b *Backend) claimWhere(ctx context.Context, tx *sql.Tx, q string, now time
 	if err != nil {
 		return nil, err
 	}
+	return scanClaimed(rows, now)
+}
+
+// scanClaimed reads claimed jobs, the highest priority first.
+func scanClaimed(rows *sql.Rows, now time.Time) ([]*queue.Job, error) {
 	defer rows.Close()
 	var out []*queue.Job
 	for rows.Next() {
