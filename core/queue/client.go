@@ -24,6 +24,8 @@ type Enqueuer interface {
 // database can (postgres); the others return ErrTxUnsupported.
 type TxEnqueuer interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, queue, name string, payload any, opts ...Option) (jobID string, err error)
+	// SupportsTx reports whether EnqueueTx works with the configured driver.
+	SupportsTx() bool
 }
 
 // TxProducer is the port of a driver that can store jobs inside a

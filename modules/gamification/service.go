@@ -2,6 +2,8 @@ package gamification
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,8 +48,10 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // GrantBadge gives the badge to the user: ErrUserNotFound, ErrBadgeNotFound,
 // ErrAlreadyGranted (idempotent: a second grant changes nothing). On
 // success the cached profile is invalidated and a high-priority NEW_BADGE
-// notification is queued. A queue that fails now does not fail the grant:
-// the notification stays in the outbox and the relay sends it later.
+// notification is queued. When the queue enqueues inside the grant's
+// transaction (queue.driver postgres), the job commits with the grant.
+// Otherwise a queue that fails now does not fail the grant: the
+// notification stays in the outbox and the relay sends it later.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
 	if _, err := s.users.Get(ctx, userID); err != nil {
 		if errors.Is(err, user.ErrNotFound) {
@@ -55,12 +59,25 @@ func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant,
 		}
 		return Grant{}, err
 	}
-	g, err := s.store.Grant(ctx, userID, badgeID)
+	var enqueue func(tx *sql.Tx, jobID string, payload []byte) error
+	txq, inTx := s.queue.(queue.TxEnqueuer)
+	if inTx && txq.SupportsTx() {
+		// The job commits with the grant: no outbox row, nothing to relay.
+		enqueue = func(tx *sql.Tx, jobID string, payload []byte) error {
+			_, err := txq.EnqueueTx(ctx, tx, NotificationQueue, NewBadgeJob, json.RawMessage(payload),
+				queue.WithPriority(queue.PriorityHigh), queue.WithJobID(jobID))
+			return err
+		}
+	}
+	g, err := s.store.Grant(ctx, userID, badgeID, enqueue)
 	if err != nil {
 		return Grant{}, err
 	}
 	s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
 	s.profiles.InvalidateProfile(ctx, userID)
+	if enqueue != nil {
+		return g, nil
+	}
 	if err := s.FlushOutbox(ctx); err != nil {
 		s.log.WarnContext(ctx, "notification left in the outbox for the relay", "user_id", userID, "badge_id", badgeID, "err", err)
 	}
