@@ -207,7 +207,9 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 	}
 	now := b.now()
 	if req.Max <= 0 && !dead(req.Settle) { // settling only: no transaction
-		return nil, b.settleAll(ctx, b.db, req.Queue, req.Settle, now, true)
+		freed, err := b.settleAll(ctx, b.db, req.Queue, req.Settle, now)
+		b.freed(req.Queue, freed)
+		return nil, err
 	}
 	if req.Max > 0 {
 		b.mu.Lock() // what Wait compares with: the last attempt to claim
@@ -235,7 +237,8 @@ func (b *Backend) fetchTx(ctx context.Context, req queue.FetchRequest, now time.
 		return nil, err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := b.settleAll(ctx, tx, req.Queue, req.Settle, now, req.Max <= 0); err != nil {
+	freed, err := b.settleAll(ctx, tx, req.Queue, req.Settle, now)
+	if err != nil {
 		return nil, err
 	}
 	jobs, cerr := b.claim(ctx, tx, req, now)
@@ -246,7 +249,18 @@ func (b *Backend) fetchTx(ctx context.Context, req queue.FetchRequest, now time.
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	b.freed(req.Queue, freed && req.Max <= 0)
 	return jobs, cerr
+}
+
+// freed wakes this process's Wait at once after a settlement that ended
+// jobs of a group (its notification to itself is ignored).
+func (b *Backend) freed(q string, freed bool) {
+	if freed {
+		b.mu.Lock()
+		b.bump(q)
+		b.mu.Unlock()
+	}
 }
 
 // simple reports whether the settlements may go with a claim in one
@@ -281,31 +295,25 @@ func dead(sts []queue.Settlement) bool {
 }
 
 // settleAll settles and applies retention to the dead letters (other
-// finished jobs are trimmed by Run). When it ends jobs of a group and
-// wake is set, it wakes this process's Wait at once.
-func (b *Backend) settleAll(ctx context.Context, ex execer, q string, sts []queue.Settlement, now time.Time, wake bool) error {
+// finished jobs are trimmed by Run); freed says it ended jobs of a group.
+func (b *Backend) settleAll(ctx context.Context, ex execer, q string, sts []queue.Settlement, now time.Time) (freed bool, err error) {
 	if len(sts) == 0 {
-		return nil
+		return false, nil
 	}
 	filled, err := b.settle(ctx, ex, q, sts, now)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if filled[queue.StateFailed] {
 		n, err := b.trim(ctx, ex, q, queue.StateFailed)
 		if err != nil {
-			return err
+			return false, err
 		}
 		// Counted before a commit: a rollback makes the next settle count
 		// again what it drops.
 		b.dropped(q, n, "count")
 	}
-	if filled[groupFreed] && wake {
-		b.mu.Lock()
-		b.bump(q)
-		b.mu.Unlock()
-	}
-	return nil
+	return filled[groupFreed], nil
 }
 
 // claimSQL moves up to $4 due jobs picked by the condition %s to active.
