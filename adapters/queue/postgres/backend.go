@@ -57,11 +57,13 @@ type Backend struct {
 }
 
 // waker is one queue's wake-up state: gen counts the notifications, seen
-// is gen when the last Fetch started, c is closed at the next one.
+// is gen when the last Fetch started, c is closed at the next one;
+// grouped says the last claim found groups.
 type waker struct {
 	gen, seen uint64
 	fetchedAt time.Time
 	c         chan struct{}
+	grouped   bool
 }
 
 var (

@@ -217,7 +217,10 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		w.seen, w.fetchedAt = w.gen, now
 		b.mu.Unlock()
 	}
-	if _, limited := b.limits[req.Queue]; req.Max > 0 && !limited && simple(req.Settle) {
+	b.mu.Lock()
+	grouped := b.wake[req.Queue].grouped
+	b.mu.Unlock()
+	if _, limited := b.limits[req.Queue]; req.Max > 0 && !limited && !grouped && simple(req.Settle) {
 		jobs, err := b.fetchFast(ctx, req, now)
 		if err != nil || len(jobs) == req.Max {
 			return jobs, err
@@ -360,6 +363,9 @@ func (b *Backend) claim(ctx context.Context, tx *sql.Tx, req queue.FetchRequest,
 	if err != nil {
 		return nil, err
 	}
+	b.mu.Lock() // the next Fetch skips fastSQL while the queue has groups
+	b.wake[q].grouped = grouped
+	b.mu.Unlock()
 	if paused {
 		return nil, queue.ErrPaused
 	}
