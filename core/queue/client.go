@@ -34,8 +34,9 @@ type TxProducer interface {
 	EnqueueTx(ctx context.Context, tx *sql.Tx, queue string, jobs []NewRecord) error
 }
 
-// Client is the Enqueuer (and the TxEnqueuer). It is safe for concurrent use; concurrent single
-// Enqueue calls are batched by backends that batch (redis pipelines them).
+// Client is the Enqueuer and the TxEnqueuer. It is safe for concurrent
+// use; concurrent single Enqueue calls are batched by backends that batch
+// (redis pipelines them).
 type Client struct {
 	cfg     Config
 	backend Producer
