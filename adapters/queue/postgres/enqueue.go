@@ -68,6 +68,15 @@ func (b *Backend) EnqueueTx(ctx context.Context, tx *sql.Tx, q string, jobs []qu
 // enqueue stores the jobs through ex and returns how many it stored (the
 // others were duplicates).
 func (b *Backend) enqueue(ctx context.Context, ex execer, q string, jobs []queue.NewRecord) (int, error) {
+	seen := map[string]bool{}
+	kept := jobs[:0:0]
+	for _, nr := range jobs { // an ID twice in one batch: the first wins
+		if !seen[nr.Job.ID] {
+			seen[nr.Job.ID] = true
+			kept = append(kept, nr)
+		}
+	}
+	jobs = kept
 	if len(jobs) == 0 {
 		return 0, nil
 	}

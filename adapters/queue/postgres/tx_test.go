@@ -98,3 +98,22 @@ func TestEnqueueTxUnsupported(t *testing.T) {
 		t.Fatalf("EnqueueTx on memory: %v", err)
 	}
 }
+
+// The same caller-chosen ID twice in one batch makes one job.
+func TestBulkDuplicateIDs(t *testing.T) {
+	t.Parallel()
+	cfg := queuetest.Config()
+	b := openBackend(t, openDB(t), cfg, nil)
+	client, _ := queue.NewClient(cfg, b, queuetest.Logger(), nil)
+	ids, err := client.EnqueueBulk(context.Background(), "jobs", []queue.NewJob{
+		{Name: "x", Payload: 1, Options: []queue.Option{queue.WithJobID("same")}},
+		{Name: "x", Payload: 2, Options: []queue.Option{queue.WithJobID("same")}},
+	})
+	if err != nil || len(ids) != 2 {
+		t.Fatal(ids, err)
+	}
+	j, err := b.Job(context.Background(), "jobs", "same")
+	if err != nil || string(j.Payload) != "1" {
+		t.Fatalf("job %+v %v", j, err)
+	}
+}
