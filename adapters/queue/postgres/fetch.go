@@ -21,37 +21,44 @@ var columns = []string{"queue", "id", "name", "payload", "priority", "grp", "sta
 // jobCols are the columns scanJob reads; jobColsJ the same of table j.
 var jobCols, jobColsJ = strings.Join(columns, ", "), "j." + strings.Join(columns, ", j.")
 
-// scanJob reads a row of jobCols. A waiting or delayed job is reported by
-// whether it is due at now.
-func scanJob(rows interface{ Scan(...any) error }, now time.Time) (*queue.Job, error) {
-	var j queue.Job
-	var prio int16
-	var payload, state, retry string
-	var started, finished sql.NullTime
-	var timeout, delivery int64
-	if err := rows.Scan(&j.Queue, &j.ID, &j.Name, &payload, &prio, &j.Group, &state, &j.Attempt, &j.MaxAttempts,
-		&j.Stalls, &j.Percent, &j.Error, &j.EnqueuedAt, &j.RunAt, &started, &finished, &j.CorrelationID,
-		&timeout, &retry, &delivery); err != nil {
+// scanJob reads a row of pre's columns then jobCols; nil for a row whose
+// job columns are NULL (an outer join that found no job). A waiting or
+// delayed job is reported by whether it is due at now.
+func scanJob(rows interface{ Scan(...any) error }, now time.Time, pre ...any) (*queue.Job, error) {
+	var queueName, id, name, payload, grp, state, errText, corr, retry sql.NullString
+	var prio sql.NullInt16
+	var attempt, maxAttempts, stalls, percent sql.NullInt32
+	var enqueued, runAt, started, finished sql.NullTime
+	var timeout, delivery sql.NullInt64
+	if err := rows.Scan(append(pre, &queueName, &id, &name, &payload, &prio, &grp, &state, &attempt, &maxAttempts,
+		&stalls, &percent, &errText, &enqueued, &runAt, &started, &finished, &corr, &timeout, &retry, &delivery)...); err != nil {
 		return nil, err
 	}
-	j.Payload, j.Priority, j.State = json.RawMessage(payload), queue.Priorities[min(max(prio, 0), 2)], queue.State(state)
+	if !id.Valid {
+		return nil, nil
+	}
+	j := &queue.Job{Queue: queueName.String, ID: id.String, Name: name.String, Payload: json.RawMessage(payload.String),
+		Priority: queue.Priorities[min(max(prio.Int16, 0), 2)], Group: grp.String, State: queue.State(state.String),
+		Attempt: int(attempt.Int32), MaxAttempts: int(maxAttempts.Int32), Stalls: int(stalls.Int32),
+		Percent: int(percent.Int32), Error: errText.String, EnqueuedAt: enqueued.Time, RunAt: runAt.Time,
+		StartedAt: started.Time, FinishedAt: finished.Time, CorrelationID: corr.String,
+		Timeout: time.Duration(timeout.Int64)}
 	if j.State == queue.StateWaiting || j.State == queue.StateDelayed {
 		j.State = queue.StateWaiting
 		if j.RunAt.After(now) {
 			j.State = queue.StateDelayed
 		}
 	}
-	j.StartedAt, j.FinishedAt, j.Timeout = started.Time, finished.Time, time.Duration(timeout)
-	if retry != "" {
+	if retry.String != "" {
 		j.Retry = new(queue.RetryPolicy)
-		if err := json.Unmarshal([]byte(retry), j.Retry); err != nil {
+		if err := json.Unmarshal([]byte(retry.String), j.Retry); err != nil {
 			j.Undecodable = fmt.Errorf("%w: retry policy: %v", queue.ErrUndecodable, err)
 		}
 	}
 	if j.State == queue.StateActive {
-		j.Delivery = strconv.FormatInt(delivery, 10)
+		j.Delivery = strconv.FormatInt(delivery.Int64, 10)
 	}
-	return &j, nil
+	return j, nil
 }
 
 // groupFreed marks, among the states settle filled, that it ended jobs
@@ -220,7 +227,11 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 	b.mu.Lock()
 	grouped := b.wake[req.Queue].grouped
 	b.mu.Unlock()
-	if _, limited := b.limits[req.Queue]; req.Max > 0 && !limited && !grouped && simple(req.Settle) {
+	_, limited := b.limits[req.Queue]
+	if grouped && req.Max > 0 && !limited && b.groupLimit.Max == 0 && len(req.Settle) == 0 {
+		return b.fetchGrouped(ctx, req, now)
+	}
+	if req.Max > 0 && !limited && !grouped && simple(req.Settle) {
 		jobs, err := b.fetchFast(ctx, req, now)
 		if err != nil || len(jobs) == req.Max {
 			return jobs, err
@@ -284,6 +295,91 @@ func (b *Backend) fetchFast(ctx context.Context, req queue.FetchRequest, now tim
 		return nil, err
 	}
 	return scanClaimed(rows, now)
+}
+
+// groupedSQL claims in one statement on a queue with groups (and no
+// limit): high jobs, then one job of each member of the round-robin (the
+// ungrouped normal jobs and each group within its hold and concurrency,
+// least recently served first) per round, then low jobs. It returns the
+// queue's pause and hold with the claimed jobs (one row of NULLs when
+// none). A group's active count is kept by the jobs_updated trigger, and
+// its row is locked here, so two claims never both fill its last slot.
+const groupedSQL = `
+WITH st AS (
+	SELECT coalesce(q.paused, false) AS paused, coalesce(q.held_until, 'epoch'::timestamptz) AS held_until
+	FROM (SELECT 1) one LEFT JOIN tipbox_queue.queues q ON q.name = $1
+), m AS MATERIALIZED (
+	SELECT g.grp, g.served, CASE WHEN g.grp = '' OR $4::int = 0 THEN $3 ELSE least($3, $4::int - g.active) END AS room
+	FROM tipbox_queue.groups g, st
+	WHERE g.queue = $1 AND NOT st.paused AND st.held_until <= $2 AND g.held_until <= $2
+		AND (g.grp = '' OR $4::int = 0 OR g.active < $4::int)
+	ORDER BY g.served, g.grp LIMIT 1000
+	FOR UPDATE OF g SKIP LOCKED
+), c AS MATERIALIZED (
+	SELECT x.queue, x.id, 0 AS class, 0::bigint AS rn, 0::bigint AS served, ''::text AS grp
+	FROM st, LATERAL (SELECT queue, id FROM tipbox_queue.jobs
+		WHERE queue = $1 AND grp = '' AND priority = 0 AND state IN ('waiting', 'delayed') AND run_at <= $2
+			AND NOT st.paused AND st.held_until <= $2
+		ORDER BY run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) x
+	UNION ALL
+	SELECT x.queue, x.id, 1, row_number() OVER (ORDER BY x.run_at, x.seq), m0.served, ''
+	FROM (SELECT * FROM m WHERE grp = '') m0, LATERAL (SELECT queue, id, run_at, seq FROM tipbox_queue.jobs
+		WHERE queue = $1 AND grp = '' AND priority = 1 AND state IN ('waiting', 'delayed') AND run_at <= $2
+		ORDER BY run_at, seq LIMIT m0.room FOR UPDATE SKIP LOCKED) x
+	UNION ALL
+	SELECT x.queue, x.id, 1, row_number() OVER (PARTITION BY mg.grp ORDER BY x.run_at, x.seq), mg.served, mg.grp
+	FROM (SELECT * FROM m WHERE grp <> '') mg, LATERAL (SELECT queue, id, run_at, seq FROM tipbox_queue.jobs
+		WHERE queue = $1 AND grp = mg.grp AND grp <> '' AND state IN ('waiting', 'delayed') AND run_at <= $2
+		ORDER BY run_at, seq LIMIT mg.room FOR UPDATE SKIP LOCKED) x
+	UNION ALL
+	SELECT x.queue, x.id, 2, 0, 0, ''
+	FROM st, LATERAL (SELECT queue, id FROM tipbox_queue.jobs
+		WHERE queue = $1 AND grp = '' AND priority = 2 AND state IN ('waiting', 'delayed') AND run_at <= $2
+			AND NOT st.paused AND st.held_until <= $2
+		ORDER BY run_at, seq LIMIT $3 FOR UPDATE SKIP LOCKED) x
+), pick AS MATERIALIZED (
+	SELECT queue, id, class, grp FROM c ORDER BY class, rn, served LIMIT $3
+), sv AS (
+	UPDATE tipbox_queue.groups g SET served = nextval('tipbox_queue.served')
+	WHERE g.queue = $1 AND g.grp IN (SELECT grp FROM pick WHERE class = 1)
+), u AS (
+	UPDATE tipbox_queue.jobs j SET state = 'active', delivery = j.delivery + 1, started_at = $2, percent = 0,
+		heartbeat_at = $2, cancel = false
+	FROM pick WHERE j.queue = pick.queue AND j.id = pick.id
+	RETURNING %s
+)
+SELECT st.paused, st.held_until, u.* FROM st LEFT JOIN u ON true`
+
+// fetchGrouped runs groupedSQL.
+func (b *Backend) fetchGrouped(ctx context.Context, req queue.FetchRequest, now time.Time) ([]*queue.Job, error) {
+	rows, err := b.db.QueryContext(ctx, fmt.Sprintf(groupedSQL, jobColsJ), req.Queue, now, req.Max, b.cfg.GroupConcurrency)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*queue.Job
+	var paused bool
+	var held time.Time
+	for rows.Next() {
+		j, err := scanJob(rows, now, &paused, &held)
+		if err != nil {
+			return nil, err
+		}
+		if j != nil {
+			out = append(out, j)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case paused:
+		return nil, queue.ErrPaused
+	case now.Before(held):
+		return nil, &queue.HeldError{Until: held}
+	}
+	sortClaimed(out)
+	return out, nil
 }
 
 // dead reports whether a settlement dead-letters its job: then the
@@ -441,13 +537,18 @@ func scanClaimed(rows *sql.Rows, now time.Time) ([]*queue.Job, error) {
 		}
 		out = append(out, j)
 	}
+	sortClaimed(out)
+	return out, rows.Err()
+}
+
+// sortClaimed orders claimed jobs by priority then due time.
+func sortClaimed(out []*queue.Job) {
 	sort.SliceStable(out, func(i, k int) bool {
 		if out[i].Priority != out[k].Priority {
 			return out[i].Priority > out[k].Priority
 		}
 		return out[i].RunAt.Before(out[k].RunAt)
 	})
-	return out, rows.Err()
 }
 
 // claimGrouped claims high jobs, then one job per member of the

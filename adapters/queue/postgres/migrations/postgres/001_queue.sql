@@ -54,6 +54,7 @@ CREATE TABLE tipbox_queue.groups (
     served     BIGINT      NOT NULL DEFAULT 0,
     held_until TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     tat        TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
+    active     INT         NOT NULL DEFAULT 0, -- its active jobs (kept by jobs_updated)
     PRIMARY KEY (queue, grp)
 );
 
@@ -153,6 +154,20 @@ BEGIN
                  count(*) FILTER (WHERE state = 'failed') AS failed
           FROM f GROUP BY queue) c
     WHERE q.name = c.queue;
+
+    -- Each group's count of active jobs, locked in key order so that two
+    -- settling transactions cannot deadlock.
+    WITH d AS (
+        SELECT n.queue, n.grp, sum(CASE WHEN n.state = 'active' THEN 1 ELSE -1 END) AS delta
+        FROM new_rows n JOIN old_rows o ON o.queue = n.queue AND o.id = n.id
+        WHERE n.grp <> '' AND (n.state = 'active') <> (o.state = 'active')
+        GROUP BY n.queue, n.grp
+    ), l AS (
+        SELECT g.queue, g.grp FROM tipbox_queue.groups g JOIN d ON g.queue = d.queue AND g.grp = d.grp
+        ORDER BY g.queue, g.grp FOR UPDATE OF g
+    )
+    UPDATE tipbox_queue.groups g SET active = greatest(g.active + d.delta, 0)
+    FROM d, l WHERE g.queue = d.queue AND g.grp = d.grp AND l.queue = d.queue AND l.grp = d.grp;
     RETURN NULL;
 END $$;
 
