@@ -17,6 +17,7 @@ import (
 	"github.com/tipbox/tipbox/adapters/push/devpush"
 	"github.com/tipbox/tipbox/adapters/push/webpush"
 	queuememory "github.com/tipbox/tipbox/adapters/queue/memory"
+	queuepostgres "github.com/tipbox/tipbox/adapters/queue/postgres"
 	queueredis "github.com/tipbox/tipbox/adapters/queue/redis"
 	ratelimitredis "github.com/tipbox/tipbox/adapters/ratelimit/redis"
 	rtmemory "github.com/tipbox/tipbox/adapters/realtime/memory"
@@ -36,7 +37,7 @@ var All = fx.Options(
 	redisconn.Module,
 	database.Module, sqlite.Module, postgres.Module,
 	cache.Module, cachenone.Module, cachememory.Module, cacheredis.Module, cachetiered.Module,
-	queue.Module, queuememory.Module, queueredis.Module,
+	queue.Module, queuememory.Module, queueredis.Module, queuepostgres.Module,
 	realtime.Module, rtmemory.Module, rtredis.Module,
 	email.Module, smtp.Module, devmail.Module,
 	push.Module, webpush.Module, devpush.Module,

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,8 +18,25 @@ type Enqueuer interface {
 	EnqueueBulk(ctx context.Context, queue string, jobs []NewJob) ([]string, error)
 }
 
-// Client is the Enqueuer. It is safe for concurrent use; concurrent single
-// Enqueue calls are batched by backends that batch (redis pipelines them).
+// TxEnqueuer enqueues a job inside the caller's database transaction: the
+// job exists, and workers see it, exactly when tx commits; a rollback
+// leaves no job. Only a driver that keeps jobs in the application's
+// database can (postgres); the others return ErrTxUnsupported.
+type TxEnqueuer interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, queue, name string, payload any, opts ...Option) (jobID string, err error)
+	// SupportsTx reports whether EnqueueTx works with the configured driver.
+	SupportsTx() bool
+}
+
+// TxProducer is the port of a driver that can store jobs inside a
+// transaction on the application's database.
+type TxProducer interface {
+	EnqueueTx(ctx context.Context, tx *sql.Tx, queue string, jobs []NewRecord) error
+}
+
+// Client is the Enqueuer and the TxEnqueuer. It is safe for concurrent
+// use; concurrent single Enqueue calls are batched by backends that batch
+// (redis pipelines them).
 type Client struct {
 	cfg     Config
 	backend Producer
@@ -27,7 +45,10 @@ type Client struct {
 	now     func() time.Time
 }
 
-var _ Enqueuer = (*Client)(nil)
+var (
+	_ Enqueuer   = (*Client)(nil)
+	_ TxEnqueuer = (*Client)(nil)
+)
 
 // NewClient validates cfg and returns a Client over backend. metrics may
 // be nil.
@@ -61,6 +82,34 @@ func (c *Client) Enqueue(ctx context.Context, queue, name string, payload any, o
 			slog.String("job", name), slog.String("id", s.Job.ID), slog.String("priority", s.Job.Priority.String()))
 	}
 	return s.Job.ID, nil
+}
+
+// EnqueueTx adds one job inside tx (see TxEnqueuer) and returns its ID.
+func (c *Client) EnqueueTx(ctx context.Context, tx *sql.Tx, queue, name string, payload any, opts ...Option) (string, error) {
+	tp, ok := c.backend.(TxProducer)
+	if !ok {
+		return "", ErrTxUnsupported
+	}
+	if !c.cfg.hasQueue(queue) {
+		return "", fmt.Errorf("%w: %q", ErrQueueNotFound, queue)
+	}
+	s, err := c.build(ctx, queue, name, payload, opts)
+	if err != nil {
+		return "", err
+	}
+	if err := tp.EnqueueTx(ctx, tx, queue, []NewRecord{s}); err != nil {
+		return "", fmt.Errorf("queue: enqueue %s/%s in a transaction: %w", queue, name, err)
+	}
+	// Counted when the caller's transaction may still roll back: the
+	// counter is of enqueue calls, as for Enqueue.
+	c.metrics.queue(queue).enqueued.Inc()
+	return s.Job.ID, nil
+}
+
+// SupportsTx reports whether EnqueueTx works with the configured driver.
+func (c *Client) SupportsTx() bool {
+	_, ok := c.backend.(TxProducer)
+	return ok
 }
 
 // EnqueueBulk adds jobs in one backend call and returns their IDs in order.

@@ -15,7 +15,9 @@ import (
 // own section (e.g. `queue.redis`), decoded by the driver's module.
 type Config struct {
 	// Driver names a registered driver: "memory" (in-process, embedded
-	// profile) or "redis" (shared between processes).
+	// profile), "redis" or "postgres" (shared between processes; postgres
+	// keeps jobs in the application's database and can enqueue inside its
+	// transactions).
 	Driver string `yaml:"driver"`
 	// Concurrency is the number of jobs of one queue a process runs at once.
 	Concurrency int `yaml:"concurrency"`
@@ -203,7 +205,7 @@ var queueName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 func (c Config) Validate() error {
 	switch {
 	case c.Driver == "":
-		return fmt.Errorf("driver: must be set (memory, redis)")
+		return fmt.Errorf("driver: must be set (memory, redis, postgres)")
 	case c.Concurrency < 1 || c.Concurrency > 10000:
 		return fmt.Errorf("concurrency: %d is not between 1 and 10000", c.Concurrency)
 	case c.Retry.MaxAttempts < 1:

@@ -29,6 +29,9 @@ var (
 	ErrUndecodable = errors.New("queue: entry is not a decodable job")
 	// ErrUnknownDriver is returned when queue.driver names no registered driver.
 	ErrUnknownDriver = errors.New("queue: unknown driver")
+	// ErrTxUnsupported is returned by Client.EnqueueTx when the driver
+	// cannot enqueue inside the caller's database transaction.
+	ErrTxUnsupported = errors.New("queue: the driver cannot enqueue inside a database transaction (queue.driver postgres can)")
 	// ErrClosed is returned by operations on a closed backend.
 	ErrClosed = errors.New("queue: closed")
 	// ErrBadQueueName: a module declared a queue whose name is not 1-64

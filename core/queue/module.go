@@ -32,7 +32,7 @@ var Module = fx.Module("queue",
 		NewMetrics,
 		selectDriver,
 		openBackend,
-		fx.Annotate(newEnqueuer, fx.As(new(Enqueuer))),
+		fx.Annotate(newEnqueuer, fx.As(new(Enqueuer)), fx.As(new(TxEnqueuer))),
 		newAdmin,
 		newEventHub,
 	),
@@ -121,7 +121,7 @@ func RequireShared(d Driver) error {
 		return nil
 	}
 	return fmt.Errorf("%w: queue.driver is %q, which keeps jobs inside one process; "+
-		"cmd/worker needs a shared driver (set queue.driver: redis, or TIPBOX_QUEUE_DRIVER=redis)", ErrNotShared, d.Name)
+		"cmd/worker needs a shared driver (set queue.driver: redis or postgres, or TIPBOX_QUEUE_DRIVER=redis)", ErrNotShared, d.Name)
 }
 
 func openBackend(lc fx.Lifecycle, cfg Config, d Driver, logger *slog.Logger, m *Metrics) (Backend, error) {

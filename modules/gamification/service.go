@@ -2,6 +2,8 @@ package gamification
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,8 +58,10 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // GrantBadge gives the badge to the user: ErrUserNotFound, ErrBadgeNotFound,
 // ErrAlreadyGranted (idempotent: a second grant changes nothing). On
 // success the cached profile is invalidated and a high-priority NEW_BADGE
-// notification is queued. A queue that fails now does not fail the grant:
-// the notification stays in the outbox and the relay sends it later.
+// notification is queued. When the queue enqueues inside the grant's
+// transaction (queue.driver postgres), the job commits with the grant.
+// Otherwise a queue that fails now does not fail the grant: the
+// notification stays in the outbox and the relay sends it later.
 //
 // Each grant enqueues and removes only its own outbox row, so concurrent
 // grants never wait for one another; the relay alone walks the outbox.
@@ -68,12 +72,25 @@ func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant,
 		}
 		return Grant{}, err
 	}
-	g, payload, err := s.store.grant(ctx, userID, badgeID)
+	var enqueue func(tx *sql.Tx, jobID string, payload []byte) error
+	txq, inTx := s.queue.(queue.TxEnqueuer)
+	if inTx && txq.SupportsTx() {
+		// The job commits with the grant: no outbox row, nothing to relay.
+		enqueue = func(tx *sql.Tx, jobID string, payload []byte) error {
+			_, err := txq.EnqueueTx(ctx, tx, NotificationQueue, NewBadgeJob, json.RawMessage(payload),
+				queue.WithPriority(queue.PriorityHigh), queue.WithJobID(jobID))
+			return err
+		}
+	}
+	g, payload, err := s.store.grant(ctx, userID, badgeID, enqueue)
 	if err != nil {
 		return Grant{}, err
 	}
 	s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
 	s.profiles.InvalidateProfile(ctx, userID)
+	if enqueue != nil {
+		return g, nil
+	}
 	id := JobID(userID, badgeID)
 	if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, payload,
 		queue.WithPriority(queue.PriorityHigh), queue.WithJobID(id)); err != nil {

@@ -75,15 +75,17 @@ func (s *Store) BadgesOf(ctx context.Context, userID int64) ([]user.Badge, error
 // enqueued twice (a re-flushed outbox row) is one job.
 func JobID(userID, badgeID int64) string { return fmt.Sprintf("badge-%d-%d", userID, badgeID) }
 
-// Grant records the grant and its outbox row in one transaction.
-func (s *Store) Grant(ctx context.Context, userID, badgeID int64) (Grant, error) {
-	g, _, err := s.grant(ctx, userID, badgeID)
+// Grant records the grant and its notification in one transaction: the
+// NEW_BADGE job itself when enqueue is set (a queue that enqueues inside
+// the transaction), else an outbox row.
+func (s *Store) Grant(ctx context.Context, userID, badgeID int64, enqueue func(tx *sql.Tx, jobID string, payload []byte) error) (Grant, error) {
+	g, _, err := s.grant(ctx, userID, badgeID, enqueue)
 	return g, err
 }
 
-// grant is Grant that also returns the notification payload written to the
-// outbox row, for the caller to enqueue at once.
-func (s *Store) grant(ctx context.Context, userID, badgeID int64) (Grant, json.RawMessage, error) {
+// grant is Grant that also returns the notification payload, for the
+// caller to enqueue at once when it went to the outbox.
+func (s *Store) grant(ctx context.Context, userID, badgeID int64, enqueue func(tx *sql.Tx, jobID string, payload []byte) error) (Grant, json.RawMessage, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	g := Grant{UserID: userID, BadgeID: badgeID, GrantedAt: now}
 	var payload []byte
@@ -111,6 +113,12 @@ func (s *Store) grant(ctx context.Context, userID, badgeID int64) (Grant, json.R
 			BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: now})
 		if err != nil {
 			return err
+		}
+		if enqueue != nil {
+			return enqueue(tx, JobID(userID, badgeID), payload)
+		}
+		if enqueue != nil {
+			return enqueue(tx, JobID(userID, badgeID), payload)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO gamification_outbox (job_id, payload, created_at) VALUES ($1, $2, $3)`,
 			JobID(userID, badgeID), string(payload), now.UnixMicro())

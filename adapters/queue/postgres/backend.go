@@ -1,0 +1,313 @@
+// Package postgres is the PostgreSQL queue driver ("postgres"): job
+// records in the application's own database (schema tipbox_queue), claimed
+// with FOR UPDATE SKIP LOCKED, with LISTEN/NOTIFY for wake-ups. Because the
+// jobs live next to the application's tables, a job can be enqueued inside
+// the caller's transaction (EnqueueTx): it exists exactly when that
+// transaction commits.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/tipbox/tipbox/core/queue"
+)
+
+// Channels of the notifications: a queue's name when it may have a job
+// due, "<queue> <job id>" when an admin cancels an active job.
+const (
+	chanJobs   = "tipbox_queue"
+	chanCancel = "tipbox_queue_cancel"
+)
+
+// DedupWindow is how long a WithJobID id stays taken after its job is gone.
+const DedupWindow = 24 * time.Hour
+
+// Backend is the PostgreSQL queue.Backend. A delivery's lease is ten
+// queue.heartbeat intervals: an active job whose worker has not
+// heartbeated for that long is taken back by any process's Run.
+type Backend struct {
+	db         *sql.DB
+	cfg        queue.Config
+	obs        queue.Observer
+	logger     *slog.Logger
+	now        func() time.Time
+	lease      time.Duration
+	origin     string // tells this process's notifications apart
+	limits     map[string]queue.Limit
+	groupLimit queue.Limit
+
+	mu        sync.Mutex
+	listening bool
+	wake      map[string]*waker
+	cancels   map[string]map[chan string]struct{}
+	closed    bool
+	stop      context.CancelFunc
+	done      chan struct{}
+}
+
+// waker is one queue's wake-up state: gen counts the notifications, seen
+// is gen when the last Fetch started, c is closed at the next one;
+// grouped says the last claim found groups.
+type waker struct {
+	gen, seen uint64
+	fetchedAt time.Time
+	c         chan struct{}
+	grouped   bool
+}
+
+var (
+	_ queue.Backend    = (*Backend)(nil)
+	_ queue.TxProducer = (*Backend)(nil)
+)
+
+// New returns a backend over db, whose schema must be migrated
+// (migrations.FS). It starts listening for notifications; Close stops it
+// (and leaves db open: the caller owns it).
+func New(db *sql.DB, cfg queue.Config, obs queue.Observer, logger *slog.Logger) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("postgres: queue config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{db: db, cfg: cfg, obs: obs, logger: logger, now: time.Now, lease: 10 * cfg.Heartbeat, origin: uuid.NewString(),
+		limits: cfg.QueueLimits(), groupLimit: cfg.GroupLimits(), wake: map[string]*waker{},
+		cancels: map[string]map[chan string]struct{}{}, done: make(chan struct{})}
+	for _, q := range cfg.Queues {
+		b.wake[q] = &waker{c: make(chan struct{})}
+		b.cancels[q] = map[chan string]struct{}{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stop = cancel
+	go b.listen(ctx)
+	return b, nil
+}
+
+// check refuses an unknown queue or a closed backend.
+func (b *Backend) check(q string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return queue.ErrClosed
+	}
+	if _, ok := b.wake[q]; !ok {
+		return fmt.Errorf("%w: %q", queue.ErrQueueNotFound, q)
+	}
+	return nil
+}
+
+// ensureQueues creates the queues' rows (and their ungrouped member of the
+// round-robin) once per process.
+func (b *Backend) ensureQueues(ctx context.Context) error {
+	_, err := b.db.ExecContext(ctx, `
+		WITH q AS (INSERT INTO tipbox_queue.queues (name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING)
+		INSERT INTO tipbox_queue.groups (queue, grp) SELECT unnest($1::text[]), '' ON CONFLICT DO NOTHING`, b.cfg.Queues)
+	return err
+}
+
+// listen holds one connection LISTENing and wakes this process's waiters
+// and cancellation subscribers. After a (re)connection every queue is
+// woken: notifications sent while it was down are lost.
+func (b *Backend) listen(ctx context.Context) {
+	defer close(b.done)
+	var lastErr string
+	for ctx.Err() == nil {
+		err := b.listenOnce(ctx)
+		b.mu.Lock()
+		b.listening = false
+		b.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && err.Error() != lastErr {
+			b.logger.Warn("queue listener lost its connection; reconnecting", "error", err)
+			lastErr = err.Error()
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func (b *Backend) listenOnce(ctx context.Context) error {
+	if err := b.ensureQueues(ctx); err != nil {
+		return err
+	}
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		if _, err := pc.Exec(ctx, "LISTEN "+chanJobs+"; LISTEN "+chanCancel); err != nil {
+			return errors.Join(err, driver.ErrBadConn)
+		}
+		b.mu.Lock()
+		b.listening = true
+		for q := range b.wake {
+			b.bump(q)
+		}
+		b.mu.Unlock()
+		for {
+			n, err := pc.WaitForNotification(ctx)
+			if err != nil {
+				// The connection is LISTENing (or broken): never reuse it.
+				return errors.Join(err, driver.ErrBadConn)
+			}
+			b.mu.Lock()
+			switch n.Channel {
+			case chanJobs:
+				// "<queue> <origin>" comes from a settlement, which woke
+				// its own process already.
+				q, from, _ := strings.Cut(n.Payload, " ")
+				if _, ok := b.wake[q]; ok && from != b.origin {
+					b.bump(q)
+				}
+			case chanCancel:
+				q, id, _ := strings.Cut(n.Payload, " ")
+				for ch := range b.cancels[q] {
+					select {
+					case ch <- id:
+					default: // the heartbeat reports it
+					}
+				}
+			}
+			b.mu.Unlock()
+		}
+	})
+}
+
+// bump wakes q's waiters; b.mu is held.
+func (b *Backend) bump(q string) {
+	w := b.wake[q]
+	w.gen++
+	close(w.c)
+	w.c = make(chan struct{})
+}
+
+// Wait returns when a notification for q arrived since the last Fetch
+// started, when the earliest job delayed at that Fetch falls due, after d,
+// or when ctx ends.
+func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
+	if err := b.check(q); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	w := b.wake[q]
+	if w.gen != w.seen || !b.listening {
+		listening := b.listening
+		b.mu.Unlock()
+		if !listening { // no notification can arrive: poll
+			return sleep(ctx, min(d, 50*time.Millisecond))
+		}
+		return nil
+	}
+	c, since := w.c, w.fetchedAt
+	b.mu.Unlock()
+	var next sql.NullTime
+	// Every job due later is stored delayed (a release is due at once).
+	err := b.db.QueryRowContext(ctx, `SELECT min(run_at) FROM tipbox_queue.jobs
+		WHERE queue = $1 AND state = 'delayed' AND run_at > $2`,
+		q, since).Scan(&next)
+	if err != nil {
+		return sleep(ctx, min(d, 50*time.Millisecond))
+	}
+	if next.Valid {
+		d = min(d, next.Time.Sub(b.now()))
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Cancellations delivers the IDs of q's active jobs an admin cancels.
+func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
+	ch := make(chan string, 64)
+	if b.check(q) != nil {
+		close(ch)
+		return ch
+	}
+	b.mu.Lock()
+	b.cancels[q][ch] = struct{}{}
+	b.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-b.done:
+		}
+		b.mu.Lock()
+		delete(b.cancels[q], ch)
+		close(ch)
+		b.mu.Unlock()
+	}()
+	return ch
+}
+
+// Ping checks the database.
+func (b *Backend) Ping(ctx context.Context) error {
+	b.mu.Lock()
+	closed := b.closed
+	b.mu.Unlock()
+	if closed {
+		return queue.ErrClosed
+	}
+	return b.db.PingContext(ctx)
+}
+
+// Close stops listening; the jobs stay stored and the pool open.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.stop()
+	<-b.done
+	return nil
+}
+
+// dropped reports dead letters deleted by retention.
+func (b *Backend) dropped(q string, n int, reason string) {
+	if n == 0 {
+		return
+	}
+	b.logger.Warn("dead-lettered jobs dropped by retention", "queue", q, "count", n, "reason", reason)
+	if b.obs != nil {
+		b.obs.DeadDropped(q, n, reason)
+	}
+}
