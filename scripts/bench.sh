@@ -5,7 +5,7 @@
 # Needs Redis and PostgreSQL (./scripts/services.sh). The queue section
 # runs BullMQ from npm on the same Redis (scripts/bullmq/run.sh) unless
 # BULLMQ=0. Packages run one at a time so they do not compete for cores.
-# The end-to-end section (internal/e2ebench: the real cmd/api and
+# The end-to-end section (tools/e2ebench: the real cmd/api and
 # cmd/worker as processes, embedded and redis profiles, Redis keys under a
 # prefix of the run, a PostgreSQL database of its own) runs last unless
 # E2E=0; E2E_ARGS passes it flags (e.g. E2E_ARGS='-profiles redis').
@@ -21,7 +21,7 @@ echo "# command: BENCHTIME=$BENCHTIME BENCH='$BENCH' make bench"
 e2e() {
   echo
   # shellcheck disable=SC2086 # E2E_ARGS is a list of flags
-  go run ./internal/e2ebench ${E2E_ARGS:-}
+  go run ./tools/e2ebench ${E2E_ARGS:-}
 }
 if [ "${E2E_ONLY:-0}" = 1 ]; then
   e2e
