@@ -17,6 +17,10 @@ import (
 	"github.com/tipbox/tipbox/core/queue"
 )
 
+// flushDelay bounds how long a written event waits for the ones that
+// follow it before the stream is flushed.
+const flushDelay = 20 * time.Millisecond
+
 // events streams the transitions of every queue (or of those named by
 // ?queues=a,b) as Server-Sent Events, so a tab holds one connection
 // whatever it shows. Each listener comes from the process's EventHub,
@@ -132,6 +136,12 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 		}
 		t := time.NewTicker(keepAlive)
 		defer t.Stop()
+		// Events are flushed flushDelay after the first one written: a
+		// busy queue's events go out in a few writes a second, not one
+		// write (and syscall) each.
+		flushT := time.NewTimer(time.Hour)
+		flushT.Stop()
+		pending := false
 		for {
 			select {
 			case ev := <-events:
@@ -143,6 +153,12 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 						return
 					}
 				}
+				if !pending {
+					pending = true
+					flushT.Reset(flushDelay)
+				}
+			case <-flushT.C:
+				pending = false
 				if flush() != nil {
 					return
 				}
