@@ -438,6 +438,13 @@ func TestDashboardInBrowser(t *testing.T) {
 			chromedp.Navigate(s.base+"/admin#/"),
 			chromedp.WaitVisible(css(`[data-queue="`+testQueue+`"] svg.chart`)),
 			chromedp.WaitVisible(css(`#runtime p`)))
+		st, err := s.admin.QueueStats(context.Background(), testQueue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool {
+			return eval[string](t, admin, `document.querySelector('[data-queue="`+testQueue+`"] [data-count="completed"] b').textContent`) == fmt.Sprint(st.Completed)
+		}, "the overview does not show %d completed", st.Completed)
 		shot(t, admin, filepath.Join(dir, "dashboard-overview.png"))
 	})
 
