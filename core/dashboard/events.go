@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,6 +16,10 @@ import (
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/queue"
 )
+
+// flushDelay bounds how long a written event waits for the ones that
+// follow it before the stream is flushed.
+const flushDelay = 20 * time.Millisecond
 
 // events streams the transitions of every queue (or of those named by
 // ?queues=a,b) as Server-Sent Events, so a tab holds one connection
@@ -87,19 +92,21 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 	extend()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer closeAll()
-		merged, done := merge(listeners)
+		events, ended, done := merge(listeners)
 		defer close(done)
-		send := func(ev queue.Event) error {
-			extend()
+		// write buffers one event; the stream is flushed once per burst
+		// (whatever is waiting has been written), not once per event.
+		write := func(ev queue.Event) error {
 			pos.Set(ev.Queue, ev.ID)
 			b, _ := json.Marshal(ev)
-			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", pos.Encode(), b); err != nil {
-				return err
-			}
+			_, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", pos.Encode(), b)
+			return err
+		}
+		flush := func() error {
+			extend()
 			return w.Flush()
 		}
-		extend()
-		if _, err := w.WriteString("retry: 1000\n: connected\n\n"); err != nil || w.Flush() != nil {
+		if _, err := w.WriteString("retry: 1000\n: connected\n\n"); err != nil || flush() != nil {
 			return
 		}
 		seen := map[string]map[string]bool{}
@@ -111,35 +118,56 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := queue.Replay(ctx, store, q, resume.Get(q), func(ev queue.Event) error {
 				seen[q][ev.ID] = true
-				return send(ev)
+				return write(ev)
 			})
 			cancel()
-			if err != nil {
+			if err != nil || flush() != nil {
 				return
 			}
 		}
+		live := func(ev queue.Event) error {
+			if s := seen[ev.Queue]; s != nil {
+				if s[ev.ID] {
+					return nil // already sent by the replay
+				}
+				delete(seen, ev.Queue)
+			}
+			return write(ev)
+		}
 		t := time.NewTicker(keepAlive)
 		defer t.Stop()
+		// Events are flushed flushDelay after the first one written: a
+		// busy queue's events go out in a few writes a second, not one
+		// write (and syscall) each.
+		flushT := time.NewTimer(time.Hour)
+		flushT.Stop()
+		pending := false
 		for {
 			select {
-			case ev, ok := <-merged:
-				if !ok {
-					// A listener was dropped (too slow) or the hub closed:
-					// end the stream; the client resumes from its last id.
+			case ev := <-events:
+				if live(ev) != nil {
 					return
 				}
-				if s := seen[ev.Queue]; s != nil {
-					if s[ev.ID] {
-						continue // already sent by the replay
+				for len(events) > 0 {
+					if live(<-events) != nil {
+						return
 					}
-					delete(seen, ev.Queue)
 				}
-				if send(ev) != nil {
+				if !pending {
+					pending = true
+					flushT.Reset(flushDelay)
+				}
+			case <-flushT.C:
+				pending = false
+				if flush() != nil {
 					return
 				}
+			case <-ended:
+				// A listener was dropped (too slow) or the hub closed: end
+				// the stream; the client resumes from its last id.
+				return
 			case <-t.C:
-				extend()
-				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
+				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || flush() != nil {
 					return
 				}
 			}
@@ -149,22 +177,20 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 }
 
 // merge forwards every listener's events, each queue in its order, to one
-// channel, closed as soon as any listener's channel closes. Closing done
-// stops the forwarding.
-func merge(ls []*queue.EventListener) (<-chan queue.Event, chan<- struct{}) {
-	out := make(chan queue.Event, 256)
+// buffered channel. ended is closed as soon as any listener's channel
+// closes; closing done stops the forwarding.
+func merge(ls []*queue.EventListener) (<-chan queue.Event, <-chan struct{}, chan<- struct{}) {
+	out := make(chan queue.Event, 1024)
 	done := make(chan struct{})
 	ended := make(chan struct{})
+	var once sync.Once
 	for _, l := range ls {
 		go func() {
 			for {
 				select {
 				case ev, ok := <-l.C:
 					if !ok {
-						select {
-						case ended <- struct{}{}:
-						case <-done:
-						}
+						once.Do(func() { close(ended) })
 						return
 					}
 					select {
@@ -178,24 +204,5 @@ func merge(ls []*queue.EventListener) (<-chan queue.Event, chan<- struct{}) {
 			}
 		}()
 	}
-	// The first listener to end ends the merged stream.
-	result := make(chan queue.Event)
-	go func() {
-		defer close(result)
-		for {
-			select {
-			case ev := <-out:
-				select {
-				case result <- ev:
-				case <-done:
-					return
-				}
-			case <-ended:
-				return
-			case <-done:
-				return
-			}
-		}
-	}()
-	return result, done
+	return out, ended, done
 }

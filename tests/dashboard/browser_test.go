@@ -152,7 +152,7 @@ func (s *server) post(t *testing.T, path string) int {
 
 func (s *server) waitState(t testing.TB, id string, st queue.State) {
 	t.Helper()
-	testenv.Eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, func() bool {
 		j, err := s.admin.Job(context.Background(), testQueue, id)
 		return err == nil && j.State == st
 	}, "job %s did not reach %s", id, st)
@@ -236,7 +236,7 @@ func (b *browser) tab(t testing.TB) context.Context {
 
 func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		shown, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`location.hash + "\n" + document.body.innerText`))
@@ -246,7 +246,7 @@ func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Actio
 
 func eval[T any](t testing.TB, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
@@ -423,7 +423,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		tick.Stop()
 		var lat []float64
-		testenv.Eventually(t, 10*time.Second, func() bool {
+		testenv.Eventually(t, 30*time.Second, func() bool {
 			lat = eval[[]float64](t, admin, `window.__lat`)
 			return len(lat) >= rate*secs
 		}, "rows seen: %d of %d", len(lat), rate*secs)
@@ -438,6 +438,13 @@ func TestDashboardInBrowser(t *testing.T) {
 			chromedp.Navigate(s.base+"/admin#/"),
 			chromedp.WaitVisible(css(`[data-queue="`+testQueue+`"] svg.chart`)),
 			chromedp.WaitVisible(css(`#runtime p`)))
+		st, err := s.admin.QueueStats(context.Background(), testQueue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, func() bool {
+			return eval[string](t, admin, `document.querySelector('[data-queue="`+testQueue+`"] [data-count="completed"] b').textContent`) == fmt.Sprint(st.Completed)
+		}, "the overview does not show %d completed", st.Completed)
 		shot(t, admin, filepath.Join(dir, "dashboard-overview.png"))
 	})
 
