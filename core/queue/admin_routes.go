@@ -328,9 +328,16 @@ func (a *AdminRoutes) events(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	keepAlive := a.KeepAlive
+	// The server's write timeout covers a whole response: left alone it
+	// would cut the stream after http.write_timeout. The stream sets its
+	// own deadline instead, moved on at each write (keep-alives included).
+	fctx := c.Context()
+	extend := func() { _ = fctx.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second)) }
+	extend()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer l.Close()
 		send := func(ev Event) error {
+			extend()
 			b, _ := json.Marshal(ev)
 			if _, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", ev.ID, b); err != nil {
 				return err
@@ -372,6 +379,7 @@ func (a *AdminRoutes) events(c *fiber.Ctx) error {
 					return
 				}
 			case <-t.C:
+				extend()
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || w.Flush() != nil {
 					return
 				}

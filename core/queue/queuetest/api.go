@@ -42,7 +42,9 @@ func (e *Env) ServeAPI() *API {
 	hub := queue.NewEventHub(e.Backend, Logger(), 0)
 	routes := queue.NewAdminRoutes(e.Admin, e.Backend, hub, v, Logger())
 	routes.KeepAlive = 200 * time.Millisecond
-	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0"}, Logger(), prometheus.NewRegistry(),
+	// A write timeout far shorter than a stream's life: event streams must
+	// outlive it.
+	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0", WriteTimeout: 300 * time.Millisecond}, Logger(), prometheus.NewRegistry(),
 		prometheus.NewRegistry(), health.NewRegistry(nil, time.Second), []httpserver.Routes{routes})
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +91,8 @@ func (a *API) Do(method, path, token, body string) (int, string) {
 type SSE struct {
 	Events chan SSEEvent
 	resp   *http.Response
+	// KeepAlives counts the keep-alive comments received.
+	KeepAlives atomic.Int64
 }
 
 // SSEEvent is one received event.
@@ -122,6 +126,8 @@ func (a *API) Stream(q, token, lastID string) *SSE {
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
+			case line == ": keep-alive":
+				s.KeepAlives.Add(1)
 			case strings.HasPrefix(line, "id: "):
 				id = strings.TrimPrefix(line, "id: ")
 			case strings.HasPrefix(line, "data: "):
@@ -373,6 +379,18 @@ func testEvents(t *testing.T, h Harness) {
 	for {
 		ev := r.Next(t, scale(h, 5*time.Second))
 		if ev.Data.JobID == live && ev.Data.State == queue.StateCompleted {
+			break
+		}
+	}
+	// The stream outlives the server's write timeout (300 ms): after more
+	// than a second of keep-alives (every 200 ms) an event still arrives.
+	from := r.KeepAlives.Load()
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return r.KeepAlives.Load() >= from+6 },
+		"keep-alives stopped: the stream was cut")
+	late, _ := e.Client.Enqueue(ctx, "jobs", "quiet", 100)
+	for {
+		ev := r.Next(t, scale(h, 5*time.Second))
+		if ev.Data.JobID == late && ev.Data.State == queue.StateCompleted {
 			break
 		}
 	}
