@@ -42,9 +42,7 @@ func (e *Env) ServeAPI() *API {
 	hub := queue.NewEventHub(e.Backend, Logger(), 0)
 	routes := queue.NewAdminRoutes(e.Admin, e.Backend, hub, v, Logger())
 	routes.KeepAlive = 200 * time.Millisecond
-	// A write timeout far shorter than a stream's life: event streams must
-	// outlive it.
-	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0", WriteTimeout: 300 * time.Millisecond}, Logger(), prometheus.NewRegistry(),
+	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0", WriteTimeout: e.APIWriteTimeout}, Logger(), prometheus.NewRegistry(),
 		prometheus.NewRegistry(), health.NewRegistry(nil, time.Second), []httpserver.Routes{routes})
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +305,9 @@ func testJobAPI(t *testing.T, h Harness) {
 // stream resumed with Last-Event-ID gets what it missed, with no gap.
 func testEvents(t *testing.T, h Harness) {
 	e := NewEnv(t, h, Config())
+	// A write timeout far shorter than a stream's life: the stream must
+	// outlive it.
+	e.APIWriteTimeout = 300 * time.Millisecond
 	api := e.ServeAPI()
 	ctx := context.Background()
 	s := api.Stream("jobs", api.Viewer, "")

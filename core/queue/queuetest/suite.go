@@ -93,6 +93,9 @@ type Env struct {
 	Backend queue.Backend
 	Client  *queue.Client
 	Admin   *queue.Admin
+	// APIWriteTimeout is the write timeout of the server ServeAPI starts
+	// (0: the server's default).
+	APIWriteTimeout time.Duration
 }
 
 // NewEnv opens a backend for cfg through h.
