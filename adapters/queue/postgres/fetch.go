@@ -568,24 +568,24 @@ func (b *Backend) claimGrouped(ctx context.Context, tx *sql.Tx, q string, now ti
 		heldUntil time.Time
 		tat       time.Time
 		active    int
+		served    int64
 	}
 	// The members with a due job: the ungrouped normal jobs ("") and
-	// each group.
-	rows, err := tx.QueryContext(ctx, `SELECT g.grp, g.held_until, g.tat,
-		(SELECT count(*) FROM tipbox_queue.jobs a WHERE a.queue = g.queue AND a.grp = g.grp AND a.state = 'active' AND g.grp <> '')
+	// each group, locked in key order (as the jobs trigger locks them).
+	rows, err := tx.QueryContext(ctx, `SELECT g.grp, g.held_until, g.tat, g.active, g.served
 		FROM tipbox_queue.groups g WHERE g.queue = $1 AND CASE WHEN g.grp = ''
 			THEN (SELECT true FROM tipbox_queue.jobs w WHERE w.queue = $1 AND w.grp = '' AND w.priority = 1
 				AND w.state IN ('waiting', 'delayed') AND w.run_at <= $2 LIMIT 1)
 			ELSE (SELECT true FROM tipbox_queue.jobs w WHERE w.queue = $1 AND w.grp = g.grp AND w.grp <> ''
 				AND w.state IN ('waiting', 'delayed') AND w.run_at <= $2 LIMIT 1) END
-		ORDER BY g.served, g.grp FOR UPDATE OF g`, q, now)
+		ORDER BY g.grp FOR UPDATE OF g`, q, now)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	var members []*member
 	for rows.Next() {
 		m := &member{}
-		if err := rows.Scan(&m.grp, &m.heldUntil, &m.tat, &m.active); err != nil {
+		if err := rows.Scan(&m.grp, &m.heldUntil, &m.tat, &m.active, &m.served); err != nil {
 			rows.Close()
 			return nil, time.Time{}, err
 		}
@@ -595,6 +595,7 @@ func (b *Backend) claimGrouped(ctx context.Context, tx *sql.Tx, q string, now ti
 	if err := rows.Err(); err != nil {
 		return nil, time.Time{}, err
 	}
+	sort.SliceStable(members, func(i, k int) bool { return members[i].served < members[k].served })
 	var blocked time.Time
 	block := func(t time.Time) {
 		if blocked.IsZero() || t.Before(blocked) {
