@@ -168,7 +168,8 @@ func testRateLimited(t *testing.T, h Harness) {
 }
 
 // testQueueLimit: a queue limited to 200 jobs/s, with 4 workers at
-// concurrency 20, runs 200/s ± 5 % over 10 s.
+// concurrency 20, runs 200/s ± 5 % over 10 s (never more than +5 %; a
+// backend marked slow may run as low as 80 % on a loaded machine).
 func testQueueLimit(t *testing.T, h Harness) {
 	if testing.Short() {
 		t.Skip("a 10 s measurement; skipped with -short")
@@ -219,7 +220,16 @@ func testQueueLimit(t *testing.T, h Harness) {
 		}
 	}
 	t.Logf("limit 200/s: %d starts in 10 s", n)
-	if n < 1900 || n > 2100 {
-		t.Fatalf("%d starts in 10 s, want 2000 ± 5%%", n)
+	// The upper bound is the limit's guarantee and holds on every backend.
+	// The lower one says the limiter does not hold the queue back; a
+	// backend marked slow (PostgreSQL, whose limited claims take a
+	// transaction each) may fall short of the rate on a loaded machine for
+	// want of round trips, not because of the limiter, so it gets 80 %.
+	low := 1900
+	if h.Slow > 1.5 {
+		low = 1600
+	}
+	if n < low || n > 2100 {
+		t.Fatalf("%d starts in 10 s, want between %d and 2100 (2000 ± 5%% on fast backends)", n, low)
 	}
 }
