@@ -21,7 +21,7 @@ if [ $rc -ne 0 ]; then
   grep -nE -- '--- FAIL|^FAIL|panic:|^\s+[A-Za-z0-9_]+_test\.go:[0-9]+:|DATA RACE|build failed|cannot|undefined' "$log" | grep -v '^\s*time=' | head -200
   if grep -q 'WARNING: DATA RACE' "$log"; then
     echo "== Data races (the detector's reports)"
-    awk '/^WARNING: DATA RACE/{p=1} p{print} /^==================$/{if(p&&++n%2==0)p=0}' "$log" | head -300
+    awk '/^WARNING: DATA RACE/{p=1} p{print} p && /^==================$/{p=0}' "$log" | head -300
   fi
 fi
 echo "== Packages"
