@@ -18,7 +18,7 @@ awk '/^--- (PASS|FAIL|SKIP): Test(Contract|Universal|Semantics|Bus)[A-Za-z0-9_]*
      /^(ok|FAIL)[ \t]+[a-z]/{ if (buf != "") { n = split(buf, l, "\n"); for (i = 1; i < n; i++) print l[i] "  (" $2 ")"; buf = "" } }' "$log"
 if [ $rc -ne 0 ]; then
   echo "== Failures"
-  grep -nE -- '--- FAIL|^FAIL|panic:|^\s+[A-Za-z0-9_]+_test\.go:[0-9]+:|DATA RACE|build failed|cannot|undefined' "$log" | grep -v '^\s*time=' | head -200
+  grep -nE -- '--- FAIL|^FAIL|panic:|^\s+[A-Za-z0-9_]+\.go:[0-9]+:|DATA RACE|build failed|cannot|undefined' "$log" | grep -v '^\s*time=' | head -200
   if grep -q 'WARNING: DATA RACE' "$log"; then
     echo "== Data races (the detector's reports)"
     awk '/^WARNING: DATA RACE/{p=1} p{print} p && /^==================$/{p=0}' "$log" | head -300

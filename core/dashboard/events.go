@@ -84,12 +84,9 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 	c.Set("X-Accel-Buffering", "no")
 	keepAlive := d.KeepAlive
 	store := d.deps.Store
-	// The server's write timeout covers a whole response: left alone it
-	// would cut the stream after http.write_timeout. The stream sets its
-	// own deadline instead, moved on at each write.
-	fctx := c.Context()
-	extend := func() { _ = fctx.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second)) }
-	extend()
+	// The stream moves its own write deadline on at each write, so that
+	// http.write_timeout does not cut it.
+	extend := httpserver.StreamDeadline(c, keepAlive+10*time.Second)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer closeAll()
 		events, ended, done := merge(listeners)

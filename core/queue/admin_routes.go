@@ -328,12 +328,9 @@ func (a *AdminRoutes) events(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("X-Accel-Buffering", "no")
 	keepAlive := a.KeepAlive
-	// The server's write timeout covers a whole response: left alone it
-	// would cut the stream after http.write_timeout. The stream sets its
-	// own deadline instead, moved on at each write (keep-alives included).
-	fctx := c.Context()
-	extend := func() { _ = fctx.SetWriteDeadline(time.Now().Add(keepAlive + 10*time.Second)) }
-	extend()
+	// The stream moves its own write deadline on at each write
+	// (keep-alives included), so that http.write_timeout does not cut it.
+	extend := httpserver.StreamDeadline(c, keepAlive+10*time.Second)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer l.Close()
 		send := func(ev Event) error {
