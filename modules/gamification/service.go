@@ -63,8 +63,9 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // Otherwise a queue that fails now does not fail the grant: the
 // notification stays in the outbox and the relay sends it later.
 //
-// Each grant enqueues and removes only its own outbox row, so concurrent
-// grants never wait for one another; the relay alone walks the outbox.
+// Each grant enqueues only its own notification, so concurrent grants
+// never wait for one another; its outbox row goes in the next sweep (one
+// DELETE for many grants), and the relay alone walks the outbox.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
 	if _, err := s.users.Get(ctx, userID); err != nil {
 		if errors.Is(err, user.ErrNotFound) {
