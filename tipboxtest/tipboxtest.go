@@ -30,6 +30,7 @@ import (
 	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/httpserver"
+	"github.com/tipbox/tipbox/internal/testenv"
 )
 
 // App is a started program. Its methods fail the test on transport errors
@@ -200,15 +201,9 @@ func (s *Socket) Close() {
 	})
 }
 
-// Eventually polls cond every 10 ms until it holds or d passes, then fails
-// the test with what.
+// Eventually polls cond until it holds or d passes, then fails the test
+// with what.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, cond, "%s", what)
 }

@@ -64,14 +64,13 @@ type Spec struct {
 
 // Section is a module's config section; Config makes one.
 type Section struct {
-	provide  func(key string) fx.Option
-	register func(key string) fx.Option
+	provide func(key string) fx.Option
 }
 
 // Config is the section of type T (a struct, with optional SetDefaults and
 // Validate methods) under the module's name.
 func Config[T any]() Section {
-	return Section{provide: config.Provide[T], register: config.Register[T]}
+	return Section{provide: config.Provide[T]}
 }
 
 // Place says which programs run a Task.
@@ -176,19 +175,6 @@ func (s Spec) options(role Role) (fx.Option, error) {
 	}
 	opts = append(opts, s.Options...)
 	return fx.Module(s.Name, opts...), nil
-}
-
-// Sections registers the config sections of specs without providing them:
-// a program that does not run a module still accepts its section in a
-// profile it shares with one that does.
-func Sections(specs ...Spec) fx.Option {
-	opts := make([]fx.Option, 0, len(specs))
-	for _, s := range specs {
-		if s.Config.register != nil {
-			opts = append(opts, s.Config.register(s.Name))
-		}
-	}
-	return fx.Options(opts...)
 }
 
 // runTask builds the task's work through fx and runs it between start and

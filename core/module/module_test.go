@@ -185,20 +185,3 @@ func TestTaskFailureShutsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// Sections makes a module's section known without running the module: a
-// profile with it passes the strict check.
-func TestSectionsRegistersOnly(t *testing.T) {
-	type checkIn struct {
-		fx.In
-		Sections []config.Section `group:"config.sections"`
-	}
-	var in checkIn
-	app := newApp(t, "", module.Sections(spec(), module.Spec{Name: "bare"}), fx.Populate(&in))
-	if err := app.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(in.Sections) != 1 || in.Sections[0].Key != "kudos" {
-		t.Errorf("sections = %v, want kudos only", in.Sections)
-	}
-}

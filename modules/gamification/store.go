@@ -163,39 +163,30 @@ func (s *Store) pendingOutbox(ctx context.Context, before time.Time, limit int) 
 
 // deleteOutbox removes rows by id, in one statement.
 func (s *Store) deleteOutbox(ctx context.Context, ids []int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	var q strings.Builder
-	args := make([]any, len(ids))
-	q.WriteString(`DELETE FROM gamification_outbox WHERE id IN (`)
-	for i, id := range ids {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "$%d", i+1)
-		args[i] = id
-	}
-	q.WriteString(")")
-	_, err := s.db.ExecContext(ctx, q.String(), args...)
-	return err
+	return deleteOutboxWhere(ctx, s, "id", ids)
 }
 
 // deleteOutboxJobs removes the rows of these notification jobs, in one
 // statement.
 func (s *Store) deleteOutboxJobs(ctx context.Context, jobIDs []string) error {
-	if len(jobIDs) == 0 {
+	return deleteOutboxWhere(ctx, s, "job_id", jobIDs)
+}
+
+// deleteOutboxWhere deletes the outbox rows whose column (a constant of
+// this file, never input) holds one of values.
+func deleteOutboxWhere[T any](ctx context.Context, s *Store, column string, values []T) error {
+	if len(values) == 0 {
 		return nil
 	}
 	var q strings.Builder
-	args := make([]any, len(jobIDs))
-	q.WriteString(`DELETE FROM gamification_outbox WHERE job_id IN (`)
-	for i, id := range jobIDs {
+	args := make([]any, len(values))
+	q.WriteString(`DELETE FROM gamification_outbox WHERE ` + column + ` IN (`)
+	for i, v := range values {
 		if i > 0 {
 			q.WriteString(", ")
 		}
 		fmt.Fprintf(&q, "$%d", i+1)
-		args[i] = id
+		args[i] = v
 	}
 	q.WriteString(")")
 	_, err := s.db.ExecContext(ctx, q.String(), args...)
