@@ -19,6 +19,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -232,16 +233,10 @@ func (p *Program) Run(args []string) int {
 
 func (p *Program) commandNames() []string {
 	names := []string{"serve"}
-	for _, n := range []string{"token", "migrate", "vapid"} {
-		if _, ok := p.commands[n]; ok {
-			names = append(names, n)
-		}
-	}
 	for n := range p.commands {
-		if n != "token" && n != "migrate" && n != "vapid" {
-			names = append(names, n)
-		}
+		names = append(names, n)
 	}
+	slices.Sort(names[1:])
 	return names
 }
 
