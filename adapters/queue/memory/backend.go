@@ -183,7 +183,7 @@ func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 		b.mu.Unlock()
 		return err
 	}
-	if s.count[queue.StateWaiting] > 0 && !s.paused && len(s.ring) == 0 {
+	if s.count[queue.StateWaiting] > 0 && !s.paused && s.ready(b.now()) {
 		b.mu.Unlock()
 		return nil
 	}

@@ -216,6 +216,30 @@ func (s *qstate) pop(now time.Time) (*queue.Job, time.Time) {
 	return nil, blocked
 }
 
+// ready reports whether pop could take a job now. Under the same lock as
+// taking s.waiters it makes Wait miss no wake-up: a settlement that freed a
+// group's slot before Wait began is seen here. A stale entry can make it
+// true for nothing (a spurious wake-up; the claim that follows drops it).
+func (s *qstate) ready(now time.Time) bool {
+	if len(s.waiting[0]) > 0 || len(s.waiting[2]) > 0 || (len(s.ring) == 0 && len(s.waiting[1]) > 0) {
+		return true
+	}
+	for _, m := range s.ring {
+		if m == normalMember {
+			if len(s.waiting[1]) > 0 {
+				return true
+			}
+			continue
+		}
+		if g := s.groups[m]; g != nil && len(g.waiting) > 0 {
+			if _, ok := s.groupBlocked(g, now); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // leave2 takes a member out of the ring.
 func (s *qstate) leave2(m string) {
 	delete(s.inRing, m)

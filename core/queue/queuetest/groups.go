@@ -2,6 +2,7 @@ package queuetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,5 +121,53 @@ func testGroups(t *testing.T, h Harness) {
 	defer mu.Unlock()
 	if maxRunning["A"] > cfg.GroupConcurrency {
 		t.Fatalf("group A ran %d jobs at once, group_concurrency is %d", maxRunning["A"], cfg.GroupConcurrency)
+	}
+}
+
+// testGroupWake: a Wait after a claim that came up short ends as soon as a
+// settlement frees a group's slot for its next job (the Consumer contract:
+// no missed wake-up), not when Wait's own timeout passes.
+func testGroupWake(t *testing.T, h Harness) {
+	cfg := Config()
+	cfg.GroupConcurrency = 1
+	e := NewEnv(t, h, cfg)
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := e.Client.Enqueue(ctx, "jobs", "g", i, queue.WithGroup("A")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first []*queue.Job
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
+		jobs, err := e.Backend.Fetch(ctx, queue.FetchRequest{Queue: "jobs", Consumer: "c1", Max: 5})
+		if err != nil {
+			var held *queue.HeldError
+			if !errors.As(err, &held) {
+				t.Fatal(err)
+			}
+		}
+		first = append(first, jobs...)
+		return len(first) > 0
+	}, "the first grouped job was never claimed")
+	if len(first) != 1 {
+		t.Fatalf("claimed %d jobs of a group with group_concurrency 1", len(first))
+	}
+	// Settle without claiming, as an idle worker does; the group's next
+	// job is now due.
+	done := queue.Settlement{Job: first[0], Outcome: queue.Completed, At: time.Now()}
+	if _, err := e.Backend.Fetch(ctx, queue.FetchRequest{Queue: "jobs", Consumer: "c1", Settle: []queue.Settlement{done}}); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan error, 1)
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { returned <- e.Backend.Wait(waitCtx, "jobs", time.Minute) }()
+	select {
+	case err := <-returned:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(scale(h, 5*time.Second)):
+		t.Fatal("Wait did not end although the group's next job is due")
 	}
 }

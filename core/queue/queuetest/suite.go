@@ -69,6 +69,7 @@ func Run(t *testing.T, h Harness) {
 		{"Schedules", testSchedules, false},
 		{"Batch", testBatch, false},
 		{"Groups", testGroups, false},
+		{"GroupWake", testGroupWake, false},
 		{"BatchShutdown", testBatchShutdown, false},
 	}
 	for _, tc := range tests {
