@@ -63,7 +63,17 @@
     $("#confirm-text").textContent = text;
     d.returnValue = "";
     d.showModal();
-    return new Promise((res) => d.addEventListener("close", () => res(d.returnValue === "ok"), { once: true }));
+    // The close event is queued a task after the dialog closes: one that
+    // arrives while the dialog is open again belongs to the previous
+    // question and must not answer this one.
+    return new Promise((res) => {
+      const done = () => {
+        if (d.open) return;
+        d.removeEventListener("close", done);
+        res(d.returnValue === "ok");
+      };
+      d.addEventListener("close", done);
+    });
   }
 
   // act runs an admin action; destructive ones ask first.
