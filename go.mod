@@ -2,6 +2,8 @@ module github.com/tipbox/tipbox
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/SherClockHolmes/webpush-go v1.4.0
 	github.com/ThreeDotsLabs/watermill v1.5.1
