@@ -4,7 +4,7 @@
 # module's own cmd/indexdb), since the vulnerability service is not
 # reachable from here. The database is built once per vulndb version under
 # the Go cache. Fails when the code reaches a vulnerable symbol of a
-# module; standard library findings are printed as warnings (see
+# module or of the standard library of the toolchain go.mod names (see
 # internal/vulngate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
