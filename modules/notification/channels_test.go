@@ -18,7 +18,7 @@ import (
 	"github.com/tipbox/tipbox/modules/notification/migrations"
 )
 
-func settings(t *testing.T) notification.Settings {
+func settings(t testing.TB) notification.Settings {
 	t.Helper()
 	var cfg notification.Config
 	cfg.SetDefaults()
@@ -28,7 +28,7 @@ func settings(t *testing.T) notification.Settings {
 	return notification.NewSettings(cfg)
 }
 
-func stores(t *testing.T, backend string) (*notification.Store, *notification.PrefStore) {
+func stores(t testing.TB, backend string) (*notification.Store, *notification.PrefStore) {
 	db := dbtest.Open(t, backend, database.Migrations{Module: "notification", FS: migrations.FS})
 	return notification.NewStore(db), notification.NewPrefStore(db)
 }
@@ -53,8 +53,12 @@ func (q *fakeQueue) Enqueue(_ context.Context, queueName, name string, payload a
 	return "id", nil
 }
 
-func (q *fakeQueue) EnqueueBulk(context.Context, string, []queue.NewJob) ([]string, error) {
-	return nil, errors.New("not used")
+func (q *fakeQueue) EnqueueBulk(ctx context.Context, queueName string, jobs []queue.NewJob) ([]string, error) {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i], _ = q.Enqueue(ctx, queueName, j.Name, j.Payload, j.Options...)
+	}
+	return ids, nil
 }
 
 func (q *fakeQueue) take() []enqueued {
@@ -282,8 +286,8 @@ func TestPrefStore(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, backend string) {
 		ctx := t.Context()
 		_, prefs := stores(t, backend)
-		if p, n, err := prefs.ForFanout(ctx, 5); err != nil || n != 0 || p.Language != "" || p.Channels != nil {
-			t.Fatalf("nothing stored: %+v %d %v", p, n, err)
+		if p, n, err := prefs.ForFanout(ctx, []int64{5}); err != nil || len(n) != 0 || len(p) != 0 {
+			t.Fatalf("nothing stored: %+v %v %v", p, n, err)
 		}
 		set := func(u notification.Preferences, clear bool) notification.Preferences {
 			p, err := prefs.Update(ctx, 5, func(cur notification.Preferences) (notification.Preferences, error) { return cur.Merge(u, clear), nil })
@@ -320,8 +324,9 @@ func TestPrefStore(t *testing.T) {
 		if _, err := prefs.Subscribe(ctx, 6, subscription("b")); err != nil { // another user on that browser
 			t.Fatal(err)
 		}
-		if _, n, _ := prefs.ForFanout(ctx, 5); n != 1 {
-			t.Fatalf("user 5 has %d subscriptions, want 1", n)
+		stored, n, err := prefs.ForFanout(ctx, []int64{5, 6, 7})
+		if err != nil || n[5] != 1 || n[6] != 1 || n[7] != 0 || stored[5].Language != "tr" || len(stored) != 1 {
+			t.Fatalf("users 5, 6, 7: preferences %+v, subscriptions %v (%v); want user 5's, and 1, 1, 0", stored, n, err)
 		}
 		if err := prefs.Unsubscribe(ctx, 5, subscription("b").Endpoint); !errors.Is(err, notification.ErrSubscriptionNotFound) {
 			t.Fatalf("another user's endpoint: %v", err)

@@ -56,9 +56,15 @@ func NewHandler(store *Store, push Pusher, fan *Fanout, log *slog.Logger) *Handl
 // is dead-lettered at once; a database or queue error is retried; a push
 // error is logged and the job still succeeds.
 func (h *Handler) Handle(ctx context.Context, job *queue.Job) error {
+	return h.HandleBatch(ctx, []*queue.Job{job})[0]
+}
+
+// parse reads a job's payload into the record to store (its plan still
+// empty).
+func parse(job *queue.Job) (Record, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(job.Payload, &fields); err != nil {
-		return queue.Permanent(ErrBadPayload)
+		return Record{}, queue.Permanent(ErrBadPayload)
 	}
 	var typ string
 	var userID int64
@@ -66,85 +72,92 @@ func (h *Handler) Handle(ctx context.Context, job *queue.Job) error {
 		typ = job.Name
 	}
 	if err := json.Unmarshal(fields["userId"], &userID); err != nil || userID <= 0 || typ == "" {
-		return queue.Permanent(ErrBadPayload)
+		return Record{}, queue.Permanent(ErrBadPayload)
 	}
 	delete(fields, "type")
 	delete(fields, "userId")
-	plan, err := h.plan(ctx, userID, typ)
-	if err != nil {
-		return err
-	}
-	n, created, err := h.store.Save(ctx, job.ID, userID, typ, fields, plan)
-	if err != nil {
-		return err
-	}
-	if !created {
-		h.log.DebugContext(ctx, "notification already stored; pushing again", "job_id", job.ID, "notification_id", n.ID)
-	}
-	frame := n
-	frame.Channels = nil
-	if err := h.push.Publish(ctx, userID, frame); err != nil {
-		h.log.WarnContext(ctx, "push failed; the notification is in the inbox", "user_id", userID, "notification_id", n.ID, "err", err)
-	}
-	return h.fanOut(ctx, n)
+	return Record{JobID: job.ID, UserID: userID, Type: typ, Data: fields}, nil
 }
 
-// plan decides each channel's fate from the user's preferences and
-// subscriptions: one database round trip.
-func (h *Handler) plan(ctx context.Context, userID int64, typ string) (map[string]Delivery, error) {
+// plan decides each record's channels from its user's preferences and
+// subscriptions: one database round trip for all of them.
+func (h *Handler) plan(ctx context.Context, recs []Record) error {
 	if h.fan == nil || len(h.fan.Channels) == 0 {
-		return nil, nil
-	}
-	stored, subs, err := h.fan.Prefs.ForFanout(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	prefs := h.fan.Settings.Effective(stored)
-	now := h.fan.Now()
-	var notBefore *time.Time
-	if d := prefs.QuietFor(now); d > 0 {
-		t := now.Add(d).UTC()
-		notBefore = &t
-	}
-	plan := make(map[string]Delivery, len(h.fan.Channels))
-	for _, ch := range h.fan.Channels {
-		name := ch.Name()
-		switch {
-		case !prefs.On(typ, name):
-			plan[name] = Delivery{State: StateSkipped, Detail: "disabled"}
-		case name == ChannelPush && subs == 0:
-			plan[name] = Delivery{State: StateSkipped, Detail: "no push subscription"}
-		default:
-			plan[name] = Delivery{State: StatePending, NotBefore: notBefore}
-		}
-	}
-	return plan, nil
-}
-
-// fanOut queues a job per pending channel of the stored plan. The job ids
-// are the notification's, so a redelivered notification job queues none
-// twice.
-func (h *Handler) fanOut(ctx context.Context, n Notification) error {
-	if h.fan == nil {
 		return nil
 	}
-	payload := payloadOf(n)
-	for _, ch := range h.fan.Channels {
-		d, ok := n.Channels[ch.Name()]
-		if !ok || d.State != StatePending {
-			continue
-		}
-		opts := []queue.Option{queue.WithJobID(jobID(ch.Name(), n.ID))}
-		if d.NotBefore != nil {
-			if wait := d.NotBefore.Sub(h.fan.Now()); wait > 0 {
-				opts = append(opts, queue.WithDelay(wait))
-			}
-		}
-		if _, err := h.fan.Queue.Enqueue(ctx, ch.Queue(), ChannelJob, payload, opts...); err != nil {
-			return err
+	users := make([]int64, 0, len(recs))
+	seen := make(map[int64]bool, len(recs))
+	for _, r := range recs {
+		if !seen[r.UserID] {
+			seen[r.UserID] = true
+			users = append(users, r.UserID)
 		}
 	}
+	stored, subs, err := h.fan.Prefs.ForFanout(ctx, users)
+	if err != nil {
+		return err
+	}
+	now := h.fan.Now()
+	for i, r := range recs {
+		prefs := h.fan.Settings.Effective(stored[r.UserID])
+		var notBefore *time.Time
+		if d := prefs.QuietFor(now); d > 0 {
+			t := now.Add(d).UTC()
+			notBefore = &t
+		}
+		plan := make(map[string]Delivery, len(h.fan.Channels))
+		for _, ch := range h.fan.Channels {
+			name := ch.Name()
+			switch {
+			case !prefs.On(r.Type, name):
+				plan[name] = Delivery{State: StateSkipped, Detail: "disabled"}
+			case name == ChannelPush && subs[r.UserID] == 0:
+				plan[name] = Delivery{State: StateSkipped, Detail: "no push subscription"}
+			default:
+				plan[name] = Delivery{State: StatePending, NotBefore: notBefore}
+			}
+		}
+		recs[i].Plan = plan
+	}
 	return nil
+}
+
+// fanOut queues a job per pending channel of each stored plan, one bulk
+// enqueue per channel queue, and returns each notification's error. The
+// job ids are the notification's, so a redelivered notification job
+// queues none twice.
+func (h *Handler) fanOut(ctx context.Context, ns []Notification) []error {
+	errs := make([]error, len(ns))
+	if h.fan == nil {
+		return errs
+	}
+	for _, ch := range h.fan.Channels {
+		var jobs []queue.NewJob
+		var of []int // the notification of each job
+		for i, n := range ns {
+			d, ok := n.Channels[ch.Name()]
+			if !ok || d.State != StatePending {
+				continue
+			}
+			opts := []queue.Option{queue.WithJobID(jobID(ch.Name(), n.ID))}
+			if d.NotBefore != nil {
+				if wait := d.NotBefore.Sub(h.fan.Now()); wait > 0 {
+					opts = append(opts, queue.WithDelay(wait))
+				}
+			}
+			jobs = append(jobs, queue.NewJob{Name: ChannelJob, Payload: payloadOf(n), Options: opts})
+			of = append(of, i)
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		if _, err := h.fan.Queue.EnqueueBulk(ctx, ch.Queue(), jobs); err != nil {
+			for _, i := range of {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
 }
 
 // Batches of the notifications queue: up to batchMax jobs, the first
@@ -166,14 +179,62 @@ func (h *Handler) QueueHandler() queue.Handler {
 	return queue.BatchHandler{Queue: Queue, MaxSize: batchMax, MaxWait: batchWait, Handle: h.HandleBatch}.Handler()
 }
 
-// HandleBatch runs Handle for each job at once and returns their errors,
-// each job settled on its own.
+// HandleBatch handles the jobs together and returns each one's error:
+// one read of their users' preferences, one insert of their
+// notifications (SaveBatch), a push each, one enqueue per channel queue.
+// A job whose payload is bad fails alone; when a step shared by the batch
+// fails, each job is handled again on its own, so that an error is only
+// its own job's.
 func (h *Handler) HandleBatch(ctx context.Context, jobs []*queue.Job) []error {
 	errs := make([]error, len(jobs))
-	var wg sync.WaitGroup
+	recs := make([]Record, 0, len(jobs))
+	idx := make([]int, 0, len(jobs)) // the job of each record
 	for i, j := range jobs {
-		wg.Go(func() { errs[i] = h.Handle(ctx, j) })
+		r, err := parse(j)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		recs = append(recs, r)
+		idx = append(idx, i)
+	}
+	if len(recs) == 0 {
+		return errs
+	}
+	err := h.plan(ctx, recs)
+	var ns []Notification
+	var created []bool
+	if err == nil {
+		ns, created, err = h.store.SaveBatch(ctx, recs)
+	}
+	if err != nil {
+		if len(recs) == 1 {
+			errs[idx[0]] = err
+			return errs
+		}
+		var wg sync.WaitGroup
+		for _, i := range idx {
+			wg.Go(func() { errs[i] = h.Handle(ctx, jobs[i]) })
+		}
+		wg.Wait()
+		return errs
+	}
+	var wg sync.WaitGroup
+	for k, n := range ns {
+		if !created[k] {
+			h.log.DebugContext(ctx, "notification already stored; pushing again", "job_id", recs[k].JobID, "notification_id", n.ID)
+		}
+		frame := n
+		frame.Channels = nil
+		wg.Go(func() {
+			if err := h.push.Publish(ctx, n.UserID, frame); err != nil {
+				h.log.WarnContext(ctx, "push failed; the notification is in the inbox", "user_id", n.UserID, "notification_id", n.ID, "err", err)
+			}
+		})
 	}
 	wg.Wait()
+	for k, err := range h.fanOut(ctx, ns) {
+		errs[idx[k]] = err
+	}
 	return errs
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -96,31 +97,125 @@ type Store struct{ db *database.DB }
 // NewStore returns a store on db (the "notification" migrations applied).
 func NewStore(db *database.DB) *Store { return &Store{db: db} }
 
+// Record is a notification to store: the job it comes from, its user,
+// type, the event's own fields and the channels' plan.
+type Record struct {
+	JobID  string
+	UserID int64
+	Type   string
+	Data   map[string]json.RawMessage
+	Plan   map[string]Delivery
+}
+
 // Save stores the notification of a job once, with the channels' plan: a
 // second Save with the same jobID returns the stored row unchanged
 // (created is false), plan included.
 func (s *Store) Save(ctx context.Context, jobID string, userID int64, typ string, data map[string]json.RawMessage, plan map[string]Delivery) (n Notification, created bool, err error) {
-	raw, err := json.Marshal(data)
+	ns, created1, err := s.SaveBatch(ctx, []Record{{JobID: jobID, UserID: userID, Type: typ, Data: data, Plan: plan}})
 	if err != nil {
 		return Notification{}, false, err
 	}
-	if plan == nil {
-		plan = map[string]Delivery{}
+	return ns[0], created1[0], nil
+}
+
+// SaveBatch is Save for many jobs in two round trips: one INSERT of every
+// record (a job id stored before is left alone), one SELECT of the stored
+// rows. It returns them in recs' order, each with whether this call
+// created it. The job ids must differ.
+func (s *Store) SaveBatch(ctx context.Context, recs []Record) ([]Notification, []bool, error) {
+	const perRow = 6
+	args := make([]any, 0, perRow*len(recs))
+	values := make([]string, len(recs))
+	now := time.Now().UTC().Truncate(time.Microsecond).UnixMicro()
+	for i, r := range recs {
+		raw, err := json.Marshal(r.Data)
+		if err != nil {
+			return nil, nil, err
+		}
+		plan := r.Plan
+		if plan == nil {
+			plan = map[string]Delivery{}
+		}
+		rawPlan, err := json.Marshal(plan)
+		if err != nil {
+			return nil, nil, err
+		}
+		values[i] = placeholders(len(args), perRow)
+		args = append(args, r.JobID, r.UserID, r.Type, string(raw), string(rawPlan), now)
 	}
-	rawPlan, err := json.Marshal(plan)
+	rows, err := s.db.QueryContext(ctx, `INSERT INTO notifications (job_id, user_id, type, data, channels, created_at)
+		VALUES `+strings.Join(values, ", ")+` ON CONFLICT (job_id) DO NOTHING RETURNING job_id`, args...)
 	if err != nil {
-		return Notification{}, false, err
+		return nil, nil, fmt.Errorf("notification: save: %w", err)
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO notifications (job_id, user_id, type, data, channels, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING`, jobID, userID, typ, string(raw), string(rawPlan), now.UnixMicro())
+	created := make(map[string]bool, len(recs))
+	err = eachRow(rows, func() error {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		created[id] = true
+		return nil
+	})
 	if err != nil {
-		return Notification{}, false, fmt.Errorf("notification: save: %w", err)
+		return nil, nil, fmt.Errorf("notification: save: %w", err)
 	}
-	affected, _ := res.RowsAffected()
-	n, err = s.scanOne(s.db.QueryRowContext(ctx, `SELECT `+columns+`
-		FROM notifications WHERE job_id = $1`, jobID))
-	return n, affected == 1, err
+	ids := make([]any, len(recs))
+	for i, r := range recs {
+		ids[i] = r.JobID
+	}
+	rows, err = s.db.QueryContext(ctx, `SELECT `+columns+`, job_id FROM notifications
+		WHERE job_id IN `+placeholders(0, len(ids)), ids...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("notification: read saved: %w", err)
+	}
+	stored := make(map[string]Notification, len(recs))
+	err = eachRow(rows, func() error {
+		var id string
+		n, err := s.scan(rows, &id)
+		stored[id] = n
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]Notification, len(recs))
+	outCreated := make([]bool, len(recs))
+	for i, r := range recs {
+		n, ok := stored[r.JobID]
+		if !ok {
+			return nil, nil, fmt.Errorf("notification: job %s was not stored", r.JobID)
+		}
+		out[i], outCreated[i] = n, created[r.JobID]
+	}
+	return out, outCreated, nil
+}
+
+// placeholders returns "($from+1, …, $from+n)".
+func placeholders(from, n int) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(from + i + 1))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// eachRow calls fn for each row, then closes rows and returns the first
+// error.
+func eachRow(rows *sql.Rows, fn func() error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 const columns = `id, user_id, type, data, channels, created_at, read_at`

@@ -114,3 +114,56 @@ func TestInboxPagingAndRead(t *testing.T) {
 		}
 	})
 }
+
+// A batch is stored and pushed as its jobs would be one by one: a bad
+// payload fails alone, a redelivered job stores nothing twice, and a row
+// the database refuses (PostgreSQL takes no NUL in text; SQLite does)
+// fails only its own job, the others handled on their own.
+func TestHandleBatchFailsOnlyTheBadJob(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := newStore(t, backend)
+		p := &pusher{}
+		h := notification.NewHandler(store, p, nil, slog.New(slog.DiscardHandler))
+		ctx := t.Context()
+		again := job("badge-1-1", `{"type":"NEW_BADGE","userId":1,"badgeId":1}`)
+		if err := h.Handle(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+		jobs := []*queue.Job{
+			again,
+			job("badge-2-1", `{"type":"NEW_BADGE","userId":2,"badgeId":1}`),
+			job("no-user", `{"type":"NEW_BADGE"}`),
+			job("nul-3", `{"type":"NEW_\u0000BADGE","userId":3}`),
+			job("badge-4-1", `{"type":"NEW_BADGE","userId":4,"badgeId":1}`),
+		}
+		errs := h.HandleBatch(ctx, jobs)
+		if errs[0] != nil || errs[1] != nil || errs[4] != nil {
+			t.Fatalf("good jobs failed: %v", errs)
+		}
+		if !queue.IsPermanent(errs[2]) {
+			t.Fatalf("bad payload: %v", errs[2])
+		}
+		if refused := backend == "postgres"; (errs[3] != nil) != refused || queue.IsPermanent(errs[3]) {
+			t.Fatalf("NUL in the type on %s: %v", backend, errs[3])
+		}
+		for _, user := range []int64{1, 2, 4} {
+			if items, err := store.List(ctx, user, 10, 0); err != nil || len(items) != 1 {
+				t.Fatalf("user %d's inbox: %+v %v", user, items, err)
+			}
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		pushed := map[string]int{}
+		for _, g := range p.got {
+			pushed[g[:1]]++
+		}
+		want3 := 1
+		if backend == "postgres" {
+			want3 = 0
+		}
+		if pushed["1"] != 2 || pushed["2"] != 1 || pushed["4"] != 1 || pushed["3"] != want3 {
+			t.Fatalf("pushes per user %v", pushed)
+		}
+	})
+}

@@ -36,22 +36,43 @@ func (s *PrefStore) Get(ctx context.Context, userID int64) (Preferences, error) 
 	return decodePrefs(raw)
 }
 
-// ForFanout returns, in one round trip, the user's stored preferences and
-// how many push subscriptions the user has.
-func (s *PrefStore) ForFanout(ctx context.Context, userID int64) (Preferences, int, error) {
-	var raw sql.NullString
-	var subs int
-	err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT data FROM notification_preferences WHERE user_id = $1),
-		(SELECT COUNT(*) FROM push_subscriptions WHERE user_id = $2)`, userID, userID).Scan(&raw, &subs)
+// ForFanout returns, in one round trip, each user's stored preferences
+// (absent: none stored) and push subscription count (absent: none).
+func (s *PrefStore) ForFanout(ctx context.Context, userIDs []int64) (map[int64]Preferences, map[int64]int, error) {
+	n := len(userIDs)
+	args := make([]any, 0, 2*n)
+	for range 2 {
+		for _, id := range userIDs {
+			args = append(args, id)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, data, 0 FROM notification_preferences
+		WHERE user_id IN `+placeholders(0, n)+`
+		UNION ALL SELECT user_id, NULL, COUNT(*) FROM push_subscriptions
+		WHERE user_id IN `+placeholders(n, n)+` GROUP BY user_id`, args...)
 	if err != nil {
-		return Preferences{}, 0, fmt.Errorf("notification: read preferences: %w", err)
+		return nil, nil, fmt.Errorf("notification: read preferences: %w", err)
 	}
-	if !raw.Valid {
-		return Preferences{}, subs, nil
+	prefs, subs := map[int64]Preferences{}, map[int64]int{}
+	err = eachRow(rows, func() error {
+		var id int64
+		var raw sql.NullString
+		var count int
+		if err := rows.Scan(&id, &raw, &count); err != nil {
+			return fmt.Errorf("notification: read preferences: %w", err)
+		}
+		if !raw.Valid {
+			subs[id] = count
+			return nil
+		}
+		p, err := decodePrefs(raw.String)
+		prefs[id] = p
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
 	}
-	p, err := decodePrefs(raw.String)
-	return p, subs, err
+	return prefs, subs, nil
 }
 
 func decodePrefs(raw string) (Preferences, error) {
