@@ -182,7 +182,9 @@ func testDelay(t *testing.T, h Harness) {
 		if _, err := e.Client.Enqueue(ctx, "jobs", "later", nil, queue.WithDelay(d)); err != nil {
 			t.Fatal(err)
 		}
-		if s := e.Stats("jobs"); s.Delayed != 1 {
+		// Delayed until it is due: a Stats that answers after the due time
+		// (a loaded machine) may already see it promoted.
+		if s := e.Stats("jobs"); s.Delayed != 1 && time.Since(t0) < d {
 			t.Fatalf("stats right after a delayed enqueue: %+v", s)
 		}
 		select {
