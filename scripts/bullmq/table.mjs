@@ -60,8 +60,8 @@ console.log(`| scenario (${tip.jobs} jobs; latency: ${tip.lat_seconds} s per rat
 console.log('|---|---|---|---|---|');
 rate('enqueue one by one (awaited `add` / `Enqueue`)', 'enqueue_single');
 rate('enqueue, 50 concurrent callers', 'enqueue_concurrent50', 3);
-rate('bulk enqueue (`addBulk` / `EnqueueBulk` of 100)', 'enqueue_bulk100', 5);
-rate('drain, concurrency 5', 'drain_c5', 3);
+rate('bulk enqueue (`addBulk` / `EnqueueBulk` of 100)', 'enqueue_bulk100', 6);
+rate('drain, concurrency 5', 'drain_c5', 4);
 rate('drain, concurrency 50', 'drain_c50');
 lat('p50 enqueue→start at 500 jobs/s', 'latency_500', 'p50_ms');
 lat('p99 enqueue→start at 500 jobs/s', 'latency_500', 'p99_ms', 1);
@@ -118,6 +118,19 @@ ceil('XREADGROUP COUNT 100 + one XACK', xread, 'drain, concurrency 50', 'drain_c
   console.log(`| latency floor: one XADD per job, paced 500/s, one XREADGROUP BLOCK reader; p50 / p99 | ${fmtMs(f50)} / ${fmtMs(f99)} | ` +
     `p50 / p99 enqueue→start at 500/s | ${fmtMs(t50)} / ${fmtMs(t99)} | ${plus(t50, f50)} / ${plus(t99, f99)} over the floor | ` +
     `p99 ≤ 1 ms${mark(t99 === undefined ? undefined : t99 <= 1)} |`);
+}
+
+if (T.memory || B.memory) {
+  console.log('\n| Redis memory per job (bytes; used_memory delta / jobs) | Tipbox | BullMQ | Tipbox ÷ BullMQ | goal |');
+  console.log('|---|---|---|---|---|');
+  for (const [label, k, goal] of [['waiting', 'bytes_per_waiting', 40], ['completed, kept by retention', 'bytes_per_completed', 50]]) {
+    const t = get(T, 'memory', k);
+    const b = get(B, 'memory', k);
+    const p = div(t, b);
+    const fmtB = (v) => (v === undefined ? 'n/a' : `${Math.round(v)}`);
+    console.log(`| ${label} | ${fmtB(t)} | ${fmtB(b)} | ${p === undefined ? 'n/a' : `${(100 * p).toFixed(0)} %`} | ` +
+      `≤ ${goal} %${mark(p === undefined ? undefined : 100 * p <= goal)} |`);
+  }
 }
 
 for (const [who, objs] of [['Tipbox', tips], ['BullMQ', bulls]]) {

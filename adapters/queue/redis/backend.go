@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -233,7 +232,7 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return nil, err
 	}
 	now := b.now()
-	args := make([]any, 0, 13+9*len(req.Settle))
+	args := make([]any, 0, 13+8*len(req.Settle))
 	lim, glim := b.limits[req.Queue], b.qcfg.GroupLimits()
 	args = append(args, k.base, msArg(now), b.qcfg.Events.MaxLen, msArg(now.Add(b.cfg.MinIdleTime)), req.Max,
 		b.qcfg.Retention.Completed, b.qcfg.Retention.Failed, lim.Max, lim.Per.Milliseconds(), len(req.Settle),
@@ -268,14 +267,17 @@ var outcomeStates = map[queue.Outcome]queue.State{queue.Completed: queue.StateCo
 	queue.Dead: queue.StateFailed, queue.Cancelled: queue.StateCancelled, queue.Released: queue.StateWaiting,
 	queue.Postponed: queue.StateDelayed}
 
+// outcomeKinds names the outcomes for the fetch script.
+var outcomeKinds = map[queue.Outcome]string{queue.Completed: "completed", queue.Retry: "retry", queue.Dead: "dead",
+	queue.Cancelled: "cancelled", queue.Released: "released", queue.Postponed: "postponed"}
+
 // appendSettlement adds one settlement: the record as it is after the
 // outcome, built here from the delivered job (the script checks that the
 // delivery is still current before writing it).
 func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
 	j := *st.Job
 	j.State = outcomeStates[st.Outcome]
-	kind := map[queue.Outcome]string{queue.Completed: "completed", queue.Retry: "retry", queue.Dead: "dead",
-		queue.Cancelled: "cancelled", queue.Released: "released", queue.Postponed: "postponed"}[st.Outcome]
+	kind := outcomeKinds[st.Outcome]
 	if st.Progress != nil {
 		j.Percent = *st.Progress
 	}
@@ -301,23 +303,11 @@ func appendSettlement(args []any, st queue.Settlement, now time.Time) []any {
 		errJSON = jsonString(st.Error)
 	}
 	if st.Job.Undecodable != nil {
-		head, tail := splitRecord(rawRecord(string(st.Job.Payload), st.Job.Undecodable, now))
-		return append(args, "dead", st.Job.ID, st.Job.Delivery, errJSON, head, tail, "", "1", "(undecodable)")
+		return append(args, "dead", st.Job.ID, st.Job.Delivery, errJSON,
+			rawRecord(string(st.Job.Payload), st.Job.Undecodable, now), "", "1", "(undecodable)")
 	}
-	head, tail := encodeSplit(&j)
 	name := jsonString(j.Name)
-	return append(args, kind, j.ID, st.Job.Delivery, errJSON, head, tail, j.Group, j.AttemptsMade(), name[1:len(name)-1])
-}
-
-// splitRecord cuts an encoded record at its token.
-func splitRecord(rec []byte) ([]byte, []byte) {
-	const key = `"token":`
-	i := strings.Index(string(rec), key) + len(key)
-	j := i
-	for j < len(rec) && rec[j] >= '0' && rec[j] <= '9' {
-		j++
-	}
-	return rec[:i:i], rec[j:]
+	return append(args, kind, j.ID, st.Job.Delivery, errJSON, encodeRecord(&j), j.Group, j.AttemptsMade(), name[1:len(name)-1])
 }
 
 // claimed turns one claim of the fetch script into a Job.

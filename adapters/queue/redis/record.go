@@ -50,13 +50,20 @@ type record struct {
 // encodeRecord returns j's record with token 0. j.Payload must be valid
 // JSON.
 func encodeRecord(j *queue.Job) []byte {
-	head, tail := encodeSplit(j)
-	return append(append(head, '0'), tail...)
+	b, _ := encode(j, true)
+	return b
 }
 
 // encodeSplit returns j's record cut where its token goes: a script joins
 // head, the token and tail.
 func encodeSplit(j *queue.Job) (head, tail []byte) {
+	b, cut := encode(j, false)
+	return b[:cut:cut], b[cut:]
+}
+
+// encode returns j's record and where its token goes; with token, the
+// token 0 is written there.
+func encode(j *queue.Job, token bool) ([]byte, int) {
 	b := make([]byte, 0, 224+len(j.Payload)+len(j.Name)+len(j.CorrelationID))
 	b = append(b, `{"state":`...)
 	b = appendString(b, string(j.State))
@@ -80,6 +87,9 @@ func encodeSplit(j *queue.Job) (head, tail []byte) {
 	b = strconv.AppendInt(b, ms(j.FinishedAt), 10)
 	b = append(b, `,"token":`...)
 	cut := len(b)
+	if token {
+		b = append(b, '0')
+	}
 	b = append(b, `,"error":`...)
 	if j.Error == "" {
 		b = append(b, "null"...)
@@ -116,7 +126,7 @@ func encodeSplit(j *queue.Job) (head, tail []byte) {
 		b = append(b, j.Payload...)
 	}
 	b = append(b, '}')
-	return b[:cut:cut], b[cut:]
+	return b, cut
 }
 
 // errNotRecord is the cause of an undecodable record.

@@ -120,9 +120,10 @@ local function release(h, base)
   end
 end
 -- retain trims a finished list to keep, deleting the dropped jobs'
--- records and logs; returns how many it dropped.
-local function retain(key, keep, base)
-  local n = redis.call('LLEN', key) - keep
+-- records and logs; returns how many it dropped. len is the list's
+-- length when the caller knows it.
+local function retain(key, keep, base, len)
+  local n = (len or redis.call('LLEN', key)) - keep
   if n <= 0 then return 0 end
   local old = redis.call('RPOP', key, n)
   local ids, logs = {}, {}
@@ -137,6 +138,28 @@ local function retain(key, keep, base)
   end
   return n
 end
+-- activate rewrites a waiting record whose token is tk as started at now,
+-- with plain searches instead of parse and build (the claim's largest
+-- cost). It returns the record, its attempt and name, or nothing when rec
+-- is not such a record in the shape encodeRecord writes (then the caller
+-- parses it). The header holds only numbers and letters up to "error",
+-- so each key's first occurrence is the header's.
+local function activate(rec, tk, now)
+  if string.sub(rec, 1, 19) ~= '{"state":"waiting",' then return end
+  local pa = string.find(rec, ',"attempt":', 20, true)
+  local ps = pa and string.find(rec, ',"stalls":', pa, true)
+  local pp = ps and string.find(rec, ',"progress":', ps, true)
+  local pr = pp and string.find(rec, ',"runAt":', pp, true)
+  local pb = pr and string.find(rec, ',"startedAt":', pr, true)
+  local pf = pb and string.find(rec, ',"finishedAt":', pb, true)
+  local pt = pf and string.find(rec, ',"token":', pf, true)
+  if not pt or string.sub(rec, pt + 9, pt + 17 + #tk) ~= tk .. ',"error":' then return end
+  local pn = string.find(rec, ',"name":"', pt, true)
+  local pm = pn and string.find(rec, '","maxAttempts":', pn, true)
+  if not pm then return end
+  return '{"state":"active",' .. string.sub(rec, 20, pp + 11) .. '0' .. string.sub(rec, pr, pb + 12) .. now ..
+    string.sub(rec, pf), string.sub(rec, pa + 11, ps - 1), string.sub(rec, pn + 9, pm - 1)
+end
 local function finish(h, id, state, now)
   h.state, h.finishedAt, h.token = state, now, '0'
   redis.call('LPUSH', KEYS[LIST[state]], now .. '|' .. id)
@@ -147,46 +170,68 @@ end
 // (0 = now), unique (0|1), name (JSON-escaped), record head, record tail
 // (the record cut where its token goes). Returns 1 per job added, 0 per
 // job skipped (a unique id remembered, or an id the queue holds).
+// Per job it runs HSETNX and XADD; the waiting-list pushes, delayed-set
+// adds and the token counter are one call each for the whole batch.
 var enqueueScript = goredis.NewScript(prelude + `
 local base, now, emax, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local nowN = tonumber(now)
-local out = {}
-local i = 5
+local n = (#ARGV - 4) / 6
+-- The batch's tokens in one step (a skipped job leaves a gap).
+local tk0 = redis.call('INCRBY', KEYS[15], n) - n
+local out, lists, delayed = {}, {}, {}
 local woke = false
-while i <= #ARGV do
+local i = 5
+for k = 1, n do
   local id, due, uniq, name, head, tail = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
   i = i + 6
   local ok = 1
   if uniq == '1' and not redis.call('SET', base .. 'dedup:' .. id, '1', 'NX', 'PX', ttl) then ok = 0 end
-  if ok == 1 and redis.call('HEXISTS', KEYS[1], id) == 1 then ok = 0 end
   if ok == 1 then
     local state = 'waiting'
     if due > nowN then
       state = 'delayed'
-      redis.call('HSET', KEYS[1], id, head .. '0' .. tail)
-      redis.call('ZADD', KEYS[6], due, id)
+      ok = redis.call('HSETNX', KEYS[1], id, head .. '0' .. tail)
+      if ok == 1 then delayed[#delayed + 1] = due; delayed[#delayed + 1] = id end
     else
-      local pr = string.match(head, '"priority":"(%a+)"')
-      local tk = redis.call('INCR', KEYS[15])
-      enlist(base, pr, string.match(tail, ',"group":"([%w_.:%-]+)"'), tk .. ':' .. id)
-      redis.call('HSET', KEYS[1], id, head .. tk .. tail)
-      woke = true
+      local tk = tostring(tk0 + k)
+      ok = redis.call('HSETNX', KEYS[1], id, head .. tk .. tail)
+      if ok == 1 then
+        local g = string.match(tail, ',"group":"([%w_.:%-]+)"')
+        woke = true
+        if g then
+          enlist(base, nil, g, tk .. ':' .. id)
+        else
+          local li = WAIT[string.match(head, '"priority":"(%a+)"')] or 3
+          lists[li] = lists[li] or {}
+          lists[li][#lists[li] + 1] = tk .. ':' .. id
+        end
+      end
     end
-    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', state, 'a', '0', 'n', name, 't', now)
+    if ok == 1 then
+      redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', state, 'a', '0', 'n', name, 't', now)
+    end
   end
   out[#out + 1] = ok
 end
+for li = 2, 4 do
+  local l = lists[li]
+  if l then
+    for c = 1, #l, 1000 do redis.call('LPUSH', KEYS[li], unpack(l, c, math.min(c + 999, #l))) end
+    if li == 3 and redis.call('LLEN', base .. 'ring') > 0 then join(base, '*') end
+  end
+end
+for c = 1, #delayed, 1000 do redis.call('ZADD', KEYS[6], unpack(delayed, c, math.min(c + 999, #delayed))) end
 if woke and redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
 return out`)
 
 // fetch: ARGV base, now, emax, lease-deadline-ms, want, keep-completed,
 // keep-failed, limit-max, limit-per-ms (0 0: no limit), settlement count,
 // group concurrency (0: none), group-limit-max, group-limit-per-ms, then
-// per settlement: kind, id, token, error (JSON or ""), record head,
-// record tail (the settled record as the worker built it, cut at its
-// token; for an entry that was not a readable job, the record to write in
-// its place), group, attempts made, name (JSON-escaped): a completed job
-// is written without being read back. Settles, then claims up to want jobs, highest priority
+// per settlement: kind, id, token, error (JSON or ""), record (the
+// settled record as the worker built it, token 0; for an entry that was
+// not a readable job, the record to write in its place), group, attempts
+// made, name (JSON-escaped): a completed job is written without being
+// read back. Settles, then claims up to want jobs, highest priority
 // first, within the queue's limit (starts spaced limit-per/limit-max apart
 // with a burst of a tenth of limit-max: the generic cell rate algorithm,
 // its next slot in key rate, see queue.Limit), and no start at all while a
@@ -205,14 +250,47 @@ local minute = math.floor(nowN / 60000)
 local dropped = 0
 local cancelling = ns > 0 and redis.call('SCARD', KEYS[13]) > 0
 local fin = {completed = 0, failed = 0, cancelled = 0}
+-- Fencing: a settlement is current while its lease is in the active set.
+-- All leases are looked up and removed in two calls, not one per job.
+local current = {}
+do
+  local leases, at = {}, {}
+  for n = 0, ns - 1 do
+    local tk = ARGV[16 + 8 * n]
+    if tk ~= '' then
+      leases[#leases + 1] = tk .. ':' .. ARGV[15 + 8 * n]
+      at[#leases] = n
+    end
+  end
+  if #leases <= 2 then
+    for k = 1, #leases do
+      if redis.call('ZREM', KEYS[5], leases[k]) == 1 then current[at[k]] = true end
+    end
+    leases = {}
+  end
+  for c = 1, #leases, 1000 do
+    local e = math.min(c + 999, #leases)
+    local sc = redis.call('ZMSCORE', KEYS[5], unpack(leases, c, e))
+    local gone = {}
+    for k = c, e do
+      if sc[k - c + 1] and not current[leases[k]] then
+        current[leases[k]] = true
+        current[at[k]] = true
+        gone[#gone + 1] = leases[k]
+      end
+    end
+    if #gone > 0 then redis.call('ZREM', KEYS[5], unpack(gone)) end
+  end
+end
+-- Completed records and their list elements, written together below.
+local recs, done = {}, {}
 local i = 14
-for _ = 1, ns do
-  local kind, id, tk, err, head, tail = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-  local group, made, name = ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
-  i = i + 9
+for n = 0, ns - 1 do
+  local kind, id, tk, err, rec = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local group, made, name = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  i = i + 8
   -- A raw element (not a job) was popped without a lease: settled once.
-  if tk == '' or redis.call('ZREM', KEYS[5], tk .. ':' .. id) == 1 then
-    local rec = head .. '0' .. tail
+  if tk == '' or current[n] then
     local forced = cancelling and redis.call('SREM', KEYS[13], id) == 1
     if kind == 'completed' and tk ~= '' then
       -- The hot path: the worker built the record; nothing to read back.
@@ -220,8 +298,9 @@ for _ = 1, ns do
         redis.call('HDEL', base .. 'gactive', group)
         if redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
       end
-      redis.call('HSET', KEYS[1], id, rec)
-      redis.call('LPUSH', KEYS[7], now .. '|' .. id)
+      recs[#recs + 1] = id
+      recs[#recs + 1] = rec
+      done[#done + 1] = now .. '|' .. id
       fin.completed = fin.completed + 1
       redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', 'completed', 'a', made, 'n', name, 't', now)
       kind = nil
@@ -264,10 +343,15 @@ for _ = 1, ns do
     end
   end
 end
+local clen
+for c = 1, #done, 500 do
+  redis.call('HSET', KEYS[1], unpack(recs, 2 * c - 1, 2 * math.min(c + 499, #done)))
+  clen = redis.call('LPUSH', KEYS[7], unpack(done, c, math.min(c + 499, #done)))
+end
 if fin.completed > 0 then
   redis.call('HINCRBY', KEYS[11], 'completed', fin.completed)
   redis.call('HINCRBY', KEYS[14], minute .. ':c', fin.completed)
-  retain(KEYS[7], keepC, base)
+  retain(KEYS[7], keepC, base, fin.completed == #done and clen or nil)
 end
 if fin.failed > 0 then
   redis.call('HINCRBY', KEYS[11], 'failed', fin.failed)
@@ -277,8 +361,9 @@ end
 if fin.cancelled > 0 then retain(KEYS[9], keepC, base) end
 local out = {dropped, 0, 0}
 if want <= 0 then return out end
-if redis.call('EXISTS', KEYS[12]) == 1 then out[2] = 1; return out end
-local held = tonumber(redis.call('GET', base .. 'held') or '0')
+local ph = redis.call('MGET', KEYS[12], base .. 'held')
+if ph[1] then out[2] = 1; return out end
+local held = tonumber(ph[2] or '0')
 if held > nowN then out[3] = held; return out end
 local rkey, step, tat, tol
 local asked = want
@@ -292,33 +377,62 @@ if lmax > 0 then
   want = math.min(want, n)
 end
 local need = want
--- claim takes one popped element: false when it was stale.
-local function claim(el)
+-- Claimed records and leases, written together (see flush); claimed
+-- guards against an element met twice before its record is written.
+local recs, leases, claimed = {}, {}, {}
+local function flush()
+  if #recs > 0 then redis.call('HSET', KEYS[1], unpack(recs)); recs = {} end
+  if #leases > 0 then redis.call('ZADD', KEYS[5], unpack(leases)); leases = {} end
+end
+-- take claims one popped element whose record (false: none) was read:
+-- false when the element was stale.
+local function take(el, rec)
   local tk, id = string.match(el, '^(%d+):(.*)$')
   if not tk then
     out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = el
     return true
   end
-  local rec = redis.call('HGET', KEYS[1], id)
-  local h = parse(rec)
-  if h and h.state == 'waiting' and h.token == tk then
+  if claimed[id] then return false end
+  local new, made, name
+  if rec then new, made, name = activate(rec, tk, now) end
+  local h = not new and parse(rec)
+  if new then
+    rec = new
+  elseif h and h.state == 'waiting' and h.token == tk then
     h.state, h.startedAt, h.progress = 'active', now, '0'
-    rec = build(h)
-    redis.call('HSET', KEYS[1], id, rec)
+    rec, made, name = build(h), h.attempt, jname(h)
   elseif not rec or h then
     return false
   end
-  redis.call('ZADD', KEYS[5], lease, el)
-  if h then event(h, id, emax, now) end
+  if made then
+    recs[#recs + 1] = id
+    recs[#recs + 1] = rec
+  end
+  claimed[id] = true
+  leases[#leases + 1] = lease
+  leases[#leases + 1] = el
+  if made then
+    redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', 'active', 'a', made, 'n', name, 't', now)
+  end
   out[#out + 1] = tk; out[#out + 1] = id; out[#out + 1] = rec
+  if #recs >= 1000 or #leases >= 1000 then flush() end
   return true
 end
+local function claim(el)
+  local id = string.match(el, '^%d+:(.*)$')
+  return take(el, id and redis.call('HGET', KEYS[1], id))
+end
+-- drain claims from one list, reading the popped elements' records in
+-- one call.
 local function drain(key)
   while need > 0 do
-    local els = redis.call('RPOP', key, need)
+    local els = redis.call('RPOP', key, math.min(need, 500))
     if not els then return end
-    for _, el in ipairs(els) do
-      if claim(el) then need = need - 1 end
+    local ids = {}
+    for k, el in ipairs(els) do ids[k] = string.match(el, '^%d+:(.*)$') or '' end
+    local rs = redis.call('HMGET', KEYS[1], unpack(ids))
+    for k, el in ipairs(els) do
+      if take(el, rs[k]) then need = need - 1 end
     end
   end
 end
@@ -391,6 +505,7 @@ else
   if rlen == 0 then drain(KEYS[3]) end
 end
 drain(KEYS[4])
+flush()
 if rkey and want > need then
   tat = tat + (want - need) * step
   redis.call('SET', rkey, string.format('%.3f', tat), 'PX', math.ceil(lper * 2))
