@@ -105,8 +105,9 @@ func BenchmarkSearch100k(b *testing.B) {
 	}
 }
 
-// startSearchAPI runs the API on a backend that keeps n completed jobs.
-func startSearchAPI(b *testing.B, profile string, n int) *server {
+// startSearchAPI runs the API on a queue backend ("memory", "redis" or
+// "postgres") that keeps n completed jobs.
+func startSearchAPI(b testing.TB, profile string, n int) *server {
 	env := []string{fmt.Sprintf("TIPBOX_QUEUE_RETENTION_COMPLETED=%d", n+1000), "TIPBOX_LOG_LEVEL=error"}
 	file := ""
 	switch profile {
