@@ -17,17 +17,21 @@ import (
 	"github.com/tipbox/tipbox/core/queue"
 )
 
-// flushDelay bounds how long a written event waits for the ones that
-// follow it before the stream is flushed.
-const flushDelay = 20 * time.Millisecond
+// flushDelay bounds how long an event waits for the ones that follow it
+// before their batch is sent; maxBatch bounds a batch.
+const (
+	flushDelay = 20 * time.Millisecond
+	maxBatch   = 500
+)
 
 // events streams the transitions of every queue (or of those named by
 // ?queues=a,b) as Server-Sent Events, so a tab holds one connection
-// whatever it shows. Each listener comes from the process's EventHub,
+// whatever it shows. Each message carries a batch: its data is a JSON
+// array of events, oldest first. Each listener comes from the process's EventHub,
 // which reads a queue's events once for all the streams open on it.
 //
-// An event's id is the whole stream's position: one queue=eventID pair per
-// queue, query-encoded. A client that reconnects with it as Last-Event-ID
+// A message's id is the whole stream's position after its last event: one
+// queue=eventID pair per queue, query-encoded. A client that reconnects with it as Last-Event-ID
 // (header, or ?lastEventId=) first gets what each queue produced since,
 // from the bounded history, then the live events.
 func (d *Dashboard) events(c *fiber.Ctx) error {
@@ -91,15 +95,34 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 		defer closeAll()
 		events, ended, done := merge(listeners)
 		defer close(done)
-		// write buffers one event; the stream is flushed once per burst
-		// (whatever is waiting has been written), not once per event.
-		write := func(ev queue.Event) error {
+		// Events are sent in batches: one message per flush, whose data is
+		// the JSON array of the events and whose id the position after the
+		// last of them, so the position is encoded once per batch.
+		var batch []queue.Event
+		add := func(ev queue.Event) {
 			pos.Set(ev.Queue, ev.ID)
-			b, _ := json.Marshal(ev)
-			_, err := fmt.Fprintf(w, "id: %s\ndata: %s\n\n", pos.Encode(), b)
+			batch = append(batch, ev)
+		}
+		send := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
+			data, err := json.Marshal(batch)
+			if err != nil {
+				return err
+			}
+			batch = batch[:0]
+			_, _ = w.WriteString("id: ")
+			_, _ = w.WriteString(pos.Encode())
+			_, _ = w.WriteString("\ndata: ")
+			_, _ = w.Write(data)
+			_, err = w.WriteString("\n\n")
 			return err
 		}
 		flush := func() error {
+			if err := send(); err != nil {
+				return err
+			}
 			extend()
 			return w.Flush()
 		}
@@ -115,38 +138,43 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := queue.Replay(ctx, store, q, resume.Get(q), func(ev queue.Event) error {
 				seen[q][ev.ID] = true
-				return write(ev)
+				add(ev)
+				if len(batch) >= maxBatch {
+					return send()
+				}
+				return nil
 			})
 			cancel()
 			if err != nil || flush() != nil {
 				return
 			}
 		}
-		live := func(ev queue.Event) error {
+		live := func(ev queue.Event) {
 			if s := seen[ev.Queue]; s != nil {
 				if s[ev.ID] {
-					return nil // already sent by the replay
+					return // already sent by the replay
 				}
 				delete(seen, ev.Queue)
 			}
-			return write(ev)
+			add(ev)
 		}
 		t := time.NewTicker(keepAlive)
 		defer t.Stop()
-		// Events are flushed flushDelay after the first one written: a
-		// busy queue's events go out in a few writes a second, not one
-		// write (and syscall) each.
+		// A batch is sent flushDelay after its first event: a busy queue's
+		// events go out in a few writes a second, not one write (and
+		// syscall) each.
 		flushT := time.NewTimer(time.Hour)
 		flushT.Stop()
 		pending := false
 		for {
 			select {
 			case ev := <-events:
-				if live(ev) != nil {
-					return
+				live(ev)
+				for len(events) > 0 && len(batch) < maxBatch {
+					live(<-events)
 				}
-				for len(events) > 0 {
-					if live(<-events) != nil {
+				if len(batch) >= maxBatch {
+					if send() != nil {
 						return
 					}
 				}
@@ -162,6 +190,7 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 			case <-ended:
 				// A listener was dropped (too slow) or the hub closed: end
 				// the stream; the client resumes from its last id.
+				_ = flush()
 				return
 			case <-t.C:
 				if _, err := w.WriteString(": keep-alive\n\n"); err != nil || flush() != nil {

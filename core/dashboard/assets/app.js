@@ -146,7 +146,7 @@
               if (line.endsWith("\r")) line = line.slice(0, -1);
               if (line === "") {
                 if (id) S.lastId = id;
-                if (data.length) dispatch(JSON.parse(data.join("\n")));
+                if (data.length) for (const ev of JSON.parse(data.join("\n"))) dispatch(ev);
                 data = [];
                 continue;
               }
@@ -433,13 +433,15 @@
         }
       },
     });
-    // A search answers in steps (the server examines a bounded number of
-    // jobs per request and says "partial"): follow them, up to ten, until
-    // a page's worth is found.
+    // A search answers in steps (the server searches for about 150 ms per
+    // request and says "partial"): follow them, showing the progress,
+    // until a page's worth is found, the jobs are all searched, or 10 s
+    // have passed (then "Load more" searches on).
     const load = async () => {
       more.hidden = true;
       let added = 0, scanned = 0;
-      for (let hop = 0; ; hop++) {
+      const t0 = Date.now();
+      for (;;) {
         let page;
         try {
           page = await api("GET", QAPI + "/" + enc(q) + "/jobs?state=" + state + "&limit=50" + (search ? "&q=" + enc(search) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
@@ -455,13 +457,13 @@
         }
         cursor = page.next || "";
         scanned += page.scanned || 0;
-        if (!(page.partial && cursor && added < 50 && hop < 9)) {
+        if (!(page.partial && cursor && added < 50 && Date.now() - t0 < 10000)) {
           more.hidden = !cursor;
           note.textContent = rows.size === 0 && !cursor ? (search ? "No job matches." : "No " + state + " jobs.") :
             page.partial ? "Searched " + scanned + " jobs; Load more searches on." : "";
           return;
         }
-        note.textContent = "Searching… " + scanned + " jobs examined";
+        note.textContent = "Searching… " + scanned + " jobs examined" + (added ? ", " + added + " found" : "");
       }
     };
     more.addEventListener("click", load);
