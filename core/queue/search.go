@@ -31,6 +31,10 @@ func NewMatcher(word string) Matcher {
 // Word is the searched word, lower case.
 func (m Matcher) Word() string { return m.word }
 
+// ASCII reports whether the word is ASCII: it then matches only ASCII
+// text, whose case folding is ASCII's.
+func (m Matcher) ASCII() bool { return m.ascii }
+
 // String reports whether s contains the word, ignoring case.
 func (m Matcher) String(s string) bool {
 	if !m.ascii {

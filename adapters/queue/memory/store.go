@@ -151,7 +151,9 @@ func (b *Backend) finishedJobs(q string, query queue.JobQuery, at int64, after s
 		for n := 0; i >= 0 && n < searchBatch; i-- {
 			e := list[i]
 			seq = e.seq
-			if !s.current(e) || e.job.State != query.State {
+			// current(e) without its second lookup: sequences are unique,
+			// and delete drops the job's cur.
+			if s.cur[e.job.ID] != e.seq || e.job.State != query.State {
 				continue
 			}
 			n++
