@@ -110,6 +110,18 @@ func TestSearch(t *testing.T) {
 					t.Fatalf("a field name of the record matched %d jobs", len(got))
 				}
 			})
+			t.Run("cursor of a removed job", func(t *testing.T) {
+				p, err := s.admin.Jobs(ctx, testQueue, queue.JobQuery{State: queue.StateCompleted, Search: "needle", Limit: 1})
+				if err != nil || len(p.Jobs) != 1 || p.Next == "" {
+					t.Fatalf("first page: %+v %v", p, err)
+				}
+				first := p.Jobs[0].ID
+				if err := s.admin.Act(ctx, testQueue, first, queue.ActRemove); err != nil {
+					t.Fatal(err)
+				}
+				delete(want, first)
+				same(t, search(t, queue.StateCompleted, "needle", queue.JobQuery{Limit: 50, Cursor: p.Next}))
+			})
 			t.Run("error", func(t *testing.T) {
 				if got := search(t, queue.StateFailed, "UPSTREAM answered", queue.JobQuery{Limit: 50}); !slices.Equal(got, []string{failed}) {
 					t.Fatalf("found %v, want %s", got, failed)

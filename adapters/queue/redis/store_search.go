@@ -21,10 +21,9 @@ const searchChunk = 2000
 // searchFinished searches a finished state's list ("<ms>|<id>", newest
 // first) in chunks: the list's elements by index, then their records in
 // one HMGET, matched as raw text without decoding (a hit is confirmed on
-// the decoded fields: the raw record also holds field names). The cursor
-// is the last element examined. Each chunk re-reads the element before it
-// to notice that the list moved meanwhile (jobs finished or removed) and
-// find its place again, so a moving list costs no job and few repeats.
+// the decoded fields: the raw record also holds field names). The chunks
+// are read one ahead of the matching, so Redis serves the next while this
+// one is matched. The cursor is the last element examined.
 func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key string, query queue.JobQuery) (queue.JobPage, error) {
 	m := queue.NewMatcher(query.Search)
 	var page queue.JobPage
@@ -40,72 +39,106 @@ func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key stri
 			return page, err
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // an answer before the list's end stops the reader
+	chunks := make(chan finishedChunk, 1)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		errc <- b.readFinished(ctx, k, key, start, last, chunks)
+	}()
+	for c := range chunks {
+		for i, r := range c.recs {
+			if query.Budget > 0 && page.Scanned >= query.Budget {
+				page.Partial, page.Next = true, last
+				return page, nil
+			}
+			last = c.els[i]
+			data, ok := r.(string)
+			if !ok {
+				continue // gone meanwhile
+			}
+			page.Scanned++
+			if !m.String(data) && !m.String(c.ids[i]) {
+				continue
+			}
+			j := b.decodeListed(q, c.ids[i], data)
+			if !m.Job(j) {
+				continue
+			}
+			page.Jobs = append(page.Jobs, j)
+			if len(page.Jobs) == query.Limit {
+				if !c.end || i < len(c.recs)-1 {
+					page.Next = last
+				}
+				return page, nil
+			}
+		}
+		if !c.end && !query.Until.IsZero() && time.Now().After(query.Until) {
+			page.Partial, page.Next = true, last
+			return page, nil
+		}
+	}
+	return page, <-errc
+}
+
+// finishedChunk is a run of a finished list's elements, their IDs and
+// records (nil when gone); end marks the list's last run.
+type finishedChunk struct {
+	els, ids []string
+	recs     []any
+	end      bool
+}
+
+// readFinished sends the finished list's chunks from index start on, until
+// its end or ctx is done. last is the element before start ("" at the
+// head): each chunk also reads the element before it, to notice that the
+// list moved meanwhile (jobs finished or were removed) and find its place
+// again, so a moving list costs no job and few repeats.
+func (b *Backend) readFinished(ctx context.Context, k keys, key string, start int64, last string, out chan<- finishedChunk) error {
+	check := false // whether last is expected just before start
 	for {
 		from := start
-		if last != "" && from > 0 {
-			from-- // the last element examined, expected first
+		if check && from > 0 {
+			from--
 		}
 		els, err := b.client.LRange(ctx, key, from, from+searchChunk).Result()
 		if err != nil {
-			return page, err
+			return err
 		}
 		end := len(els) < searchChunk+1
 		if from < start {
 			i := slices.Index(els, last)
 			if i < 0 {
 				if start, err = b.locateFinished(ctx, key, last); err != nil {
-					return page, err
+					return err
 				}
+				check = false
 				continue
 			}
 			els = els[i+1:]
 			start = from + int64(i) + 1
 		}
 		if len(els) == 0 {
-			return page, nil
+			return nil
 		}
-		ids := make([]string, len(els))
+		c := finishedChunk{els: els, ids: make([]string, len(els)), end: end}
 		for i, el := range els {
-			_, ids[i], _ = strings.Cut(el, "|")
+			_, c.ids[i], _ = strings.Cut(el, "|")
 		}
-		recs, err := b.client.HMGet(ctx, k.jobs, ids...).Result()
-		if err != nil {
-			return page, err
+		if c.recs, err = b.client.HMGet(ctx, k.jobs, c.ids...).Result(); err != nil {
+			return err
 		}
-		for i, r := range recs {
-			if query.Budget > 0 && page.Scanned >= query.Budget {
-				page.Partial, page.Next = true, last
-				return page, nil
-			}
-			last = els[i]
-			start++
-			data, ok := r.(string)
-			if !ok {
-				continue // gone meanwhile
-			}
-			page.Scanned++
-			if !m.String(data) && !m.String(ids[i]) {
-				continue
-			}
-			j := b.decodeListed(q, ids[i], data)
-			if !m.Job(j) {
-				continue
-			}
-			page.Jobs = append(page.Jobs, j)
-			if len(page.Jobs) == query.Limit {
-				if !end || i < len(recs)-1 {
-					page.Next = last
-				}
-				return page, nil
-			}
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return nil
 		}
 		if end {
-			return page, nil
+			return nil
 		}
-		if !query.Until.IsZero() && time.Now().After(query.Until) {
-			page.Partial, page.Next = true, last
-			return page, nil
-		}
+		start += int64(len(els))
+		last, check = els[len(els)-1], true
 	}
 }
 
