@@ -20,8 +20,8 @@ import (
 // the word only in the oldest job ("oldest"), and a word no job holds
 // ("none"). Through the HTTP API it times the first answer and the whole
 // search (following the "partial" cursors to the word, or to the end);
-// in the page ("browser") it times each search typed into the box until
-// its row (or "No job matches.") shows. It asserts nothing.
+// in the page ("browser") it times each search, from the Enter key in the
+// search box until its row (or "No job matches.") shows. It asserts nothing.
 //
 //	go test -run '^$' -bench Search100k -benchtime 5x ./tests/dashboard/
 func BenchmarkSearch100k(b *testing.B) {
@@ -99,9 +99,11 @@ func BenchmarkSearch100k(b *testing.B) {
 						{"nowhere", chromedp.Poll[chromedp.Void](`document.querySelector('p[role=status]').textContent === "No job matches."`), &none},
 					} {
 						run(b, tab, "reset", chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/completed"), chromedp.WaitVisible(css(`tbody tr`)),
-							chromedp.Poll[chromedp.Void](`!document.querySelector('#search').value`))
+							chromedp.Poll[chromedp.Void](`!document.querySelector('#search').value`),
+							chromedp.SetValue(css(`#search`), c.word))
+						// Timed from the Enter key, the typing left out.
 						t0 := time.Now()
-						run(b, tab, "search "+c.word, chromedp.SendKeys(css(`#search`), c.word+"\r"), c.done)
+						run(b, tab, "search "+c.word, chromedp.SendKeys(css(`#search`), "\r"), c.done)
 						*c.took += time.Since(t0)
 					}
 				}
