@@ -405,8 +405,9 @@
     const tabs = () => el("nav", { class: "tabs", "aria-label": "States" }, STATES.map((st) => el("a", { href: "#/q/" + enc(q) + "/" + st, "aria-current": st === state ? "page" : null },
       st + (S.stats[q] && S.stats[q][st] != null ? " " + S.stats[q][st] : ""))));
     let tabsEl = tabs();
+    let table;
     show(queueHead(q, el("h1", {}, q + " · " + state)), tabsEl, form, el("div", { class: "toolbar" }, bulk),
-      el("div", { class: "tablewrap" }, el("table", { "aria-label": state + " jobs" }, el("thead", {}, el("tr", {}, ["id", "name", "state", "attempts", "payload", "error", "when", ""].map((h, i) => el("th", { class: [3, 4, 6].includes(i) ? "h-opt" : null }, h)))), tbody)),
+      el("div", { class: "tablewrap" }, (table = el("table", { "aria-label": state + " jobs", "aria-busy": "true", "data-search": search }, el("thead", {}, el("tr", {}, ["id", "name", "state", "attempts", "payload", "error", "when", ""].map((h, i) => el("th", { class: [3, 4, 6].includes(i) ? "h-opt" : null }, h)))), tbody))),
       note, more);
     let cursor = "";
     const view = (S.view = {
@@ -439,6 +440,10 @@
     // have passed (then "Load more" searches on).
     const load = async () => {
       more.hidden = true;
+      table.setAttribute("aria-busy", "true");
+      try { await loadPages(); } finally { table.setAttribute("aria-busy", "false"); }
+    };
+    const loadPages = async () => {
       let added = 0, scanned = 0;
       const t0 = Date.now();
       for (;;) {
