@@ -28,13 +28,14 @@ const (
 // events streams the transitions of every queue (or of those named by
 // ?queues=a,b) as Server-Sent Events, so a tab holds one connection
 // whatever it shows. Each message carries a batch: its data is a JSON
-// array of events, oldest first. Each listener comes from the process's EventHub,
-// which reads a queue's events once for all the streams open on it.
+// array of events, oldest first. Each listener comes from the process's
+// EventHub, which reads a queue's events once for all the streams open on
+// it.
 //
 // A message's id is the whole stream's position after its last event: one
-// queue=eventID pair per queue, query-encoded. A client that reconnects with it as Last-Event-ID
-// (header, or ?lastEventId=) first gets what each queue produced since,
-// from the bounded history, then the live events.
+// queue=eventID pair per queue, query-encoded. A client that reconnects
+// with it as Last-Event-ID (header, or ?lastEventId=) first gets what each
+// queue produced since, from the bounded history, then the live events.
 func (d *Dashboard) events(c *fiber.Ctx) error {
 	queues := d.deps.Admin.Queues()
 	if v := c.Query("queues"); v != "" {
