@@ -26,7 +26,7 @@ type Admin struct {
 // NewAdmin returns the Admin of cfg's queues.
 func NewAdmin(cfg Config, backend Store) *Admin {
 	return &Admin{queues: append([]string(nil), cfg.Queues...), backend: backend,
-		SearchBudget: 1_000_000, SearchTime: 150 * time.Millisecond}
+		SearchBudget: 1_000_000, SearchTime: 180 * time.Millisecond}
 }
 
 // Queues lists the configured queue names, in config order.

@@ -9,7 +9,7 @@ import (
 )
 
 // searchChunk is how many jobs one search statement examines.
-const searchChunk = 20000
+const searchChunk = 10000
 
 // searchJobs runs a search in the database: each statement walks up to
 // searchChunk jobs of the listing (cond, ordered by key) after the cursor

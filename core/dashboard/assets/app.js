@@ -434,7 +434,7 @@
         }
       },
     });
-    // A search answers in steps (the server searches for about 150 ms per
+    // A search answers in steps (the server searches for about 180 ms per
     // request and says "partial"): follow them, showing the progress,
     // until a page's worth is found, the jobs are all searched, or 10 s
     // have passed (then "Load more" searches on).
