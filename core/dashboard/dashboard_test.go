@@ -353,19 +353,24 @@ func (e *env) openStream(t *testing.T, lastID string) (<-chan sseEvent, func()) 
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
+		// A message is a batch of events; its id is the position after
+		// the last one, given here to each.
+		var id string
+		var batch []map[string]any
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
 			case strings.HasPrefix(line, "id: "):
-				ev.id = line[4:]
+				id = line[4:]
 			case strings.HasPrefix(line, "data: "):
-				_ = json.Unmarshal([]byte(line[6:]), &ev.data)
+				_ = json.Unmarshal([]byte(line[6:]), &batch)
 			case strings.HasPrefix(line, ": keep-alive"):
 				out <- sseEvent{id: "keep-alive"}
-			case line == "" && ev.data != nil:
-				out <- ev
-				ev = sseEvent{}
+			case line == "" && batch != nil:
+				for _, data := range batch {
+					out <- sseEvent{id: id, data: data}
+				}
+				batch = nil
 			}
 		}
 		close(out)

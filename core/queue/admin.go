@@ -13,8 +13,11 @@ import (
 type Admin struct {
 	queues  []string
 	backend Store
-	// SearchBudget bounds the jobs one search request examines.
+	// SearchBudget bounds the jobs one search request examines, and
+	// SearchTime its time (JobQuery.Until): a search answers within about
+	// SearchTime, partial when it could not examine every job.
 	SearchBudget int
+	SearchTime   time.Duration
 	// OnScheduleChange, when set, runs after a schedule is put or deleted
 	// (the process's Scheduler re-reads them).
 	OnScheduleChange func()
@@ -22,7 +25,8 @@ type Admin struct {
 
 // NewAdmin returns the Admin of cfg's queues.
 func NewAdmin(cfg Config, backend Store) *Admin {
-	return &Admin{queues: append([]string(nil), cfg.Queues...), backend: backend, SearchBudget: 20000}
+	return &Admin{queues: append([]string(nil), cfg.Queues...), backend: backend,
+		SearchBudget: 1_000_000, SearchTime: 180 * time.Millisecond}
 }
 
 // Queues lists the configured queue names, in config order.
@@ -89,7 +93,8 @@ func (a *Admin) Job(ctx context.Context, name, id string) (*Job, error) {
 }
 
 // Jobs lists jobs of one state, newest first. A search examines at most
-// SearchBudget jobs per call (JobPage.Partial says it stopped there).
+// SearchBudget jobs and spends about SearchTime per call (JobPage.Partial
+// says it stopped there).
 func (a *Admin) Jobs(ctx context.Context, name string, q JobQuery) (JobPage, error) {
 	if err := a.check(name); err != nil {
 		return JobPage{}, err
@@ -102,6 +107,9 @@ func (a *Admin) Jobs(ctx context.Context, name string, q JobQuery) (JobPage, err
 	}
 	if q.Search != "" && q.Budget <= 0 {
 		q.Budget = a.SearchBudget
+	}
+	if q.Search != "" && q.Until.IsZero() && a.SearchTime > 0 {
+		q.Until = time.Now().Add(a.SearchTime)
 	}
 	return a.backend.Jobs(ctx, name, q)
 }

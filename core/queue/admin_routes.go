@@ -189,8 +189,8 @@ type jobsPage struct {
 	Jobs []JobView `json:"jobs"`
 	// Next continues the listing (null at the end).
 	Next *string `json:"next"`
-	// Partial (searches only) says the search stopped at its budget of
-	// examined jobs; Next continues it.
+	// Partial (searches only) says the search stopped at its budget (of
+	// time or of examined jobs); Next continues it.
 	Partial bool `json:"partial,omitempty"`
 	Scanned int  `json:"scanned,omitempty"`
 }

@@ -199,11 +199,17 @@ type JobQuery struct {
 	// Limit is the page size (1–1000).
 	Limit int
 	// Search, when set, keeps only jobs whose ID, name, payload or error
-	// contains it (case-insensitive). Budget bounds the work: a driver
-	// examines at most Budget jobs per call and returns what it found with
-	// Next set to continue, and Partial true.
+	// contains it (case-insensitive, see Matcher). Budget bounds the work:
+	// a driver examines at most Budget jobs per call and returns what it
+	// found with Next set to continue, and Partial true.
 	Search string
 	Budget int
+	// Until, when set, bounds a search's time the same way: a driver
+	// stops examining jobs once it has passed (checked between batches, so
+	// it overruns by at most one batch) and returns Partial with Next.
+	// Each call examines at least one batch, so following Next always
+	// progresses.
+	Until time.Time
 }
 
 // JobPage is one page of Jobs.

@@ -18,6 +18,12 @@ type EventHub struct {
 	store  Store
 	logger *slog.Logger
 	buffer int
+	// Gather is how long a queue's reader waits, after a read that found
+	// events, before it reads again: a busy queue's events are then read
+	// and handed on in batches, a few reads a second, instead of one
+	// read, and one wake-up of every stream, per event. It adds up to
+	// Gather to an event's delivery. Set it before the first Listen.
+	Gather time.Duration
 
 	mu     sync.Mutex
 	tails  map[string]*eventTail
@@ -41,12 +47,12 @@ type EventListener struct {
 }
 
 // NewEventHub returns a hub over store; buffer is each listener's channel
-// size (0: 1024).
+// size (0: 1024). Its Gather is 20 ms.
 func NewEventHub(store Store, logger *slog.Logger, buffer int) *EventHub {
 	if buffer <= 0 {
 		buffer = 1024
 	}
-	return &EventHub{store: store, logger: logger, buffer: buffer, tails: map[string]*eventTail{}}
+	return &EventHub{store: store, logger: logger, buffer: buffer, tails: map[string]*eventTail{}, Gather: 20 * time.Millisecond}
 }
 
 // Listen returns a listener for queue's events from now on.
@@ -98,6 +104,9 @@ func (h *EventHub) drop(l *EventListener) {
 func (h *EventHub) tail(ctx context.Context, queue, after string, t *eventTail) {
 	defer close(t.done)
 	var failing bool
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
 	for ctx.Err() == nil {
 		evs, err := h.store.Events(ctx, queue, after, 500, time.Second)
 		if err != nil {
@@ -140,6 +149,13 @@ func (h *EventHub) tail(ctx context.Context, queue, after string, t *eventTail) 
 			}
 		}
 		h.mu.Unlock()
+		if h.Gather > 0 && len(evs) < 500 {
+			gather.Reset(h.Gather)
+			select {
+			case <-gather.C:
+			case <-ctx.Done():
+			}
+		}
 	}
 }
 

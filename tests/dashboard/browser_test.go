@@ -397,7 +397,9 @@ func TestDashboardInBrowser(t *testing.T) {
 			chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/completed"),
 			chromedp.WaitVisible(css(`#search`)),
 			chromedp.SendKeys(css(`#search`), word+"\r"),
-			chromedp.WaitVisible(css(row(failed))))
+			// The search's own view, loaded: the list shown before it
+			// holds the job too.
+			chromedp.WaitVisible(css(`table[data-search="`+word+`"][aria-busy="false"] `+row(failed))))
 		if n := eval[int](t, admin, `document.querySelectorAll("tbody tr").length`); n != 1 {
 			t.Fatalf("search for %q shows %d rows, want 1", word, n)
 		}

@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -55,10 +54,22 @@ func listKey(j *queue.Job) time.Time {
 // Jobs lists a state's jobs newest first. The cursor is the last returned
 // (or examined) job's "<unix-nanos>_<id>".
 func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
+	var at int64
+	var after string
+	if query.Cursor != "" {
+		var ok bool
+		if at, after, ok = parseCursor(query.Cursor); !ok {
+			return queue.JobPage{}, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, query.Cursor)
+		}
+	}
+	switch query.State {
+	case queue.StateCompleted, queue.StateFailed, queue.StateCancelled:
+		return b.finishedJobs(q, query, at, after)
+	}
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	s, err := b.state(q)
 	if err != nil {
-		b.mu.Unlock()
 		return queue.JobPage{}, err
 	}
 	var all []*queue.Job
@@ -76,40 +87,126 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 	})
 	start := 0
 	if query.Cursor != "" {
-		at, id, ok := parseCursor(query.Cursor)
-		if !ok {
-			b.mu.Unlock()
-			return queue.JobPage{}, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, query.Cursor)
-		}
 		start = sort.Search(len(all), func(i int) bool {
 			k := listKey(all[i]).UnixNano()
-			return k < at || (k == at && all[i].ID < id)
+			return k < at || (k == at && all[i].ID < after)
 		})
 	}
 	var page queue.JobPage
-	needle := strings.ToLower(query.Search)
+	m := queue.NewMatcher(query.Search)
 	i := start
 	for ; i < len(all) && len(page.Jobs) < query.Limit; i++ {
 		j := all[i]
-		if needle != "" {
-			if query.Budget > 0 && page.Scanned >= query.Budget {
+		if query.Search != "" {
+			if query.Budget > 0 && page.Scanned >= query.Budget ||
+				page.Scanned%searchBatch == searchBatch-1 && !query.Until.IsZero() && time.Now().After(query.Until) {
 				page.Partial = true
 				break
 			}
 			page.Scanned++
-			if !matches(j, needle) {
+			if !m.Job(j) {
 				continue
 			}
 		}
-		c := clone(j)
-		page.Jobs = append(page.Jobs, c)
+		page.Jobs = append(page.Jobs, clone(j))
 	}
 	if i < len(all) && i > start {
-		last := all[i-1]
-		page.Next = strconv.FormatInt(listKey(last).UnixNano(), 10) + "_" + last.ID
+		page.Next = cursorOf(all[i-1])
 	}
-	b.mu.Unlock()
 	return page, nil
+}
+
+// searchBatch is how many jobs a listing examines per hold of the lock,
+// and between two looks at a search's deadline.
+const searchBatch = 2048
+
+// finishedJobs walks a finished state's list (oldest first) from its end,
+// a batch per hold of the lock, so that a search over every retained job
+// neither sorts them nor holds the queue up for its whole length. Between
+// batches the walk resumes by entry sequence, which the list is ordered
+// by whatever was trimmed or compacted meanwhile.
+func (b *Backend) finishedJobs(q string, query queue.JobQuery, at int64, after string) (queue.JobPage, error) {
+	var page queue.JobPage
+	m := queue.NewMatcher(query.Search)
+	search := query.Search != ""
+	var seq uint64      // the last entry visited; 0: none yet
+	var last *queue.Job // the last job examined
+	for {
+		b.mu.Lock()
+		s, err := b.state(q)
+		if err != nil {
+			b.mu.Unlock()
+			return queue.JobPage{}, err
+		}
+		list := s.finished[query.State]
+		var i int // the next entry to visit, walking to the oldest
+		switch {
+		case seq != 0:
+			i = sort.Search(len(list), func(k int) bool { return list[k].seq >= seq }) - 1
+		case query.Cursor != "":
+			i = s.cursorIndex(list, query.State, at, after)
+		default:
+			i = len(list) - 1
+		}
+		for n := 0; i >= 0 && n < searchBatch; i-- {
+			e := list[i]
+			seq = e.seq
+			// current(e) without its second lookup: sequences are unique,
+			// and delete drops the job's cur.
+			if s.cur[e.job.ID] != e.seq || e.job.State != query.State {
+				continue
+			}
+			n++
+			if search {
+				if query.Budget > 0 && page.Scanned >= query.Budget {
+					page.Partial = true
+					break
+				}
+				page.Scanned++
+			}
+			last = e.job
+			if search && !m.Job(e.job) {
+				continue
+			}
+			page.Jobs = append(page.Jobs, clone(e.job))
+			if len(page.Jobs) == query.Limit {
+				i--
+				break
+			}
+		}
+		b.mu.Unlock()
+		if i < 0 && !page.Partial {
+			return page, nil // the list's end
+		}
+		if !page.Partial && len(page.Jobs) < query.Limit && search && !query.Until.IsZero() && time.Now().After(query.Until) {
+			page.Partial = true
+		}
+		if page.Partial || len(page.Jobs) == query.Limit {
+			if last != nil {
+				page.Next = cursorOf(last)
+			}
+			return page, nil
+		}
+	}
+}
+
+// cursorIndex is the index in list (a finished state's, oldest first) of
+// the entry that follows the cursor's job, walking to the oldest: found by
+// the job's entry while it is still in the state, else by time.
+func (s *qstate) cursorIndex(list []entry, state queue.State, at int64, id string) int {
+	if j := s.jobs[id]; j != nil && j.State == state {
+		if seq, ok := s.cur[id]; ok {
+			k := sort.Search(len(list), func(k int) bool { return list[k].seq >= seq })
+			if k < len(list) && list[k].seq == seq {
+				return k - 1
+			}
+		}
+	}
+	return sort.Search(len(list), func(k int) bool { return list[k].at.UnixNano() >= at }) - 1
+}
+
+func cursorOf(j *queue.Job) string {
+	return strconv.FormatInt(listKey(j).UnixNano(), 10) + "_" + j.ID
 }
 
 func parseCursor(c string) (int64, string, bool) {
@@ -119,13 +216,6 @@ func parseCursor(c string) (int64, string, bool) {
 	}
 	n, err := strconv.ParseInt(ts, 10, 64)
 	return n, id, err == nil
-}
-
-// matches reports whether needle (lower case) is in the job's ID, name,
-// payload or error, ignoring case.
-func matches(j *queue.Job, needle string) bool {
-	return strings.Contains(strings.ToLower(j.ID), needle) || strings.Contains(strings.ToLower(j.Name), needle) ||
-		bytes.Contains(bytes.ToLower(j.Payload), []byte(needle)) || strings.Contains(strings.ToLower(j.Error), needle)
 }
 
 // Act applies an admin action to one job.

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -91,13 +90,10 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 		}
 		at, after = time.Unix(0, n), id
 	}
-	n := query.Limit
 	if query.Search != "" {
-		n = query.Budget
-		if n <= 0 {
-			n = 100000
-		}
+		return b.searchJobs(ctx, q, query, cond, key, at, after)
 	}
+	n := query.Limit
 	rows, err := b.db.QueryContext(ctx, `SELECT `+jobCols+` FROM tipbox_queue.jobs WHERE queue = $1 AND `+cond+
 		` AND (`+key+`, id) < ($3, $4) ORDER BY `+key+` DESC, id DESC LIMIT $5`, q, b.now(), at, after, n+1)
 	if err != nil {
@@ -116,19 +112,8 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 		return queue.JobPage{}, err
 	}
 	var page queue.JobPage
-	needle := strings.ToLower(query.Search)
 	i := 0
 	for ; i < len(all) && len(page.Jobs) < query.Limit; i++ {
-		if needle != "" {
-			if i == n {
-				page.Partial = query.Budget > 0
-				break
-			}
-			page.Scanned++
-			if !matches(all[i], needle) {
-				continue
-			}
-		}
 		page.Jobs = append(page.Jobs, all[i])
 	}
 	if i < len(all) && i > 0 {
@@ -146,13 +131,6 @@ func listKey(j *queue.Job) time.Time {
 		return j.FinishedAt
 	}
 	return j.RunAt
-}
-
-// matches reports whether needle (lower case) is in the job's ID, name,
-// payload or error, ignoring case.
-func matches(j *queue.Job, needle string) bool {
-	return strings.Contains(strings.ToLower(j.ID), needle) || strings.Contains(strings.ToLower(j.Name), needle) ||
-		bytes.Contains(bytes.ToLower(j.Payload), []byte(needle)) || strings.Contains(strings.ToLower(j.Error), needle)
 }
 
 // Act applies an admin action to one job.

@@ -105,6 +105,9 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 	if err != nil {
 		return queue.JobPage{}, err
 	}
+	if key := k.finishedKey(query.State); key != "" && query.Search != "" {
+		return b.searchFinished(ctx, q, k, key, query)
+	}
 	needle := []byte(strings.ToLower(query.Search))
 	var page queue.JobPage
 	cursor := query.Cursor
@@ -113,7 +116,8 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 		chunk = 500
 	}
 	for len(page.Jobs) < query.Limit {
-		if len(needle) > 0 && query.Budget > 0 && page.Scanned >= query.Budget {
+		if len(needle) > 0 && (query.Budget > 0 && page.Scanned >= query.Budget ||
+			page.Scanned > 0 && !query.Until.IsZero() && time.Now().After(query.Until)) {
 			page.Partial = true
 			break
 		}

@@ -156,7 +156,7 @@
               if (line.endsWith("\r")) line = line.slice(0, -1);
               if (line === "") {
                 if (id) S.lastId = id;
-                if (data.length) dispatch(JSON.parse(data.join("\n")));
+                if (data.length) for (const ev of JSON.parse(data.join("\n"))) dispatch(ev);
                 data = [];
                 continue;
               }
@@ -415,8 +415,9 @@
     const tabs = () => el("nav", { class: "tabs", "aria-label": "States" }, STATES.map((st) => el("a", { href: "#/q/" + enc(q) + "/" + st, "aria-current": st === state ? "page" : null },
       st + (S.stats[q] && S.stats[q][st] != null ? " " + S.stats[q][st] : ""))));
     let tabsEl = tabs();
+    let table;
     show(queueHead(q, el("h1", {}, q + " · " + state)), tabsEl, form, el("div", { class: "toolbar" }, bulk),
-      el("div", { class: "tablewrap" }, el("table", { "aria-label": state + " jobs" }, el("thead", {}, el("tr", {}, ["id", "name", "state", "attempts", "payload", "error", "when", ""].map((h, i) => el("th", { class: [3, 4, 6].includes(i) ? "h-opt" : null }, h)))), tbody)),
+      el("div", { class: "tablewrap" }, (table = el("table", { "aria-label": state + " jobs", "aria-busy": "true", "data-search": search }, el("thead", {}, el("tr", {}, ["id", "name", "state", "attempts", "payload", "error", "when", ""].map((h, i) => el("th", { class: [3, 4, 6].includes(i) ? "h-opt" : null }, h)))), tbody))),
       note, more);
     let cursor = "";
     const view = (S.view = {
@@ -443,13 +444,19 @@
         }
       },
     });
-    // A search answers in steps (the server examines a bounded number of
-    // jobs per request and says "partial"): follow them, up to ten, until
-    // a page's worth is found.
+    // A search answers in steps (the server searches for about 180 ms per
+    // request and says "partial"): follow them, showing the progress,
+    // until a page's worth is found, the jobs are all searched, or 10 s
+    // have passed (then "Load more" searches on).
     const load = async () => {
       more.hidden = true;
+      table.setAttribute("aria-busy", "true");
+      try { await loadPages(); } finally { table.setAttribute("aria-busy", "false"); }
+    };
+    const loadPages = async () => {
       let added = 0, scanned = 0;
-      for (let hop = 0; ; hop++) {
+      const t0 = Date.now();
+      for (;;) {
         let page;
         try {
           page = await api("GET", QAPI + "/" + enc(q) + "/jobs?state=" + state + "&limit=50" + (search ? "&q=" + enc(search) : "") + (cursor ? "&cursor=" + enc(cursor) : ""));
@@ -465,13 +472,13 @@
         }
         cursor = page.next || "";
         scanned += page.scanned || 0;
-        if (!(page.partial && cursor && added < 50 && hop < 9)) {
+        if (!(page.partial && cursor && added < 50 && Date.now() - t0 < 10000)) {
           more.hidden = !cursor;
           note.textContent = rows.size === 0 && !cursor ? (search ? "No job matches." : "No " + state + " jobs.") :
             page.partial ? "Searched " + scanned + " jobs; Load more searches on." : "";
           return;
         }
-        note.textContent = "Searching… " + scanned + " jobs examined";
+        note.textContent = "Searching… " + scanned + " jobs examined" + (added ? ", " + added + " found" : "");
       }
     };
     more.addEventListener("click", load);
