@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -82,8 +83,12 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-// Logger discards everything below error level.
+// Logger discards everything, or with TIPBOX_TEST_QUEUE_LOG=1 writes
+// warnings and errors to stderr (to see why a test got stuck).
 func Logger() *slog.Logger {
+	if os.Getenv("TIPBOX_TEST_QUEUE_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
