@@ -1,12 +1,10 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
@@ -41,24 +39,13 @@ func (b *Backend) Job(_ context.Context, q, id string) (*queue.Job, error) {
 	return c, nil
 }
 
-// listKey orders a state's jobs: the time the job entered the state.
-func listKey(j *queue.Job) time.Time {
-	switch j.State {
-	case queue.StateActive:
-		return j.StartedAt
-	case queue.StateCompleted, queue.StateFailed, queue.StateCancelled:
-		return j.FinishedAt
-	}
-	return j.RunAt
-}
-
 // Jobs lists a state's jobs newest first. The cursor is the last returned
 // (or examined) job's "<unix-nanos>_<id>".
 func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	s, err := b.state(q)
 	if err != nil {
-		b.mu.Unlock()
 		return queue.JobPage{}, err
 	}
 	var all []*queue.Job
@@ -68,7 +55,7 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 		}
 	}
 	sort.Slice(all, func(x, y int) bool {
-		kx, ky := listKey(all[x]), listKey(all[y])
+		kx, ky := all[x].EnteredAt(), all[y].EnteredAt()
 		if !kx.Equal(ky) {
 			return kx.After(ky)
 		}
@@ -76,56 +63,20 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 	})
 	start := 0
 	if query.Cursor != "" {
-		at, id, ok := parseCursor(query.Cursor)
-		if !ok {
-			b.mu.Unlock()
-			return queue.JobPage{}, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, query.Cursor)
+		at, id, err := queue.ParseCursor(query.Cursor)
+		if err != nil {
+			return queue.JobPage{}, err
 		}
 		start = sort.Search(len(all), func(i int) bool {
-			k := listKey(all[i]).UnixNano()
+			k := all[i].EnteredAt().UnixNano()
 			return k < at || (k == at && all[i].ID < id)
 		})
 	}
-	var page queue.JobPage
-	needle := strings.ToLower(query.Search)
-	i := start
-	for ; i < len(all) && len(page.Jobs) < query.Limit; i++ {
-		j := all[i]
-		if needle != "" {
-			if query.Budget > 0 && page.Scanned >= query.Budget {
-				page.Partial = true
-				break
-			}
-			page.Scanned++
-			if !matches(j, needle) {
-				continue
-			}
-		}
-		c := clone(j)
-		page.Jobs = append(page.Jobs, c)
+	page := query.Page(all[start:])
+	for i, j := range page.Jobs {
+		page.Jobs[i] = clone(j)
 	}
-	if i < len(all) && i > start {
-		last := all[i-1]
-		page.Next = strconv.FormatInt(listKey(last).UnixNano(), 10) + "_" + last.ID
-	}
-	b.mu.Unlock()
 	return page, nil
-}
-
-func parseCursor(c string) (int64, string, bool) {
-	ts, id, ok := strings.Cut(c, "_")
-	if !ok {
-		return 0, "", false
-	}
-	n, err := strconv.ParseInt(ts, 10, 64)
-	return n, id, err == nil
-}
-
-// matches reports whether needle (lower case) is in the job's ID, name,
-// payload or error, ignoring case.
-func matches(j *queue.Job, needle string) bool {
-	return strings.Contains(strings.ToLower(j.ID), needle) || strings.Contains(strings.ToLower(j.Name), needle) ||
-		bytes.Contains(bytes.ToLower(j.Payload), []byte(needle)) || strings.Contains(strings.ToLower(j.Error), needle)
 }
 
 // Act applies an admin action to one job.
@@ -171,12 +122,7 @@ func (s *qstate) act(b *Backend, j *queue.Job, a queue.Action, now time.Time) er
 		case queue.StateActive:
 			l := s.active[j.ID]
 			l.cancel = true
-			for ch := range s.cancelSubs {
-				select {
-				case ch <- j.ID:
-				default: // the heartbeat reports it
-				}
-			}
+			b.cancels.Publish(s.name, j.ID)
 			return nil // the worker settles it as cancelled
 		default:
 			return bad()
@@ -205,11 +151,11 @@ func (b *Backend) ActAll(_ context.Context, q string, a queue.Action, state queu
 	now := b.now()
 	var pick []*queue.Job
 	for _, j := range s.jobs {
-		if j.State == state && (before.IsZero() || listKey(j).Before(before)) {
+		if j.State == state && (before.IsZero() || j.EnteredAt().Before(before)) {
 			pick = append(pick, j)
 		}
 	}
-	sort.Slice(pick, func(x, y int) bool { return listKey(pick[x]).Before(listKey(pick[y])) })
+	sort.Slice(pick, func(x, y int) bool { return pick[x].EnteredAt().Before(pick[y].EnteredAt()) })
 	n := 0
 	for _, j := range pick {
 		if err := s.act(b, j, a, now); err != nil {
