@@ -124,10 +124,7 @@ func (b *Backend) listen(ctx context.Context) {
 		b.mu.Lock()
 		b.listening = false
 		b.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil && err.Error() != lastErr {
+		if err != nil && err.Error() != lastErr && ctx.Err() == nil {
 			b.logger.Warn("queue listener lost its connection; reconnecting", "error", err)
 			lastErr = err.Error()
 		}
