@@ -28,12 +28,13 @@ type Backend struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	mu     sync.Mutex
-	queues map[string]*qstate
-	closed bool
-	wake   chan struct{} // pokes the background loop
-	done   chan struct{}
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	queues  map[string]*qstate
+	closed  bool
+	cancels queue.CancelHub
+	wake    chan struct{} // pokes the background loop
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
 
 var _ queue.Backend = (*Backend)(nil)
@@ -223,27 +224,15 @@ func (b *Backend) Heartbeat(_ context.Context, q, _ string, running []*queue.Job
 
 // Cancellations delivers cancel requests for active jobs of q.
 func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
-	ch := make(chan string, 64)
 	b.mu.Lock()
-	s, err := b.state(q)
+	_, err := b.state(q)
+	b.mu.Unlock()
 	if err != nil {
-		b.mu.Unlock()
+		ch := make(chan string)
 		close(ch)
 		return ch
 	}
-	s.cancelSubs[ch] = struct{}{}
-	b.mu.Unlock()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-b.done:
-		}
-		b.mu.Lock()
-		delete(s.cancelSubs, ch)
-		close(ch)
-		b.mu.Unlock()
-	}()
-	return ch
+	return b.cancels.Subscribe(ctx, b.done, q)
 }
 
 // ReportProgress sets an active delivery's progress.

@@ -51,7 +51,6 @@ type qstate struct {
 	eventSeq   uint64        // ID of the newest event
 	eventsWake chan struct{} // closed and replaced on every event
 	waiters    chan struct{} // closed and replaced when a job becomes waiting
-	cancelSubs map[chan string]struct{}
 }
 
 // normalMember stands for the ungrouped normal-priority jobs in the ring.
@@ -81,7 +80,7 @@ func newQState(name string, cfg queue.Config) *qstate {
 	return &qstate{name: name, cfg: cfg, jobs: map[string]*queue.Job{}, count: map[queue.State]int64{},
 		cur: map[string]uint64{}, finished: map[queue.State][]entry{}, active: map[string]*lease{},
 		dedup: map[string]time.Time{}, logs: map[string][]queue.LogLine{}, minutes: map[int64]*[2]int64{},
-		eventsWake: make(chan struct{}), waiters: make(chan struct{}), cancelSubs: map[chan string]struct{}{},
+		eventsWake: make(chan struct{}), waiters: make(chan struct{}),
 		schedules: map[string]*queue.Schedule{}, groups: map[string]*group{}, inRing: map[string]bool{},
 		groupLimit: cfg.GroupLimits(), groupConc: cfg.GroupConcurrency}
 }

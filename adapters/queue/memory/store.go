@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
@@ -40,26 +39,15 @@ func (b *Backend) Job(_ context.Context, q, id string) (*queue.Job, error) {
 	return c, nil
 }
 
-// listKey orders a state's jobs: the time the job entered the state.
-func listKey(j *queue.Job) time.Time {
-	switch j.State {
-	case queue.StateActive:
-		return j.StartedAt
-	case queue.StateCompleted, queue.StateFailed, queue.StateCancelled:
-		return j.FinishedAt
-	}
-	return j.RunAt
-}
-
 // Jobs lists a state's jobs newest first. The cursor is the last returned
 // (or examined) job's "<unix-nanos>_<id>".
 func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
 	var at int64
 	var after string
 	if query.Cursor != "" {
-		var ok bool
-		if at, after, ok = parseCursor(query.Cursor); !ok {
-			return queue.JobPage{}, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, query.Cursor)
+		var err error
+		if at, after, err = queue.ParseCursor(query.Cursor); err != nil {
+			return queue.JobPage{}, err
 		}
 	}
 	switch query.State {
@@ -79,7 +67,7 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 		}
 	}
 	sort.Slice(all, func(x, y int) bool {
-		kx, ky := listKey(all[x]), listKey(all[y])
+		kx, ky := all[x].EnteredAt(), all[y].EnteredAt()
 		if !kx.Equal(ky) {
 			return kx.After(ky)
 		}
@@ -88,7 +76,7 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 	start := 0
 	if query.Cursor != "" {
 		start = sort.Search(len(all), func(i int) bool {
-			k := listKey(all[i]).UnixNano()
+			k := all[i].EnteredAt().UnixNano()
 			return k < at || (k == at && all[i].ID < after)
 		})
 	}
@@ -111,7 +99,7 @@ func (b *Backend) Jobs(_ context.Context, q string, query queue.JobQuery) (queue
 		page.Jobs = append(page.Jobs, clone(j))
 	}
 	if i < len(all) && i > start {
-		page.Next = cursorOf(all[i-1])
+		page.Next = all[i-1].Cursor()
 	}
 	return page, nil
 }
@@ -183,7 +171,7 @@ func (b *Backend) finishedJobs(q string, query queue.JobQuery, at int64, after s
 		}
 		if page.Partial || len(page.Jobs) == query.Limit {
 			if last != nil {
-				page.Next = cursorOf(last)
+				page.Next = last.Cursor()
 			}
 			return page, nil
 		}
@@ -203,19 +191,6 @@ func (s *qstate) cursorIndex(list []entry, state queue.State, at int64, id strin
 		}
 	}
 	return sort.Search(len(list), func(k int) bool { return list[k].at.UnixNano() >= at }) - 1
-}
-
-func cursorOf(j *queue.Job) string {
-	return strconv.FormatInt(listKey(j).UnixNano(), 10) + "_" + j.ID
-}
-
-func parseCursor(c string) (int64, string, bool) {
-	ts, id, ok := strings.Cut(c, "_")
-	if !ok {
-		return 0, "", false
-	}
-	n, err := strconv.ParseInt(ts, 10, 64)
-	return n, id, err == nil
 }
 
 // Act applies an admin action to one job.
@@ -261,12 +236,7 @@ func (s *qstate) act(b *Backend, j *queue.Job, a queue.Action, now time.Time) er
 		case queue.StateActive:
 			l := s.active[j.ID]
 			l.cancel = true
-			for ch := range s.cancelSubs {
-				select {
-				case ch <- j.ID:
-				default: // the heartbeat reports it
-				}
-			}
+			b.cancels.Publish(s.name, j.ID)
 			return nil // the worker settles it as cancelled
 		default:
 			return bad()
@@ -295,11 +265,11 @@ func (b *Backend) ActAll(_ context.Context, q string, a queue.Action, state queu
 	now := b.now()
 	var pick []*queue.Job
 	for _, j := range s.jobs {
-		if j.State == state && (before.IsZero() || listKey(j).Before(before)) {
+		if j.State == state && (before.IsZero() || j.EnteredAt().Before(before)) {
 			pick = append(pick, j)
 		}
 	}
-	sort.Slice(pick, func(x, y int) bool { return listKey(pick[x]).Before(listKey(pick[y])) })
+	sort.Slice(pick, func(x, y int) bool { return pick[x].EnteredAt().Before(pick[y].EnteredAt()) })
 	n := 0
 	for _, j := range pick {
 		if err := s.act(b, j, a, now); err != nil {

@@ -42,7 +42,6 @@ type Backend struct {
 	obs        queue.Observer
 	logger     *slog.Logger
 	now        func() time.Time
-	lease      time.Duration
 	origin     string // tells this process's notifications apart
 	limits     map[string]queue.Limit
 	groupLimit queue.Limit
@@ -50,7 +49,7 @@ type Backend struct {
 	mu        sync.Mutex
 	listening bool
 	wake      map[string]*waker
-	cancels   map[string]map[chan string]struct{}
+	cancels   queue.CancelHub
 	closed    bool
 	stop      context.CancelFunc
 	done      chan struct{}
@@ -81,12 +80,10 @@ func New(db *sql.DB, cfg queue.Config, obs queue.Observer, logger *slog.Logger) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{db: db, cfg: cfg, obs: obs, logger: logger, now: time.Now, lease: 10 * cfg.Heartbeat, origin: uuid.NewString(),
-		limits: cfg.QueueLimits(), groupLimit: cfg.GroupLimits(), wake: map[string]*waker{},
-		cancels: map[string]map[chan string]struct{}{}, done: make(chan struct{})}
+	b := &Backend{db: db, cfg: cfg, obs: obs, logger: logger, now: time.Now, origin: uuid.NewString(),
+		limits: cfg.QueueLimits(), groupLimit: cfg.GroupLimits(), wake: map[string]*waker{}, done: make(chan struct{})}
 	for _, q := range cfg.Queues {
 		b.wake[q] = &waker{c: make(chan struct{})}
-		b.cancels[q] = map[chan string]struct{}{}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stop = cancel
@@ -127,17 +124,11 @@ func (b *Backend) listen(ctx context.Context) {
 		b.mu.Lock()
 		b.listening = false
 		b.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil && err.Error() != lastErr {
+		if err != nil && err.Error() != lastErr && ctx.Err() == nil {
 			b.logger.Warn("queue listener lost its connection; reconnecting", "error", err)
 			lastErr = err.Error()
 		}
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-		}
+		_ = sleep(ctx, 100*time.Millisecond, nil)
 	}
 }
 
@@ -167,23 +158,16 @@ func (b *Backend) listenOnce(ctx context.Context) error {
 				// The connection is LISTENing (or broken): never reuse it.
 				return errors.Join(err, driver.ErrBadConn)
 			}
+			q, rest, _ := strings.Cut(n.Payload, " ")
+			if n.Channel == chanCancel { // "<queue> <job id>"
+				b.cancels.Publish(q, rest)
+				continue
+			}
+			// "<queue> <origin>" comes from a settlement, which woke its
+			// own process already.
 			b.mu.Lock()
-			switch n.Channel {
-			case chanJobs:
-				// "<queue> <origin>" comes from a settlement, which woke
-				// its own process already.
-				q, from, _ := strings.Cut(n.Payload, " ")
-				if _, ok := b.wake[q]; ok && from != b.origin {
-					b.bump(q)
-				}
-			case chanCancel:
-				q, id, _ := strings.Cut(n.Payload, " ")
-				for ch := range b.cancels[q] {
-					select {
-					case ch <- id:
-					default: // the heartbeat reports it
-					}
-				}
+			if _, ok := b.wake[q]; ok && rest != b.origin {
+				b.bump(q)
 			}
 			b.mu.Unlock()
 		}
@@ -206,74 +190,50 @@ func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
 		return err
 	}
 	b.mu.Lock()
-	w := b.wake[q]
-	if w.gen != w.seen || !b.listening {
-		listening := b.listening
-		b.mu.Unlock()
-		if !listening { // no notification can arrive: poll
-			return sleep(ctx, min(d, 50*time.Millisecond))
-		}
+	w, listening := b.wake[q], b.listening
+	woken, c, since := w.gen != w.seen, w.c, w.fetchedAt
+	b.mu.Unlock()
+	if !listening { // no notification can arrive: poll
+		return sleep(ctx, min(d, 50*time.Millisecond), nil)
+	}
+	if woken {
 		return nil
 	}
-	c, since := w.c, w.fetchedAt
-	b.mu.Unlock()
 	var next sql.NullTime
 	// Every job due later is stored delayed (a release is due at once).
 	err := b.db.QueryRowContext(ctx, `SELECT min(run_at) FROM tipbox_queue.jobs
-		WHERE queue = $1 AND state = 'delayed' AND run_at > $2`,
-		q, since).Scan(&next)
+		WHERE queue = $1 AND state = 'delayed' AND run_at > $2`, q, since).Scan(&next)
 	if err != nil {
-		return sleep(ctx, min(d, 50*time.Millisecond))
+		return sleep(ctx, min(d, 50*time.Millisecond), nil)
 	}
 	if next.Valid {
 		d = min(d, next.Time.Sub(b.now()))
 	}
-	if d <= 0 {
-		return nil
-	}
+	return sleep(ctx, d, c)
+}
+
+// sleep returns after d, when wake (nil: never) is closed, or when ctx
+// ends.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-c:
 	case <-t.C:
+	case <-wake:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Cancellations delivers the IDs of q's active jobs an admin cancels.
 func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
-	ch := make(chan string, 64)
 	if b.check(q) != nil {
+		ch := make(chan string)
 		close(ch)
 		return ch
 	}
-	b.mu.Lock()
-	b.cancels[q][ch] = struct{}{}
-	b.mu.Unlock()
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-b.done:
-		}
-		b.mu.Lock()
-		delete(b.cancels[q], ch)
-		close(ch)
-		b.mu.Unlock()
-	}()
-	return ch
+	return b.cancels.Subscribe(ctx, b.done, q)
 }
 
 // Ping checks the database.
@@ -290,13 +250,9 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Close stops listening; the jobs stay stored and the pool open.
 func (b *Backend) Close() error {
 	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil
-	}
 	b.closed = true
 	b.mu.Unlock()
-	b.stop()
+	b.stop() // a second Close finds the listener stopped
 	<-b.done
 	return nil
 }

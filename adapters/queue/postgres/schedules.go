@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
@@ -18,30 +20,21 @@ func (b *Backend) Schedules(ctx context.Context, q string) ([]queue.Schedule, er
 		return nil, err
 	}
 	rows, err := b.db.QueryContext(ctx, `SELECT id, spec, last, created FROM tipbox_queue.schedules WHERE queue = $1 ORDER BY id`, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []queue.Schedule
-	for rows.Next() {
+	all, err := collect(rows, err, func(r *sql.Rows) (sc queue.Schedule, err error) {
 		var id, spec string
 		var last sql.NullTime
 		var created time.Time
-		if err := rows.Scan(&id, &spec, &last, &created); err != nil {
-			return nil, err
+		if err := r.Scan(&id, &spec, &last, &created); err != nil {
+			return sc, err
 		}
-		var sc queue.Schedule
 		if err := json.Unmarshal([]byte(spec), &sc); err != nil {
 			b.logger.Warn("queue schedule: stored definition unreadable; ignored", "queue", q, "schedule", id, "error", err)
-			continue
+			return queue.Schedule{}, nil // dropped below
 		}
 		sc.ID, sc.Queue, sc.Last, sc.Created = id, q, last.Time.UTC(), created.UTC()
-		if !last.Valid {
-			sc.Last = time.Time{}
-		}
-		out = append(out, sc)
-	}
-	return out, rows.Err()
+		return sc, nil
+	})
+	return slices.DeleteFunc(all, func(sc queue.Schedule) bool { return sc.ID == "" }), err
 }
 
 // PutSchedule stores a schedule, keeping its Last and Created.
@@ -64,14 +57,12 @@ func (b *Backend) DeleteSchedule(ctx context.Context, q, id string) error {
 	if err := b.check(q); err != nil {
 		return err
 	}
-	res, err := b.db.ExecContext(ctx, `DELETE FROM tipbox_queue.schedules WHERE queue = $1 AND id = $2`, q, id)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	err := b.db.QueryRowContext(ctx, `DELETE FROM tipbox_queue.schedules WHERE queue = $1 AND id = $2 RETURNING id`,
+		q, id).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %s in %s", queue.ErrScheduleNotFound, id, q)
 	}
-	return nil
+	return err
 }
 
 // EnqueueTick makes the tick's job and records the tick, in one
@@ -82,18 +73,14 @@ func (b *Backend) EnqueueTick(ctx context.Context, q, id string, tick time.Time,
 		return false, err
 	}
 	nr.Unique = true
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer func() { _ = tx.Rollback() }()
-	n, err := b.enqueue(ctx, tx, q, []queue.NewRecord{nr})
-	if err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE tipbox_queue.schedules SET last = $3
-		WHERE queue = $1 AND id = $2 AND (last IS NULL OR last < $3)`, q, id, tick.UTC()); err != nil {
-		return false, err
-	}
-	return n == 1, tx.Commit()
+	n := 0
+	err := b.inTx(ctx, func(tx *sql.Tx) (err error) {
+		if n, err = b.enqueue(ctx, tx, q, []queue.NewRecord{nr}); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tipbox_queue.schedules SET last = $3
+			WHERE queue = $1 AND id = $2 AND (last IS NULL OR last < $3)`, q, id, tick.UTC())
+		return err
+	})
+	return err == nil && n == 1, err
 }

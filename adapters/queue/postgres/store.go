@@ -19,11 +19,7 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 		return queue.Stats{}, err
 	}
 	s := queue.Stats{Name: q}
-	err := b.db.QueryRowContext(ctx, `SELECT coalesce(q.paused, false), coalesce(q.completed, 0), coalesce(q.failed, 0),
-		(SELECT count(*) FROM tipbox_queue.jobs WHERE queue = $1 AND state IN ('waiting', 'delayed') AND run_at <= $2),
-		(SELECT count(*) FROM tipbox_queue.jobs WHERE queue = $1 AND state = 'active'),
-		(SELECT count(*) FROM tipbox_queue.jobs WHERE queue = $1 AND state IN ('waiting', 'delayed') AND run_at > $2)
-		FROM (SELECT 1) one LEFT JOIN tipbox_queue.queues q ON q.name = $1`, q, b.now()).
+	err := b.db.QueryRowContext(ctx, statsSQL, q, b.now()).
 		Scan(&s.Paused, &s.Completed, &s.Failed, &s.Waiting, &s.Active, &s.Delayed)
 	return s, err
 }
@@ -33,104 +29,63 @@ func (b *Backend) Job(ctx context.Context, q, id string) (*queue.Job, error) {
 	if err := b.check(q); err != nil {
 		return nil, err
 	}
-	j, err := scanJob(b.db.QueryRowContext(ctx, `SELECT `+jobCols+` FROM tipbox_queue.jobs WHERE queue = $1 AND id = $2`, q, id), b.now())
-	if errors.Is(err, sql.ErrNoRows) {
+	now := b.now()
+	rows, err := b.db.QueryContext(ctx, `SELECT * FROM tipbox_queue.jobs WHERE queue = $1 AND id = $2`, q, id)
+	jobs, err := collect(rows, err, func(r *sql.Rows) (*queue.Job, error) { return scanJob(r, now) })
+	if err != nil {
+		return nil, err
+	}
+	if len(jobs) == 0 {
 		return nil, fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
 	}
+	rows, err = b.db.QueryContext(ctx, `SELECT at, message FROM tipbox_queue.logs WHERE queue = $1 AND job_id = $2 ORDER BY seq`, q, id)
+	logs, err := collect(rows, err, func(r *sql.Rows) (l queue.LogLine, err error) { return l, r.Scan(&l.At, &l.Message) })
 	if err != nil {
 		return nil, err
 	}
-	rows, err := b.db.QueryContext(ctx, `SELECT at, message FROM tipbox_queue.logs WHERE queue = $1 AND job_id = $2 ORDER BY seq`, q, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var l queue.LogLine
-		if err := rows.Scan(&l.At, &l.Message); err != nil {
-			return nil, err
-		}
-		j.Logs = append(j.Logs, l)
-	}
-	return j, rows.Err()
+	jobs[0].Logs = logs
+	return jobs[0], nil
 }
 
-// listing returns the condition selecting a state's jobs and the column
-// that orders them (when each entered the state).
-func listing(state queue.State) (cond, key string, err error) {
-	switch state {
-	case queue.StateWaiting:
-		return "state IN ('waiting', 'delayed') AND run_at <= $2", "run_at", nil
-	case queue.StateDelayed:
-		return "state IN ('waiting', 'delayed') AND run_at > $2", "run_at", nil
-	case queue.StateActive:
-		return "state = 'active' AND $2::timestamptz IS NOT NULL", "started_at", nil
-	case queue.StateCompleted, queue.StateFailed, queue.StateCancelled:
-		return "state = '" + string(state) + "' AND $2::timestamptz IS NOT NULL", "finished_at", nil
-	}
-	return "", "", fmt.Errorf("%w: state %q", queue.ErrBadQuery, state)
+// listings are the condition selecting a state's jobs and the column that
+// orders them (when each entered the state).
+var listings = map[queue.State][2]string{
+	queue.StateWaiting:   {"state IN ('waiting', 'delayed') AND run_at <= $2", "run_at"},
+	queue.StateDelayed:   {"state IN ('waiting', 'delayed') AND run_at > $2", "run_at"},
+	queue.StateActive:    {"state = 'active' AND $2::timestamptz IS NOT NULL", "started_at"},
+	queue.StateCompleted: {"state = 'completed' AND $2::timestamptz IS NOT NULL", "finished_at"},
+	queue.StateFailed:    {"state = 'failed' AND $2::timestamptz IS NOT NULL", "finished_at"},
+	queue.StateCancelled: {"state = 'cancelled' AND $2::timestamptz IS NOT NULL", "finished_at"},
 }
 
-// Jobs lists a state's jobs newest first; the cursor is the last returned
-// (or examined) job's "<unix-nanos>_<id>".
+// Jobs lists a state's jobs newest first (see queue.JobQuery.Page).
 func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
 	if err := b.check(q); err != nil {
 		return queue.JobPage{}, err
 	}
-	cond, key, err := listing(query.State)
-	if err != nil {
-		return queue.JobPage{}, err
+	l, ok := listings[query.State]
+	if !ok {
+		return queue.JobPage{}, fmt.Errorf("%w: state %q", queue.ErrBadQuery, query.State)
 	}
-	at, after := time.Unix(0, math.MaxInt64), "\U0010FFFF"
+	cond, key := l[0], l[1]
+	at, after := int64(math.MaxInt64), "\U0010FFFF"
 	if query.Cursor != "" {
-		ts, id, ok := strings.Cut(query.Cursor, "_")
-		n, err := strconv.ParseInt(ts, 10, 64)
-		if !ok || err != nil {
-			return queue.JobPage{}, fmt.Errorf("%w: cursor %q", queue.ErrBadQuery, query.Cursor)
-		}
-		at, after = time.Unix(0, n), id
-	}
-	if query.Search != "" {
-		return b.searchJobs(ctx, q, query, cond, key, at, after)
-	}
-	n := query.Limit
-	rows, err := b.db.QueryContext(ctx, `SELECT `+jobCols+` FROM tipbox_queue.jobs WHERE queue = $1 AND `+cond+
-		` AND (`+key+`, id) < ($3, $4) ORDER BY `+key+` DESC, id DESC LIMIT $5`, q, b.now(), at, after, n+1)
-	if err != nil {
-		return queue.JobPage{}, err
-	}
-	defer rows.Close()
-	var all []*queue.Job
-	for rows.Next() {
-		j, err := scanJob(rows, b.now())
-		if err != nil {
+		var err error
+		if at, after, err = queue.ParseCursor(query.Cursor); err != nil {
 			return queue.JobPage{}, err
 		}
-		all = append(all, j)
 	}
-	if err := rows.Err(); err != nil {
+	if query.Search != "" {
+		return b.searchJobs(ctx, q, query, cond, key, time.Unix(0, at), after)
+	}
+	now := b.now()
+	rows, err := b.db.QueryContext(ctx, `SELECT * FROM tipbox_queue.jobs WHERE queue = $1 AND `+cond+
+		` AND (`+key+`, id) < ($3, $4) ORDER BY `+key+` DESC, id DESC LIMIT $5`, q, now, time.Unix(0, at), after, query.Limit+1)
+	all, err := collect(rows, err, func(r *sql.Rows) (*queue.Job, error) { return scanJob(r, now) })
+	if err != nil {
 		return queue.JobPage{}, err
 	}
-	var page queue.JobPage
-	i := 0
-	for ; i < len(all) && len(page.Jobs) < query.Limit; i++ {
-		page.Jobs = append(page.Jobs, all[i])
-	}
-	if i < len(all) && i > 0 {
-		last := all[i-1]
-		page.Next = strconv.FormatInt(listKey(last).UnixNano(), 10) + "_" + last.ID
-	}
-	return page, nil
-}
-
-func listKey(j *queue.Job) time.Time {
-	switch j.State {
-	case queue.StateActive:
-		return j.StartedAt
-	case queue.StateCompleted, queue.StateFailed, queue.StateCancelled:
-		return j.FinishedAt
-	}
-	return j.RunAt
+	return query.Page(all), nil
 }
 
 // Act applies an admin action to one job.
@@ -138,15 +93,7 @@ func (b *Backend) Act(ctx context.Context, q, id string, a queue.Action) error {
 	if err := b.check(q); err != nil {
 		return err
 	}
-	tx, err := b.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := b.act(ctx, tx, q, id, a, b.now()); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return b.inTx(ctx, func(tx *sql.Tx) error { return b.act(ctx, tx, q, id, a, b.now()) })
 }
 
 func (b *Backend) act(ctx context.Context, tx *sql.Tx, q, id string, a queue.Action, now time.Time) error {
@@ -159,55 +106,31 @@ func (b *Backend) act(ctx context.Context, tx *sql.Tx, q, id string, a queue.Act
 	if err != nil {
 		return err
 	}
-	s := queue.State(state)
-	if s == queue.StateWaiting || s == queue.StateDelayed {
-		s = queue.StateWaiting
-		if runAt.After(now) {
-			s = queue.StateDelayed
-		}
-	}
-	bad := fmt.Errorf("%w: cannot %s a %s job", queue.ErrJobState, a, s)
+	s := stateAt(state, runAt, now)
 	exec := func(stmt string, args ...any) error {
 		_, err := tx.ExecContext(ctx, stmt, append([]any{q, id}, args...)...)
 		return err
 	}
-	const notify = `SELECT pg_notify('` + chanJobs + `', $1) WHERE $2::text IS NOT NULL`
-	switch a {
-	case queue.ActRetry:
-		if s != queue.StateFailed && s != queue.StateCancelled {
-			return bad
-		}
-		if err := exec(`UPDATE tipbox_queue.jobs SET state = 'waiting', attempt = 1, stalls = 0, percent = 0, run_at = $3,
-			started_at = NULL, finished_at = NULL, cancel = false WHERE queue = $1 AND id = $2`, now); err != nil {
+	switch {
+	case a == queue.ActRetry && (s == queue.StateFailed || s == queue.StateCancelled):
+		return exec(`UPDATE tipbox_queue.jobs SET state = 'waiting', attempt = 1, stalls = 0, percent = 0, run_at = $3,
+			started_at = NULL, finished_at = NULL, cancel = false WHERE queue = $1 AND id = $2
+			RETURNING pg_notify('`+chanJobs+`', $1)`, now)
+	case a == queue.ActPromote && s == queue.StateDelayed:
+		return exec(`UPDATE tipbox_queue.jobs SET state = 'waiting', run_at = $3 WHERE queue = $1 AND id = $2
+			RETURNING pg_notify('`+chanJobs+`', $1)`, now)
+	case a == queue.ActCancel && (s == queue.StateWaiting || s == queue.StateDelayed):
+		if err := exec(`UPDATE tipbox_queue.jobs SET state = 'cancelled', finished_at = $3 WHERE queue = $1 AND id = $2`, now); err != nil {
 			return err
 		}
-		return exec(notify)
-	case queue.ActPromote:
-		if s != queue.StateDelayed {
-			return bad
-		}
-		if err := exec(`UPDATE tipbox_queue.jobs SET state = 'waiting', run_at = $3 WHERE queue = $1 AND id = $2`, now); err != nil {
-			return err
-		}
-		return exec(notify)
-	case queue.ActCancel:
-		switch s {
-		case queue.StateWaiting, queue.StateDelayed:
-			if err := exec(`UPDATE tipbox_queue.jobs SET state = 'cancelled', finished_at = $3 WHERE queue = $1 AND id = $2`, now); err != nil {
-				return err
-			}
-			_, err := b.trim(ctx, tx, q, queue.StateCancelled)
-			return err
-		case queue.StateActive:
-			return exec(`UPDATE tipbox_queue.jobs SET cancel = true, heartbeat_at = heartbeat_at WHERE queue = $1 AND id = $2
-				RETURNING pg_notify('` + chanCancel + `', $1 || ' ' || $2)`)
-		}
-		return bad
-	case queue.ActRemove:
-		if s == queue.StateActive {
-			return bad
-		}
+		return b.trim(ctx, tx, q, queue.StateCancelled)
+	case a == queue.ActCancel && s == queue.StateActive:
+		return exec(`UPDATE tipbox_queue.jobs SET cancel = true, heartbeat_at = heartbeat_at WHERE queue = $1 AND id = $2
+			RETURNING pg_notify('` + chanCancel + `', $1 || ' ' || $2)`)
+	case a == queue.ActRemove && s != queue.StateActive:
 		return exec(`DELETE FROM tipbox_queue.jobs WHERE queue = $1 AND id = $2`)
+	case a == queue.ActRetry || a == queue.ActPromote || a == queue.ActCancel || a == queue.ActRemove:
+		return fmt.Errorf("%w: cannot %s a %s job", queue.ErrJobState, a, s)
 	}
 	return fmt.Errorf("%w: action %q", queue.ErrBadQuery, a)
 }
@@ -218,45 +141,28 @@ func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state qu
 	if err := b.check(q); err != nil {
 		return 0, err
 	}
-	cond, key, err := listing(state)
-	if err != nil {
-		return 0, err
+	l, ok := listings[state]
+	if !ok {
+		return 0, fmt.Errorf("%w: state %q", queue.ErrBadQuery, state)
 	}
 	if before.IsZero() {
 		before = time.Unix(0, math.MaxInt64)
 	}
-	total := 0
-	for {
-		now := b.now()
-		tx, err := b.db.BeginTx(ctx, nil)
-		if err != nil {
-			return total, err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM tipbox_queue.jobs WHERE queue = $1 AND `+cond+` AND `+key+` < $3
-			ORDER BY `+key+`, id LIMIT 500`, q, now, before)
-		var ids []string
-		for err == nil && rows.Next() {
-			var id string
-			err = rows.Scan(&id)
-			ids = append(ids, id)
-		}
-		if rows != nil {
-			rows.Close()
-		}
-		for _, id := range ids {
-			if err == nil {
-				err = b.act(ctx, tx, q, id, a, now)
+	for total := 0; ; {
+		now, n := b.now(), 0
+		err := b.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM tipbox_queue.jobs WHERE queue = $1 AND `+l[0]+
+				` AND `+l[1]+` < $3 ORDER BY `+l[1]+`, id LIMIT 500`, q, now, before)
+			ids, err := collect(rows, err, column[string])
+			for n = 0; err == nil && n < len(ids); n++ {
+				err = b.act(ctx, tx, q, ids[n], a, now)
 			}
-		}
-		if err == nil {
-			err = tx.Commit()
-		}
+			return err
+		})
 		if err != nil {
-			_ = tx.Rollback()
 			return total, err
 		}
-		total += len(ids)
-		if len(ids) < 500 {
+		if total += n; n < 500 {
 			return total, nil
 		}
 	}
@@ -281,64 +187,36 @@ func (b *Backend) Paused(ctx context.Context, q string) (bool, error) {
 	return s.Paused, err
 }
 
-// Event IDs are "<xid>-<id>" (see the events table).
-func parseEventID(s string) (xid, id int64, err error) {
-	if s == "" {
-		return 0, 0, nil
-	}
-	x, i, ok := strings.Cut(s, "-")
-	xid, err1 := strconv.ParseInt(x, 10, 64)
-	id, err2 := strconv.ParseInt(i, 10, 64)
-	if !ok || err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("%w: event id %q", queue.ErrBadQuery, s)
-	}
-	return xid, id, nil
-}
-
 // Events returns up to max events after `after`, polling up to block for
-// the first one.
+// the first one. Event IDs are "<xid>-<id>" (see the events table).
 func (b *Backend) Events(ctx context.Context, q, after string, max int, block time.Duration) ([]queue.Event, error) {
 	if err := b.check(q); err != nil {
 		return nil, err
 	}
-	xid, id, err := parseEventID(after)
-	if err != nil {
-		return nil, err
+	var xid, id int64
+	if after != "" {
+		x, i, ok := strings.Cut(after, "-")
+		var err1, err2 error
+		xid, err1 = strconv.ParseInt(x, 10, 64)
+		id, err2 = strconv.ParseInt(i, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%w: event id %q", queue.ErrBadQuery, after)
+		}
 	}
 	deadline := time.Now().Add(block)
 	for {
-		rows, err := b.db.QueryContext(ctx, `SELECT xid, id, job_id, name, state, attempts, progress, error, at
+		rows, err := b.db.QueryContext(ctx, `SELECT xid || '-' || id, job_id, name, state, attempts, progress, error, at
 			FROM tipbox_queue.events WHERE queue = $1 AND (xid, id) > ($2, $3)
 			AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
 			ORDER BY xid, id LIMIT $4`, q, xid, id, max)
-		if err != nil {
-			return nil, err
+		out, err := collect(rows, err, func(r *sql.Rows) (ev queue.Event, err error) {
+			ev.Queue = q
+			return ev, r.Scan(&ev.ID, &ev.JobID, &ev.Name, &ev.State, &ev.Attempts, &ev.Progress, &ev.Error, &ev.At)
+		})
+		if err != nil || len(out) > 0 || time.Until(deadline) <= 0 {
+			return out, err
 		}
-		var out []queue.Event
-		for rows.Next() {
-			var ev queue.Event
-			var x, i int64
-			var state string
-			var progress sql.NullInt32
-			if err := rows.Scan(&x, &i, &ev.JobID, &ev.Name, &state, &ev.Attempts, &progress, &ev.Error, &ev.At); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			ev.ID, ev.Queue, ev.State = fmt.Sprintf("%d-%d", x, i), q, queue.State(state)
-			if progress.Valid {
-				p := int(progress.Int32)
-				ev.Progress = &p
-			}
-			out = append(out, ev)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(out) > 0 || time.Until(deadline) <= 0 {
-			return out, nil
-		}
-		if err := sleep(ctx, min(time.Until(deadline), 20*time.Millisecond)); err != nil {
+		if err := sleep(ctx, min(time.Until(deadline), 20*time.Millisecond), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -350,11 +228,10 @@ func (b *Backend) LastEventID(ctx context.Context, q string) (string, error) {
 	if err := b.check(q); err != nil {
 		return "", err
 	}
-	var xmin int64
-	if err := b.db.QueryRowContext(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).Scan(&xmin); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d-%d", xmin-1, int64(math.MaxInt64)), nil
+	var id string
+	err := b.db.QueryRowContext(ctx, `SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1)
+		|| '-' || 9223372036854775807`).Scan(&id) // the greatest id
+	return id, err
 }
 
 // Minutes returns the per-minute counts since `since`, oldest first.
@@ -364,19 +241,10 @@ func (b *Backend) Minutes(ctx context.Context, q string, since time.Time) ([]que
 	}
 	rows, err := b.db.QueryContext(ctx, `SELECT minute, completed, failed FROM tipbox_queue.minutes
 		WHERE queue = $1 AND minute >= $2 AND (completed > 0 OR failed > 0) ORDER BY minute`, q, since.Unix()/60)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []queue.Minute
-	for rows.Next() {
-		var m queue.Minute
+	return collect(rows, err, func(r *sql.Rows) (m queue.Minute, err error) {
 		var minute int64
-		if err := rows.Scan(&minute, &m.Completed, &m.Failed); err != nil {
-			return nil, err
-		}
+		err = r.Scan(&minute, &m.Completed, &m.Failed)
 		m.At = time.Unix(minute*60, 0).UTC()
-		out = append(out, m)
-	}
-	return out, rows.Err()
+		return m, err
+	})
 }

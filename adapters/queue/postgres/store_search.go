@@ -37,10 +37,10 @@ func (b *Backend) searchJobs(ctx context.Context, q string, query queue.JobQuery
 		// The rows come numbered in the listing's order; only the hits
 		// and the last row are returned (no join back to the table: it
 		// would be planned as a scan of the whole queue).
-		rows, err := b.db.QueryContext(ctx, `SELECT rn, last, hit, k, `+jobCols+` FROM (
-			SELECT s.*, row_number() OVER () AS rn, lead(true) OVER () IS NULL AS last FROM (
-				SELECT `+key+` AS k, strpos(lower(`+text+`), $5) > 0 AS hit, `+jobCols+`
-				FROM tipbox_queue.jobs WHERE queue = $1 AND `+cond+` AND (`+key+`, id) < ($3, $4)
+		rows, err := b.db.QueryContext(ctx, `SELECT * FROM (
+			SELECT row_number() OVER () AS rn, lead(true) OVER () IS NULL AS last, s.* FROM (
+				SELECT `+key+` AS k, strpos(lower(`+text+`), $5) > 0 AS hit, j.*
+				FROM tipbox_queue.jobs j WHERE queue = $1 AND `+cond+` AND (`+key+`, id) < ($3, $4)
 				ORDER BY `+key+` DESC, id DESC LIMIT $6) s) t
 			WHERE hit OR last ORDER BY rn LIMIT $7`, q, now, at, after, m.Word(), chunk, query.Limit+1)
 		if err != nil {
@@ -52,7 +52,7 @@ func (b *Backend) searchJobs(ctx context.Context, q string, query queue.JobQuery
 			var rn int64
 			var last, hit bool
 			var k time.Time
-			j, err := scanJob(rows, now, &rn, &last, &hit, &k)
+			j, err := scanJob(rows, now, &rn, &last, &k, &hit)
 			if err != nil {
 				rows.Close()
 				return page, err
