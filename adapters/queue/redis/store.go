@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -108,15 +107,16 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 	if key := k.finishedKey(query.State); key != "" && query.Search != "" {
 		return b.searchFinished(ctx, q, k, key, query)
 	}
-	needle := []byte(strings.ToLower(query.Search))
+	m := queue.NewMatcher(query.Search)
+	search := query.Search != ""
 	var page queue.JobPage
 	cursor := query.Cursor
 	chunk := query.Limit
-	if len(needle) > 0 {
+	if search {
 		chunk = 500
 	}
 	for len(page.Jobs) < query.Limit {
-		if len(needle) > 0 && (query.Budget > 0 && page.Scanned >= query.Budget ||
+		if search && (query.Budget > 0 && page.Scanned >= query.Budget ||
 			page.Scanned > 0 && !query.Until.IsZero() && time.Now().After(query.Until)) {
 			page.Partial = true
 			break
@@ -150,13 +150,15 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 			if !ok {
 				continue // gone meanwhile
 			}
-			if len(needle) > 0 {
+			if search {
 				page.Scanned++
-				if !bytes.Contains(bytes.ToLower([]byte(data)), needle) && !strings.Contains(strings.ToLower(ids[i]), string(needle)) {
+				// The raw record first (cheap), then the decoded fields:
+				// the record also holds field names and numbers.
+				if !m.String(data) && !m.String(ids[i]) {
 					continue
 				}
 				j := b.decodeListed(q, ids[i], data)
-				if !jobMatches(j, string(needle)) {
+				if !m.Job(j) {
 					continue
 				}
 				page.Jobs = append(page.Jobs, j)
@@ -171,7 +173,7 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 				more = more || i < len(recs)-1
 				break
 			}
-			if len(needle) > 0 && query.Budget > 0 && page.Scanned >= query.Budget {
+			if search && query.Budget > 0 && page.Scanned >= query.Budget {
 				more = more || i < len(recs)-1
 				break
 			}
@@ -183,13 +185,6 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 		page.Next = cursor
 	}
 	return page, nil
-}
-
-// jobMatches checks a search hit on the decoded fields (the raw record
-// also holds field names and numbers, which must not match).
-func jobMatches(j *queue.Job, needle string) bool {
-	return strings.Contains(strings.ToLower(j.ID), needle) || strings.Contains(strings.ToLower(j.Name), needle) ||
-		bytes.Contains(bytes.ToLower(j.Payload), []byte(needle)) || strings.Contains(strings.ToLower(j.Error), needle)
 }
 
 // indexIDs reads up to n ids of a state's sorted set after cursor, newest
