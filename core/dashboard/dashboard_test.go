@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,24 +33,6 @@ import (
 	"github.com/tipbox/tipbox/internal/testenv"
 )
 
-// syncBuffer collects log lines written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a real server on the memory queue: the queue admin routes and
 // the dashboard, a worker whose "boom" jobs fail for good, and tokens.
 type env struct {
@@ -60,7 +41,7 @@ type env struct {
 	admin               *queue.Admin
 	adminTok, viewerTok string
 	userTok             string
-	log                 *syncBuffer
+	log                 *testenv.Buffer
 	reg                 *prometheus.Registry
 	dash                *dashboard.Dashboard
 }
@@ -75,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	reg := prometheus.NewRegistry()
 	e := &env{log: logs, reg: reg}

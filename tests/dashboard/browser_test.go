@@ -34,31 +34,13 @@ import (
 
 const testQueue = "dashtest"
 
-// syncBuffer collects the app's log lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is the API program running in this process.
 type server struct {
 	base          string
 	enq           queue.Enqueuer
 	admin         *queue.Admin
 	adminTok, vTk string
-	logs          *syncBuffer
+	logs          *testenv.Buffer
 	// failing makes the "flaky" jobs fail for good while set.
 	failing atomic.Bool
 }
@@ -83,7 +65,7 @@ func startAPI(t testing.TB, profile string, extra ...string) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{logs: &syncBuffer{}}
+	s := &server{logs: &testenv.Buffer{}}
 	var srv *httpserver.Server
 	var v *auth.Verifier
 	handler := func(ctx context.Context, j *queue.Job) error {
