@@ -65,11 +65,11 @@ func (d *Dashboard) events(c *fiber.Ctx) error {
 			pos.Set(q, resume.Get(q))
 			continue
 		}
-		id, err := d.deps.Store.LastEventID(c.UserContext(), q)
+		st, err := d.deps.Store.Stats(c.UserContext(), q)
 		if err != nil {
 			return httpserver.Error(fiber.StatusServiceUnavailable, "queue_unavailable", "queue storage unavailable: "+err.Error())
 		}
-		pos.Set(q, id)
+		pos.Set(q, st.LastEvent)
 	}
 	listeners := make([]*queue.EventListener, 0, len(queues))
 	closeAll := func() {

@@ -119,7 +119,8 @@ func (a *Admin) Act(ctx context.Context, name, id string, act Action) error {
 	if err := a.check(name); err != nil {
 		return err
 	}
-	return a.backend.Act(ctx, name, id, act)
+	_, err := a.backend.Act(ctx, name, Target{ID: id}, act)
+	return err
 }
 
 // RetryFailed puts every failed job of the queue back to waiting.
@@ -127,7 +128,7 @@ func (a *Admin) RetryFailed(ctx context.Context, name string) (int, error) {
 	if err := a.check(name); err != nil {
 		return 0, err
 	}
-	return a.backend.ActAll(ctx, name, ActRetry, StateFailed, time.Time{})
+	return a.backend.Act(ctx, name, Target{State: StateFailed}, ActRetry)
 }
 
 // Clean removes the jobs of a finished state (completed, failed,
@@ -144,7 +145,7 @@ func (a *Admin) Clean(ctx context.Context, name string, state State, olderThan t
 	if olderThan < 0 {
 		return 0, fmt.Errorf("%w: olderThan %s is negative", ErrBadQuery, olderThan)
 	}
-	return a.backend.ActAll(ctx, name, ActRemove, state, time.Now().Add(-olderThan))
+	return a.backend.Act(ctx, name, Target{State: state, Before: time.Now().Add(-olderThan)}, ActRemove)
 }
 
 // Pause stops workers of every process from starting jobs of the queue

@@ -6,18 +6,43 @@ import (
 )
 
 // A queue driver implements Backend: three small ports (Producer for the
-// Client, Consumer for the Worker, Store for Admin) plus Ping and Close.
-// Every method must be safe for concurrent use; every state change of a
-// job is atomic (a crash at any instant leaves each job in exactly one
-// state) and appends an Event to the queue's history.
+// Client, Consumer for the Worker, Store for Admin). Every method must be
+// safe for concurrent use; every state change of a job is atomic (a crash
+// at any instant leaves each job in exactly one state) and appends an
+// Event to the queue's history.
+//
+// What a driver may add, found by type assertion: Maintainer (background
+// work a worker process runs), CancelNotifier (cancellations pushed as
+// they happen), Pinger (a health check), io.Closer (called at stop),
+// TxProducer (enqueue in the caller's transaction) and Scheduling (stored
+// schedules).
 type Backend interface {
 	Producer
 	Consumer
 	Store
-	// Ping reports whether the backend's storage answers.
+}
+
+// Maintainer is a backend with background work for worker processes:
+// promoting due delayed jobs, taking back stalled ones, enforcing
+// retention. Every worker process runs Run until ctx ends; several
+// processes may run it at once.
+type Maintainer interface {
+	Run(ctx context.Context) error
+}
+
+// CancelNotifier is a backend that pushes cancellations: the channel
+// delivers the IDs of active jobs of the queue whose cancellation an admin
+// requested, as soon as it is, and closes when ctx ends. Best effort:
+// Consumer.Heartbeat catches what it misses, and is all a backend without
+// it offers.
+type CancelNotifier interface {
+	Cancellations(ctx context.Context, queue string) <-chan string
+}
+
+// Pinger is a backend whose storage can be checked (the queue's health
+// check).
+type Pinger interface {
 	Ping(ctx context.Context) error
-	// Close releases resources (not jobs: they stay stored).
-	Close() error
 }
 
 // Producer stores new jobs.
@@ -56,19 +81,18 @@ type Consumer interface {
 	// deliveries (so they are not taken back as stalled) and returns the
 	// IDs among them whose cancellation an admin requested.
 	Heartbeat(ctx context.Context, queue, consumer string, running []*Job) (cancel []string, err error)
-	// Cancellations delivers the IDs of active jobs of the queue whose
-	// cancellation is requested, as soon as it is (best effort: Heartbeat
-	// catches what it misses). The channel closes when ctx ends.
-	Cancellations(ctx context.Context, queue string) <-chan string
-	// ReportProgress sets an active job's progress; AppendLog adds a line
-	// to its log. Both are ignored for a delivery that is no longer
-	// current.
-	ReportProgress(ctx context.Context, job *Job, pct int) error
-	AppendLog(ctx context.Context, job *Job, line LogLine) error
-	// Run does the backend's background work for a worker process
-	// (promoting due delayed jobs, taking back stalled ones, enforcing
-	// retention) until ctx ends. Several processes may run it at once.
-	Run(ctx context.Context) error
+	// Report records what a running handler reports about its job: its
+	// progress, a log line, or both. It is ignored for a delivery that is
+	// no longer current.
+	Report(ctx context.Context, job *Job, r Report) error
+}
+
+// Report is a running job's report: the fields that are set.
+type Report struct {
+	// Progress is the job's progress (0–100).
+	Progress *int
+	// Log is a line for the job's log.
+	Log *LogLine
 }
 
 // HeldError is what Consumer.Fetch returns (after settling) when the queue
@@ -145,32 +169,39 @@ type Settlement struct {
 
 // Store is the inspection and admin side of a backend.
 type Store interface {
-	// Stats returns the queue's counts.
+	// Stats returns the queue's counts and the position of its event
+	// history (Stats.LastEvent).
 	Stats(ctx context.Context, queue string) (Stats, error)
 	// Job returns one job with its logs (ErrJobNotFound when absent).
 	Job(ctx context.Context, queue, id string) (*Job, error)
 	// Jobs lists jobs of one state, newest first (see JobQuery).
 	Jobs(ctx context.Context, queue string, q JobQuery) (JobPage, error)
-	// Act applies an admin action to one job (ErrJobNotFound, or
-	// ErrJobState when the job's state does not allow it).
-	Act(ctx context.Context, queue, id string, a Action) error
-	// ActAll applies an action to every job of a state finished before
-	// `before` (zero: all), in bounded batches, and returns the count:
-	// Retry of failed jobs, Remove of completed/failed/cancelled ones.
-	ActAll(ctx context.Context, queue string, a Action, state State, before time.Time) (int, error)
+	// Act applies an admin action to the jobs t selects and returns how
+	// many it changed. One job (t.ID): ErrJobNotFound, or ErrJobState
+	// when the job's state does not allow the action. Every job of
+	// t.State finished before t.Before (zero: all), in bounded batches:
+	// Retry of failed jobs, Remove of completed, failed or cancelled ones.
+	Act(ctx context.Context, queue string, t Target, a Action) (int, error)
+	// SetPaused pauses or resumes the queue: workers of every process
+	// take none of its jobs while it is paused.
 	SetPaused(ctx context.Context, queue string, paused bool) error
-	Paused(ctx context.Context, queue string) (bool, error)
 	// Events returns up to max events of the queue after the event ID
 	// `after` ("" = from the oldest kept), waiting up to block for the
 	// first one. An `after` older than the oldest kept event returns from
 	// the oldest kept (the history is bounded).
 	Events(ctx context.Context, queue, after string, max int, block time.Duration) ([]Event, error)
-	// LastEventID is the ID of the queue's newest event ("" when none).
-	LastEventID(ctx context.Context, queue string) (string, error)
 	// Minutes returns the per-minute completed and failed counts since
 	// `since` (kept for 24 hours), oldest first, minutes with no
 	// finished job left out.
 	Minutes(ctx context.Context, queue string, since time.Time) ([]Minute, error)
+}
+
+// Target selects the jobs of an Act: the job ID, or (ID empty) every job
+// of State that finished before Before (zero: whenever).
+type Target struct {
+	ID     string
+	State  State
+	Before time.Time
 }
 
 // Action is an admin action on a job.

@@ -7,7 +7,7 @@ import (
 
 // CancelHub hands the cancellations of active jobs a driver learns of in
 // one place (an admin's call, a notification) to the channels its
-// Consumer.Cancellations returned. The zero value is ready; safe for
+// CancelNotifier.Cancellations returned. The zero value is ready; safe for
 // concurrent use.
 type CancelHub struct {
 	mu   sync.Mutex

@@ -69,11 +69,12 @@ func (h *EventHub) Listen(queue string) (*EventListener, error) {
 		// The tail's position is read before Listen returns, so nothing
 		// published after it is missed.
 		ctx, cancel := context.WithCancel(context.Background())
-		start, err := h.store.LastEventID(ctx, queue)
+		st, err := h.store.Stats(ctx, queue)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
+		start := st.LastEvent
 		t = &eventTail{subs: map[*EventListener]struct{}{}, cancel: cancel, done: make(chan struct{})}
 		h.tails[queue] = t
 		go h.tail(ctx, queue, start, t)

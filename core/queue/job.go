@@ -199,6 +199,10 @@ type Stats struct {
 	// Delayed jobs wait for their delay or their next attempt.
 	Delayed int64 `json:"delayed"`
 	Paused  bool  `json:"paused"`
+	// LastEvent is the ID of the queue's newest event when Stats ran (a
+	// driver's "before every event" ID when there is none): reading events
+	// after it misses nothing published after Stats returned.
+	LastEvent string `json:"-"`
 }
 
 // FailedJob is the dead-letter view of a failed job (the legacy route

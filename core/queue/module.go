@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"go.uber.org/fx"
@@ -134,7 +135,12 @@ func openBackend(lc fx.Lifecycle, cfg Config, d Driver, logger *slog.Logger, m *
 			logger.Info("queue backend open", "driver", d.Name, "queues", cfg.Queues)
 			return nil
 		},
-		OnStop: func(context.Context) error { return b.Close() },
+		OnStop: func(context.Context) error {
+			if c, ok := b.(io.Closer); ok {
+				return c.Close()
+			}
+			return nil
+		},
 	})
 	return b, nil
 }
@@ -179,7 +185,11 @@ func registerDepth(cfg Config, m *Metrics, b Backend, reg prometheus.Registerer)
 }
 
 func newChecker(b Backend) health.Checker {
-	return health.Checker{Name: "queue", Critical: false, Check: b.Ping}
+	check := func(context.Context) error { return nil } // nothing to check
+	if p, ok := b.(Pinger); ok {
+		check = p.Ping
+	}
+	return health.Checker{Name: "queue", Critical: false, Check: check}
 }
 
 type workerIn struct {

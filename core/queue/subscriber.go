@@ -364,8 +364,14 @@ func (s *Subscriber) heartbeat() {
 	}
 }
 
+// cancellations cancels the jobs a CancelNotifier backend names as soon as
+// it does (without one, Heartbeat's answers are all there is).
 func (s *Subscriber) cancellations() {
-	for id := range s.c.Cancellations(s.ctx, s.queue) {
+	n, ok := s.c.(CancelNotifier)
+	if !ok {
+		return
+	}
+	for id := range n.Cancellations(s.ctx, s.queue) {
 		s.cancelJob(id)
 	}
 }
@@ -410,14 +416,14 @@ func (d *delivery) isCancelled() bool {
 }
 
 func (s *Subscriber) reportProgress(ctx context.Context, j *Job, pct int) error {
-	return s.c.ReportProgress(ctx, j, pct)
+	return s.c.Report(ctx, j, Report{Progress: &pct})
 }
 
 func (s *Subscriber) appendLog(ctx context.Context, j *Job, line string) error {
 	if n := s.cfg.Logs.MaxBytes; len(line) > n {
 		line = line[:n]
 	}
-	return s.c.AppendLog(ctx, j, LogLine{At: time.Now(), Message: line})
+	return s.c.Report(ctx, j, Report{Log: &LogLine{At: time.Now(), Message: line}})
 }
 
 type deliveryKey struct{}

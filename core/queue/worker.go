@@ -98,13 +98,15 @@ func (w *Worker) Consumer() string { return w.consumer }
 func (w *Worker) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		if err := w.backend.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-			w.logger.Error("queue background work stopped", "error", err)
-		}
-	}()
+	if m, ok := w.backend.(Maintainer); ok {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			if err := m.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				w.logger.Error("queue background work stopped", "error", err)
+			}
+		}()
+	}
 	if len(w.dispatch) == 0 {
 		w.logger.Info("queue worker started without handlers")
 		return nil

@@ -37,6 +37,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -253,19 +254,26 @@ func run() error {
 	return runErr
 }
 
+// backend is what the redis driver opens: a queue.Backend to close.
+type backend interface {
+	queue.Backend
+	io.Closer
+}
+
 // open builds a backend, a Client and the config of a fresh queue, the way
 // queue.Module / redis.Module do: defaults of `queue` and `queue.redis`,
 // the driver "redis" and its Open.
-func (b *bench) open(scenario string, concurrency int) (queue.Config, queue.Backend, *queue.Client, string, error) {
+func (b *bench) open(scenario string, concurrency int) (queue.Config, backend, *queue.Client, string, error) {
 	b.seq++
 	name := fmt.Sprintf("%s-%d", scenario, b.seq)
 	qcfg := queue.Config{Driver: "redis", Concurrency: concurrency, Queues: []string{name}}
 	qcfg.SetDefaults()
 	rcfg := b.redisConfig()
-	be, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
+	opened, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
 	if err != nil {
 		return qcfg, nil, nil, "", err
 	}
+	be := opened.(backend)
 	c, err := queue.NewClient(qcfg, be, b.logger, nil)
 	if err != nil {
 		_ = be.Close()
@@ -471,10 +479,11 @@ func (b *bench) memory() (result, error) {
 	qcfg := queue.Config{Driver: "redis", Concurrency: 5, Queues: []string{q}}
 	qcfg.SetDefaults()
 	qcfg.Retention.Completed = b.jobs
-	be, err := redisq.NewDriver(b.redisConfig(), redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
+	opened, err := redisq.NewDriver(b.redisConfig(), redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
 	if err != nil {
 		return result{}, err
 	}
+	be := opened.(backend)
 	defer be.Close()
 	c, err := queue.NewClient(qcfg, be, b.logger, nil)
 	if err != nil {

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -37,7 +38,12 @@ type Backend struct {
 	wg      sync.WaitGroup
 }
 
-var _ queue.Backend = (*Backend)(nil)
+var (
+	_ queue.Backend        = (*Backend)(nil)
+	_ queue.CancelNotifier = (*Backend)(nil)
+	_ queue.Pinger         = (*Backend)(nil)
+	_ io.Closer            = (*Backend)(nil)
+)
 
 // New returns a running backend for cfg's queues; obs (nil: none) counts
 // retention drops. Close stops it.
@@ -235,45 +241,28 @@ func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
 	return b.cancels.Subscribe(ctx, b.done, q)
 }
 
-// ReportProgress sets an active delivery's progress.
-func (b *Backend) ReportProgress(_ context.Context, job *queue.Job, pct int) error {
+// Report sets an active delivery's progress and adds its log line.
+func (b *Backend) Report(_ context.Context, job *queue.Job, r queue.Report) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, err := b.state(job.Queue)
 	if err != nil {
 		return err
 	}
-	if l, ok := s.active[job.ID]; ok && l.job.Delivery == job.Delivery {
-		l.job.Percent = pct
-		s.event(l.job, b.now(), &pct)
+	l, ok := s.active[job.ID]
+	if !ok || l.job.Delivery != job.Delivery {
+		return nil
 	}
-	return nil
-}
-
-// AppendLog adds a line to an active delivery's log.
-func (b *Backend) AppendLog(_ context.Context, job *queue.Job, line queue.LogLine) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, err := b.state(job.Queue)
-	if err != nil {
-		return err
+	if r.Progress != nil {
+		l.job.Percent = *r.Progress
+		s.event(l.job, b.now(), r.Progress)
 	}
-	if l, ok := s.active[job.ID]; ok && l.job.Delivery == job.Delivery && b.cfg.Logs.MaxLines > 0 {
-		logs := append(s.logs[job.ID], line)
+	if r.Log != nil && b.cfg.Logs.MaxLines > 0 {
+		logs := append(s.logs[job.ID], *r.Log)
 		if over := len(logs) - b.cfg.Logs.MaxLines; over > 0 {
 			logs = append([]queue.LogLine(nil), logs[over:]...)
 		}
 		s.logs[job.ID] = logs
-	}
-	return nil
-}
-
-// Run waits for ctx: the backend does its background work itself (it is
-// the only process that can).
-func (b *Backend) Run(ctx context.Context) error {
-	select {
-	case <-ctx.Done():
-	case <-b.done:
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ func TestDriver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Close(); err != nil {
+	if err := b.(io.Closer).Close(); err != nil {
 		t.Fatal(err)
 	}
 }

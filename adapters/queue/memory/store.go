@@ -19,7 +19,8 @@ func (b *Backend) Stats(_ context.Context, q string) (queue.Stats, error) {
 		return queue.Stats{}, err
 	}
 	return queue.Stats{Name: q, Waiting: s.count[queue.StateWaiting], Active: s.count[queue.StateActive],
-		Delayed: s.count[queue.StateDelayed], Completed: s.completed, Failed: s.failed, Paused: s.paused}, nil
+		Delayed: s.count[queue.StateDelayed], Completed: s.completed, Failed: s.failed, Paused: s.paused,
+		LastEvent: strconv.FormatUint(s.eventSeq, 10)}, nil
 }
 
 // Job returns one job with its logs.
@@ -194,18 +195,37 @@ func (s *qstate) cursorIndex(list []entry, state queue.State, at int64, id strin
 }
 
 // Act applies an admin action to one job.
-func (b *Backend) Act(_ context.Context, q, id string, a queue.Action) error {
+func (b *Backend) Act(_ context.Context, q string, t queue.Target, a queue.Action) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, err := b.state(q)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	j, ok := s.jobs[id]
-	if !ok {
-		return fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, id, q)
+	now := b.now()
+	if t.ID != "" {
+		j, ok := s.jobs[t.ID]
+		if !ok {
+			return 0, fmt.Errorf("%w: %s in %s", queue.ErrJobNotFound, t.ID, q)
+		}
+		if err := s.act(b, j, a, now); err != nil {
+			return 0, err
+		}
+		return 1, nil
 	}
-	return s.act(b, j, a, b.now())
+	var pick []*queue.Job
+	for _, j := range s.jobs {
+		if j.State == t.State && (t.Before.IsZero() || j.EnteredAt().Before(t.Before)) {
+			pick = append(pick, j)
+		}
+	}
+	sort.Slice(pick, func(x, y int) bool { return pick[x].EnteredAt().Before(pick[y].EnteredAt()) })
+	for n, j := range pick {
+		if err := s.act(b, j, a, now); err != nil {
+			return n, err
+		}
+	}
+	return len(pick), nil
 }
 
 func (s *qstate) act(b *Backend, j *queue.Job, a queue.Action, now time.Time) error {
@@ -254,32 +274,6 @@ func (s *qstate) act(b *Backend, j *queue.Job, a queue.Action, now time.Time) er
 	return nil
 }
 
-// ActAll applies a to every job of state finished before `before`.
-func (b *Backend) ActAll(_ context.Context, q string, a queue.Action, state queue.State, before time.Time) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, err := b.state(q)
-	if err != nil {
-		return 0, err
-	}
-	now := b.now()
-	var pick []*queue.Job
-	for _, j := range s.jobs {
-		if j.State == state && (before.IsZero() || j.EnteredAt().Before(before)) {
-			pick = append(pick, j)
-		}
-	}
-	sort.Slice(pick, func(x, y int) bool { return pick[x].EnteredAt().Before(pick[y].EnteredAt()) })
-	n := 0
-	for _, j := range pick {
-		if err := s.act(b, j, a, now); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
-
 // SetPaused sets the queue's paused flag.
 func (b *Backend) SetPaused(_ context.Context, q string, paused bool) error {
 	b.mu.Lock()
@@ -294,17 +288,6 @@ func (b *Backend) SetPaused(_ context.Context, q string, paused bool) error {
 		s.waiters = make(chan struct{})
 	}
 	return nil
-}
-
-// Paused reads the queue's paused flag.
-func (b *Backend) Paused(_ context.Context, q string) (bool, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, err := b.state(q)
-	if err != nil {
-		return false, err
-	}
-	return s.paused, nil
 }
 
 // Events returns up to max events after `after`, waiting up to block.
@@ -355,17 +338,6 @@ func max64(a, b uint64) uint64 {
 		return a
 	}
 	return b
-}
-
-// LastEventID is the newest event's ID.
-func (b *Backend) LastEventID(_ context.Context, q string) (string, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, err := b.state(q)
-	if err != nil {
-		return "", err
-	}
-	return strconv.FormatUint(s.eventSeq, 10), nil
 }
 
 // Minutes returns the per-minute counts since `since`, oldest first.

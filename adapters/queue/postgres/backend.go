@@ -12,6 +12,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -66,8 +67,12 @@ type waker struct {
 }
 
 var (
-	_ queue.Backend    = (*Backend)(nil)
-	_ queue.TxProducer = (*Backend)(nil)
+	_ queue.Backend        = (*Backend)(nil)
+	_ queue.TxProducer     = (*Backend)(nil)
+	_ queue.Maintainer     = (*Backend)(nil)
+	_ queue.CancelNotifier = (*Backend)(nil)
+	_ queue.Pinger         = (*Backend)(nil)
+	_ io.Closer            = (*Backend)(nil)
 )
 
 // New returns a backend over db, whose schema must be migrated

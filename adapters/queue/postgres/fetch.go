@@ -230,19 +230,15 @@ func (b *Backend) Heartbeat(ctx context.Context, q, _ string, running []*queue.J
 	return collect(rows, err, column[string])
 }
 
-// ReportProgress sets a current delivery's progress (a "progress" event).
-func (b *Backend) ReportProgress(ctx context.Context, j *queue.Job, pct int) error {
-	_, err := b.db.ExecContext(ctx, `UPDATE tipbox_queue.jobs SET percent = $4
-		WHERE queue = $1 AND id = $2 AND delivery = $3 AND state = 'active'`, j.Queue, j.ID, token(j), pct)
-	return err
-}
-
-// AppendLog adds a line to a current delivery's log, keeping the newest
-// queue.logs.max_lines.
-func (b *Backend) AppendLog(ctx context.Context, j *queue.Job, line queue.LogLine) error {
-	if b.cfg.Logs.MaxLines == 0 {
-		return nil
+// Report sets a current delivery's progress (a "progress" event) and adds
+// its log line, keeping the newest queue.logs.max_lines.
+func (b *Backend) Report(ctx context.Context, j *queue.Job, r queue.Report) (err error) {
+	if r.Progress != nil {
+		_, err = b.db.ExecContext(ctx, `UPDATE tipbox_queue.jobs SET percent = $4
+		WHERE queue = $1 AND id = $2 AND delivery = $3 AND state = 'active'`, j.Queue, j.ID, token(j), *r.Progress)
 	}
-	_, err := b.db.ExecContext(ctx, logSQL, j.Queue, j.ID, token(j), line.At, line.Message, b.cfg.Logs.MaxLines-1)
+	if r.Log != nil && b.cfg.Logs.MaxLines > 0 && err == nil {
+		_, err = b.db.ExecContext(ctx, logSQL, j.Queue, j.ID, token(j), r.Log.At, r.Log.Message, b.cfg.Logs.MaxLines-1)
+	}
 	return err
 }

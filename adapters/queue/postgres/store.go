@@ -20,7 +20,7 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 	}
 	s := queue.Stats{Name: q}
 	err := b.db.QueryRowContext(ctx, statsSQL, q, b.now()).
-		Scan(&s.Paused, &s.Completed, &s.Failed, &s.Waiting, &s.Active, &s.Delayed)
+		Scan(&s.LastEvent, &s.Paused, &s.Completed, &s.Failed, &s.Waiting, &s.Active, &s.Delayed)
 	return s, err
 }
 
@@ -88,12 +88,45 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 	return query.Page(all), nil
 }
 
-// Act applies an admin action to one job.
-func (b *Backend) Act(ctx context.Context, q, id string, a queue.Action) error {
+// Act applies an admin action to one job, or to every job of a state
+// that entered it before t.Before (zero: all), oldest first, 500 per
+// transaction.
+func (b *Backend) Act(ctx context.Context, q string, t queue.Target, a queue.Action) (int, error) {
 	if err := b.check(q); err != nil {
-		return err
+		return 0, err
 	}
-	return b.inTx(ctx, func(tx *sql.Tx) error { return b.act(ctx, tx, q, id, a, b.now()) })
+	if t.ID != "" {
+		if err := b.inTx(ctx, func(tx *sql.Tx) error { return b.act(ctx, tx, q, t.ID, a, b.now()) }); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	l, ok := listings[t.State]
+	if !ok {
+		return 0, fmt.Errorf("%w: state %q", queue.ErrBadQuery, t.State)
+	}
+	before := t.Before
+	if before.IsZero() {
+		before = time.Unix(0, math.MaxInt64)
+	}
+	for total := 0; ; {
+		now, n := b.now(), 0
+		err := b.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, `SELECT id FROM tipbox_queue.jobs WHERE queue = $1 AND `+l[0]+
+				` AND `+l[1]+` < $3 ORDER BY `+l[1]+`, id LIMIT 500`, q, now, before)
+			ids, err := collect(rows, err, column[string])
+			for n = 0; err == nil && n < len(ids); n++ {
+				err = b.act(ctx, tx, q, ids[n], a, now)
+			}
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		if total += n; n < 500 {
+			return total, nil
+		}
+	}
 }
 
 func (b *Backend) act(ctx context.Context, tx *sql.Tx, q, id string, a queue.Action, now time.Time) error {
@@ -135,39 +168,6 @@ func (b *Backend) act(ctx context.Context, tx *sql.Tx, q, id string, a queue.Act
 	return fmt.Errorf("%w: action %q", queue.ErrBadQuery, a)
 }
 
-// ActAll applies a to every job of state that entered it before `before`
-// (zero: all), oldest first, 500 per transaction.
-func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state queue.State, before time.Time) (int, error) {
-	if err := b.check(q); err != nil {
-		return 0, err
-	}
-	l, ok := listings[state]
-	if !ok {
-		return 0, fmt.Errorf("%w: state %q", queue.ErrBadQuery, state)
-	}
-	if before.IsZero() {
-		before = time.Unix(0, math.MaxInt64)
-	}
-	for total := 0; ; {
-		now, n := b.now(), 0
-		err := b.inTx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, `SELECT id FROM tipbox_queue.jobs WHERE queue = $1 AND `+l[0]+
-				` AND `+l[1]+` < $3 ORDER BY `+l[1]+`, id LIMIT 500`, q, now, before)
-			ids, err := collect(rows, err, column[string])
-			for n = 0; err == nil && n < len(ids); n++ {
-				err = b.act(ctx, tx, q, ids[n], a, now)
-			}
-			return err
-		})
-		if err != nil {
-			return total, err
-		}
-		if total += n; n < 500 {
-			return total, nil
-		}
-	}
-}
-
 // SetPaused sets the queue's paused flag (a resume wakes its workers).
 func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
 	if err := b.check(q); err != nil {
@@ -179,12 +179,6 @@ func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
 	_, err := b.db.ExecContext(ctx, `UPDATE tipbox_queue.queues SET paused = $2 WHERE name = $1
 		RETURNING pg_notify('`+chanJobs+`', $1)`, q, paused)
 	return err
-}
-
-// Paused reads the queue's paused flag.
-func (b *Backend) Paused(ctx context.Context, q string) (bool, error) {
-	s, err := b.Stats(ctx, q)
-	return s.Paused, err
 }
 
 // Events returns up to max events after `after`, polling up to block for
@@ -220,18 +214,6 @@ func (b *Backend) Events(ctx context.Context, q, after string, max int, block ti
 			return nil, err
 		}
 	}
-}
-
-// LastEventID is a position after every event that can still be read
-// before it: the events of transactions older than every running one.
-func (b *Backend) LastEventID(ctx context.Context, q string) (string, error) {
-	if err := b.check(q); err != nil {
-		return "", err
-	}
-	var id string
-	err := b.db.QueryRowContext(ctx, `SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1)
-		|| '-' || 9223372036854775807`).Scan(&id) // the greatest id
-	return id, err
 }
 
 // Minutes returns the per-minute counts since `since`, oldest first.

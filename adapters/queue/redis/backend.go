@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -58,7 +59,13 @@ type Backend struct {
 	limits   map[string]queue.Limit
 }
 
-var _ queue.Backend = (*Backend)(nil)
+var (
+	_ queue.Backend        = (*Backend)(nil)
+	_ queue.Maintainer     = (*Backend)(nil)
+	_ queue.CancelNotifier = (*Backend)(nil)
+	_ queue.Pinger         = (*Backend)(nil)
+	_ io.Closer            = (*Backend)(nil)
+)
 
 // New returns a backend for qcfg's queues over client. obs (nil: none)
 // counts retention drops.
@@ -404,29 +411,20 @@ func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
 	return out
 }
 
-// ReportProgress sets an active delivery's progress.
-func (b *Backend) ReportProgress(ctx context.Context, j *queue.Job, pct int) error {
+// Report sets an active delivery's progress and adds its log line.
+func (b *Backend) Report(ctx context.Context, j *queue.Job, r queue.Report) error {
 	k, err := b.k(j.Queue)
-	if err != nil {
+	if err != nil || j.Delivery == "" {
 		return err
 	}
-	if j.Delivery == "" {
-		return nil
+	if r.Progress != nil {
+		err = progressScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, j.ID, j.Delivery, *r.Progress).Err()
 	}
-	return progressScript.Run(ctx, b.client, k.all, msArg(b.now()), b.qcfg.Events.MaxLen, j.ID, j.Delivery, pct).Err()
-}
-
-// AppendLog adds a line to an active delivery's log.
-func (b *Backend) AppendLog(ctx context.Context, j *queue.Job, line queue.LogLine) error {
-	k, err := b.k(j.Queue)
-	if err != nil {
-		return err
+	if r.Log != nil && b.qcfg.Logs.MaxLines > 0 && err == nil {
+		enc := `{"at":` + strconv.FormatInt(r.Log.At.UnixMilli(), 10) + `,"message":` + jsonString(r.Log.Message) + `}`
+		err = logScript.Run(ctx, b.client, k.all, k.base, j.ID, j.Delivery, enc, b.qcfg.Logs.MaxLines).Err()
 	}
-	if j.Delivery == "" || b.qcfg.Logs.MaxLines == 0 {
-		return nil
-	}
-	enc := `{"at":` + strconv.FormatInt(line.At.UnixMilli(), 10) + `,"message":` + jsonString(line.Message) + `}`
-	return logScript.Run(ctx, b.client, k.all, k.base, j.ID, j.Delivery, enc, b.qcfg.Logs.MaxLines).Err()
+	return err
 }
 
 func (b *Backend) dropped(q string, n int, reason string) {

@@ -23,6 +23,7 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 		return queue.Stats{}, err
 	}
 	p := b.client.Pipeline()
+	last := p.XRevRangeN(ctx, k.events, "+", "-", 1) // before the counts: see queue.Stats.LastEvent
 	var lens [3]*goredis.IntCmd
 	for i, l := range k.waiting {
 		lens[i] = p.LLen(ctx, l)
@@ -34,7 +35,10 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 	if _, err := p.Exec(ctx); err != nil {
 		return queue.Stats{}, err
 	}
-	st := queue.Stats{Name: q, Active: active.Val(), Delayed: delayed.Val(), Paused: paused.Val() == 1}
+	st := queue.Stats{Name: q, Active: active.Val(), Delayed: delayed.Val(), Paused: paused.Val() == 1, LastEvent: "0-0"}
+	if msgs := last.Val(); len(msgs) > 0 {
+		st.LastEvent = msgs[0].ID
+	}
 	for _, l := range lens {
 		st.Waiting += l.Val()
 	}
@@ -374,18 +378,25 @@ func (b *Backend) finishedAfter(ctx context.Context, key, cursor string) (int64,
 	}
 }
 
-// Act applies an admin action to one job.
-func (b *Backend) Act(ctx context.Context, q, id string, a queue.Action) error {
+// Act applies an admin action to one job, or to the jobs of a finished
+// state (actAll).
+func (b *Backend) Act(ctx context.Context, q string, t queue.Target, a queue.Action) (int, error) {
 	k, err := b.k(q)
 	if err != nil {
-		return err
+		return 0, err
+	}
+	if t.ID == "" {
+		return b.actAll(ctx, k, a, t.State, t.Before)
 	}
 	res, err := actScript.Run(ctx, b.client, k.all, k.base, msArg(b.now()), b.qcfg.Events.MaxLen,
-		b.qcfg.Retention.Completed, string(a), id).Slice()
+		b.qcfg.Retention.Completed, string(a), t.ID).Slice()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return actError(q, id, a, res[0], res[1])
+	if err := actError(q, t.ID, a, res[0], res[1]); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
 
 func actError(q, id string, a queue.Action, code, state any) error {
@@ -400,13 +411,9 @@ func actError(q, id string, a queue.Action, code, state any) error {
 	return nil
 }
 
-// ActAll applies a to the jobs of a finished state finished before
+// actAll applies a to the jobs of a finished state finished before
 // `before` (zero: all), oldest first, 500 per script call.
-func (b *Backend) ActAll(ctx context.Context, q string, a queue.Action, state queue.State, before time.Time) (int, error) {
-	k, err := b.k(q)
-	if err != nil {
-		return 0, err
-	}
+func (b *Backend) actAll(ctx context.Context, k keys, a queue.Action, state queue.State, before time.Time) (int, error) {
 	key := k.finishedKey(state)
 	if key == "" {
 		return 0, fmt.Errorf("%w: %s of every %s job", queue.ErrBadQuery, a, state)
@@ -459,16 +466,6 @@ func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
 		return b.client.Set(ctx, k.paused, "1", 0).Err()
 	}
 	return b.client.Del(ctx, k.paused).Err()
-}
-
-// Paused reads the queue's paused flag.
-func (b *Backend) Paused(ctx context.Context, q string) (bool, error) {
-	k, err := b.k(q)
-	if err != nil {
-		return false, err
-	}
-	n, err := b.client.Exists(ctx, k.paused).Result()
-	return n == 1, err
 }
 
 // Events reads the queue's event stream after `after`.
@@ -532,22 +529,6 @@ func decodeEvent(q string, m goredis.XMessage) queue.Event {
 	t, _ := strconv.ParseInt(str("t"), 10, 64)
 	ev.At = fromMs(t)
 	return ev
-}
-
-// LastEventID is the newest event's id ("0-0" when none).
-func (b *Backend) LastEventID(ctx context.Context, q string) (string, error) {
-	k, err := b.k(q)
-	if err != nil {
-		return "", err
-	}
-	msgs, err := b.client.XRevRangeN(ctx, k.events, "+", "-", 1).Result()
-	if err != nil {
-		return "", err
-	}
-	if len(msgs) == 0 {
-		return "0-0", nil
-	}
-	return msgs[0].ID, nil
 }
 
 // Minutes returns the per-minute counts since `since`, oldest first.

@@ -18,7 +18,12 @@ import (
 func (e *Env) runBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = e.Backend.Run(ctx) }()
+	go func() {
+		defer close(done)
+		if m, ok := e.Backend.(queue.Maintainer); ok {
+			_ = m.Run(ctx)
+		}
+	}()
 	e.T.Cleanup(func() { cancel(); <-done })
 }
 
@@ -227,7 +232,7 @@ func testPaging(t *testing.T, h Harness) {
 			t.Fatalf("%s: paged %d of %d jobs", state, len(seen), len(want))
 		}
 		if state == queue.StateWaiting {
-			n, err := e.Backend.ActAll(ctx, "jobs", queue.ActRemove, queue.StateCompleted, time.Time{})
+			n, err := e.Backend.Act(ctx, "jobs", queue.Target{State: queue.StateCompleted}, queue.ActRemove)
 			if err != nil || n != 0 {
 				t.Fatalf("remove completed: %d %v", n, err)
 			}

@@ -244,7 +244,7 @@ func testStats(t *testing.T, h Harness) {
 	if s.Waiting+s.Active != 200 || s.Active < int64(cfg.Concurrency) || s.Delayed != 3 || s.Completed != 0 || s.Failed != 0 {
 		t.Fatalf("while blocked: %+v (want waiting+active=200, active>=%d, delayed=3)", s, cfg.Concurrency)
 	}
-	if o := e.Stats("other"); o != (queue.Stats{Name: "other"}) {
+	if o := e.Stats("other"); o.LastEvent == "" || o != (queue.Stats{Name: "other", LastEvent: o.LastEvent}) {
 		t.Fatalf("other queue: %+v", o)
 	}
 	close(release)
@@ -511,4 +511,32 @@ func testGraceful(t *testing.T, h Harness) {
 	}, "restarted worker did not finish the queue")
 	t.Logf("restart drained the remaining %d jobs in %s", total-finished, time.Since(restart))
 	testenv.Eventually(t, 3*time.Second, func() bool { return e.Stats("jobs").Completed >= total }, "completed count")
+}
+
+// testLastEvent: events read after Stats.LastEvent are exactly those
+// published after Stats answered, on a fresh queue and on a used one.
+func testLastEvent(t *testing.T, h Harness) {
+	e := NewEnv(t, h, Config())
+	ctx := context.Background()
+	for round := 0; round < 2; round++ {
+		st, err := e.Backend.Stats(ctx, "jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs, err := e.Backend.Events(ctx, "jobs", st.LastEvent, 10, 0); err != nil || len(evs) != 0 {
+			t.Fatalf("round %d: events after LastEvent %q before any enqueue: %+v %v", round, st.LastEvent, evs, err)
+		}
+		id, err := e.Client.Enqueue(ctx, "jobs", "x", round)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []queue.Event
+		testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
+			evs, err = e.Backend.Events(ctx, "jobs", st.LastEvent, 10, 0)
+			return err != nil || len(evs) > 0
+		}, "no event after LastEvent")
+		if err != nil || len(evs) != 1 || evs[0].JobID != id || evs[0].State != queue.StateWaiting {
+			t.Fatalf("round %d: events after LastEvent %q: %+v %v (want %s waiting)", round, st.LastEvent, evs, err, id)
+		}
+	}
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryBackoffAndDeadLetter", testRetryBackoffAndDeadLetter, false},
 		{"PriorityBeatsBacklog", testPriority, false},
 		{"StatsGroundTruth", testStats, false},
+		{"LastEvent", testLastEvent, false},
 		{"Retention", testRetention, false},
 		{"PauseResume", testPause, false},
 		{"Dedup", testDedup, false},
