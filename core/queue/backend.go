@@ -9,7 +9,10 @@ import (
 // Client, Consumer for the Worker, Store for Admin). Every method must be
 // safe for concurrent use; every state change of a job is atomic (a crash
 // at any instant leaves each job in exactly one state) and appends an
-// Event to the queue's history.
+// Event to the queue's history. Core calls a Backend only with the queues
+// of the Config it was opened with (Client, Admin, Worker and Scheduler
+// check names first) and never after Close: a driver need not check
+// either.
 //
 // What a driver may add, found by type assertion: Maintainer (background
 // work a worker process runs), CancelNotifier (cancellations pushed as

@@ -51,7 +51,6 @@ type Backend struct {
 	listening bool
 	wake      map[string]*waker
 	cancels   queue.CancelHub
-	closed    bool
 	stop      context.CancelFunc
 	done      chan struct{}
 }
@@ -94,19 +93,6 @@ func New(db *sql.DB, cfg queue.Config, obs queue.Observer, logger *slog.Logger) 
 	b.stop = cancel
 	go b.listen(ctx)
 	return b, nil
-}
-
-// check refuses an unknown queue or a closed backend.
-func (b *Backend) check(q string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return queue.ErrClosed
-	}
-	if _, ok := b.wake[q]; !ok {
-		return fmt.Errorf("%w: %q", queue.ErrQueueNotFound, q)
-	}
-	return nil
 }
 
 // ensureQueues creates the queues' rows (and their ungrouped member of the
@@ -191,9 +177,6 @@ func (b *Backend) bump(q string) {
 // started, when the earliest job delayed at that Fetch falls due, after d,
 // or when ctx ends.
 func (b *Backend) Wait(ctx context.Context, q string, d time.Duration) error {
-	if err := b.check(q); err != nil {
-		return err
-	}
 	b.mu.Lock()
 	w, listening := b.wake[q], b.listening
 	woken, c, since := w.gen != w.seen, w.c, w.fetchedAt
@@ -233,30 +216,14 @@ func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
 
 // Cancellations delivers the IDs of q's active jobs an admin cancels.
 func (b *Backend) Cancellations(ctx context.Context, q string) <-chan string {
-	if b.check(q) != nil {
-		ch := make(chan string)
-		close(ch)
-		return ch
-	}
 	return b.cancels.Subscribe(ctx, b.done, q)
 }
 
 // Ping checks the database.
-func (b *Backend) Ping(ctx context.Context) error {
-	b.mu.Lock()
-	closed := b.closed
-	b.mu.Unlock()
-	if closed {
-		return queue.ErrClosed
-	}
-	return b.db.PingContext(ctx)
-}
+func (b *Backend) Ping(ctx context.Context) error { return b.db.PingContext(ctx) }
 
 // Close stops listening; the jobs stay stored and the pool open.
 func (b *Backend) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
 	b.stop() // a second Close finds the listener stopped
 	<-b.done
 	return nil

@@ -12,9 +12,6 @@ import (
 
 // Enqueue stores the jobs.
 func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.NewRecord) error {
-	if err := b.check(q); err != nil {
-		return err
-	}
 	_, err := b.enqueue(ctx, b.db, q, jobs)
 	return err
 }
@@ -23,9 +20,6 @@ func (b *Backend) Enqueue(ctx context.Context, q string, jobs []queue.NewRecord)
 // queue lives in: they exist, and workers are woken, when tx commits, and
 // never when it rolls back.
 func (b *Backend) EnqueueTx(ctx context.Context, tx *sql.Tx, q string, jobs []queue.NewRecord) error {
-	if err := b.check(q); err != nil {
-		return err
-	}
 	_, err := b.enqueue(ctx, tx, q, jobs)
 	return err
 }

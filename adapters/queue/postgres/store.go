@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
@@ -15,9 +13,6 @@ import (
 
 // Stats returns the queue's counts.
 func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
-	if err := b.check(q); err != nil {
-		return queue.Stats{}, err
-	}
 	s := queue.Stats{Name: q}
 	err := b.db.QueryRowContext(ctx, statsSQL, q, b.now()).
 		Scan(&s.LastEvent, &s.Paused, &s.Completed, &s.Failed, &s.Waiting, &s.Active, &s.Delayed)
@@ -26,9 +21,6 @@ func (b *Backend) Stats(ctx context.Context, q string) (queue.Stats, error) {
 
 // Job returns one job with its logs.
 func (b *Backend) Job(ctx context.Context, q, id string) (*queue.Job, error) {
-	if err := b.check(q); err != nil {
-		return nil, err
-	}
 	now := b.now()
 	rows, err := b.db.QueryContext(ctx, `SELECT * FROM tipbox_queue.jobs WHERE queue = $1 AND id = $2`, q, id)
 	jobs, err := collect(rows, err, func(r *sql.Rows) (*queue.Job, error) { return scanJob(r, now) })
@@ -60,9 +52,6 @@ var listings = map[queue.State][2]string{
 
 // Jobs lists a state's jobs newest first (see queue.JobQuery.Page).
 func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (queue.JobPage, error) {
-	if err := b.check(q); err != nil {
-		return queue.JobPage{}, err
-	}
 	l, ok := listings[query.State]
 	if !ok {
 		return queue.JobPage{}, fmt.Errorf("%w: state %q", queue.ErrBadQuery, query.State)
@@ -92,9 +81,6 @@ func (b *Backend) Jobs(ctx context.Context, q string, query queue.JobQuery) (que
 // that entered it before t.Before (zero: all), oldest first, 500 per
 // transaction.
 func (b *Backend) Act(ctx context.Context, q string, t queue.Target, a queue.Action) (int, error) {
-	if err := b.check(q); err != nil {
-		return 0, err
-	}
 	if t.ID != "" {
 		if err := b.inTx(ctx, func(tx *sql.Tx) error { return b.act(ctx, tx, q, t.ID, a, b.now()) }); err != nil {
 			return 0, err
@@ -170,9 +156,6 @@ func (b *Backend) act(ctx context.Context, tx *sql.Tx, q, id string, a queue.Act
 
 // SetPaused sets the queue's paused flag (a resume wakes its workers).
 func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
-	if err := b.check(q); err != nil {
-		return err
-	}
 	if err := b.ensureQueues(ctx); err != nil {
 		return err
 	}
@@ -184,18 +167,9 @@ func (b *Backend) SetPaused(ctx context.Context, q string, paused bool) error {
 // Events returns up to max events after `after`, polling up to block for
 // the first one. Event IDs are "<xid>-<id>" (see the events table).
 func (b *Backend) Events(ctx context.Context, q, after string, max int, block time.Duration) ([]queue.Event, error) {
-	if err := b.check(q); err != nil {
-		return nil, err
-	}
 	var xid, id int64
-	if after != "" {
-		x, i, ok := strings.Cut(after, "-")
-		var err1, err2 error
-		xid, err1 = strconv.ParseInt(x, 10, 64)
-		id, err2 = strconv.ParseInt(i, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("%w: event id %q", queue.ErrBadQuery, after)
-		}
+	if _, err := fmt.Sscanf(after, "%d-%d", &xid, &id); after != "" && err != nil {
+		return nil, fmt.Errorf("%w: event id %q", queue.ErrBadQuery, after)
 	}
 	deadline := time.Now().Add(block)
 	for {
@@ -218,9 +192,6 @@ func (b *Backend) Events(ctx context.Context, q, after string, max int, block ti
 
 // Minutes returns the per-minute counts since `since`, oldest first.
 func (b *Backend) Minutes(ctx context.Context, q string, since time.Time) ([]queue.Minute, error) {
-	if err := b.check(q); err != nil {
-		return nil, err
-	}
 	rows, err := b.db.QueryContext(ctx, `SELECT minute, completed, failed FROM tipbox_queue.minutes
 		WHERE queue = $1 AND minute >= $2 AND (completed > 0 OR failed > 0) ORDER BY minute`, q, since.Unix()/60)
 	return collect(rows, err, func(r *sql.Rows) (m queue.Minute, err error) {
