@@ -54,6 +54,14 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msgf stri
 	}
 }
 
+// Later is a message argument evaluated when it is printed, not when it
+// is passed: Eventually(t, d, cond, "stuck: %+v", Later(func() any { return
+// stats() })) shows the state at the deadline, not at the start.
+type Later func() any
+
+// Format prints what the function returns, with the verb it was given.
+func (l Later) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), l()) }
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()

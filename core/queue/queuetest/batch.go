@@ -50,7 +50,7 @@ func testBatch(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, scale(h, 10*time.Second), func() bool { return e.Stats("jobs").Completed == 500 }, "not done: %+v", e.Stats("jobs"))
+	testenv.Eventually(t, scale(h, 10*time.Second), func() bool { return e.Stats("jobs").Completed == 500 }, "not done: %+v", testenv.Later(func() any { return e.Stats("jobs") }))
 	mu.Lock()
 	defer mu.Unlock()
 	biggest := 0
@@ -104,7 +104,7 @@ func testBatchShutdown(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return e.Stats("jobs").Active == 10 }, "batch not filling: %+v", e.Stats("jobs"))
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return e.Stats("jobs").Active == 10 }, "batch not filling: %+v", testenv.Later(func() any { return e.Stats("jobs") }))
 	stop, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := w.Stop(stop); err != nil {
