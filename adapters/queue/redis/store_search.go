@@ -42,8 +42,8 @@ func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key stri
 	ctx, cancel := context.WithCancel(ctx)
 	// Two chunks take turns: one is matched while the other is read. The
 	// free channel has room for both, so a chunk is always put back
-	// without waiting; when the reader has stopped, they go back to the
-	// pool with their buffers.
+	// without waiting; once the reader has stopped, both are kept with
+	// their buffers for the next search (about 1 MB each).
 	free := make(chan *finishedChunk, 2)
 	free <- b.searchChunk()
 	free <- b.searchChunk()
@@ -103,12 +103,12 @@ func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key stri
 }
 
 // mayMatch reports whether a job may match m, from its id and raw record:
-// false only when it cannot. A record in the shape encodeRecord writes
-// holds its name, error and payload as they decode, unless a string was
-// escaped (a quote, a control character, <, > or &: then the record holds
-// a backslash before its payload), so a word absent from the raw text is
-// absent from them too. A record in another shape is always decoded (see
-// decodeListed).
+// false only when it cannot. A record as encodeRecord writes it (payload
+// last) holds its name, error and payload as they decode, unless a string
+// was escaped (a quote, a control character, <, > or &: then the record
+// holds a backslash before its payload), so a word absent from the raw
+// text is absent from them too. Text that is not a record is always
+// decoded (see decodeListed).
 func mayMatch(m queue.Matcher, id, data []byte) bool {
 	if m.Bytes(data) || m.Bytes(id) || !bytes.HasPrefix(data, []byte(`{"state":`)) {
 		return true
