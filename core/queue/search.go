@@ -11,8 +11,9 @@ import (
 // is matched by folding ASCII letters in place, with no allocation per
 // job; other words fall back to lower-casing the text.
 type Matcher struct {
-	word  string // lower case
-	ascii bool
+	word   string // lower case
+	ascii  bool
+	anchor int // see anchor
 }
 
 // NewMatcher returns the matcher of word ("" matches everything).
@@ -25,7 +26,7 @@ func NewMatcher(word string) Matcher {
 			break
 		}
 	}
-	return Matcher{word: w, ascii: ascii}
+	return Matcher{word: w, ascii: ascii, anchor: anchor(w)}
 }
 
 // Word is the searched word, lower case.
@@ -40,7 +41,7 @@ func (m Matcher) String(s string) bool {
 	if !m.ascii {
 		return strings.Contains(strings.ToLower(s), m.word)
 	}
-	return containsFoldASCII(s, m.word)
+	return containsFoldASCII(s, m.word, m.anchor)
 }
 
 // Bytes is String of b, without copying it.
@@ -56,14 +57,14 @@ func (m Matcher) Job(j *Job) bool {
 
 // containsFoldASCII reports whether s holds w (ASCII, lower case) with
 // ASCII letters of s in either case. Candidates are found with
-// strings.IndexByte (vectorised) for the two cases of the word's rarest
-// byte (see anchor), whose few hits in a stored record are then checked.
-func containsFoldASCII(s, w string) bool {
+// strings.IndexByte (vectorised) for the two cases of w[k], the word's
+// rarest byte (see anchor), whose few hits in a stored record are then
+// checked.
+func containsFoldASCII(s, w string, k int) bool {
 	n := len(w)
 	if n == 0 {
 		return true
 	}
-	k := anchor(w)
 	lo := w[k]
 	up := lo
 	if 'a' <= lo && lo <= 'z' {
