@@ -17,9 +17,9 @@ import (
 
 // searchFinished searches a finished state's list ("<ms>|<id>", newest
 // first) in chunks: the list's elements by index, then their records in
-// one HMGET. Both replies are read as raw RESP into buffers kept for the
-// whole search and matched in place, with no allocation per record (the
-// parsed replies of the client cost more than Redis itself). A record is
+// one HMGET. Both replies are read as raw RESP into buffers kept from one
+// search to the next, and matched in place, with no allocation per record
+// (the client's parsed replies cost more than Redis itself). A record is
 // decoded only when its raw text could hold a hit (see mayMatch), and the
 // hit confirmed on the decoded fields. The chunks are read one ahead of
 // the matching, so Redis serves the next while this one is matched. The
