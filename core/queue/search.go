@@ -11,8 +11,9 @@ import (
 // is matched by folding ASCII letters in place, with no allocation per
 // job; other words fall back to lower-casing the text.
 type Matcher struct {
-	word  string // lower case
-	ascii bool
+	word   string // lower case
+	ascii  bool
+	anchor int // see anchor
 }
 
 // NewMatcher returns the matcher of word ("" matches everything).
@@ -25,7 +26,7 @@ func NewMatcher(word string) Matcher {
 			break
 		}
 	}
-	return Matcher{word: w, ascii: ascii}
+	return Matcher{word: w, ascii: ascii, anchor: anchor(w)}
 }
 
 // Word is the searched word, lower case.
@@ -40,7 +41,7 @@ func (m Matcher) String(s string) bool {
 	if !m.ascii {
 		return strings.Contains(strings.ToLower(s), m.word)
 	}
-	return containsFoldASCII(s, m.word)
+	return containsFoldASCII(s, m.word, m.anchor)
 }
 
 // Bytes is String of b, without copying it.
@@ -56,21 +57,24 @@ func (m Matcher) Job(j *Job) bool {
 
 // containsFoldASCII reports whether s holds w (ASCII, lower case) with
 // ASCII letters of s in either case. Candidates are found with
-// strings.IndexByte (vectorised) for the first letter's two cases.
-func containsFoldASCII(s, w string) bool {
+// strings.IndexByte (vectorised) for the two cases of w[k], the word's
+// rarest byte (see anchor), whose few hits in a stored record are then
+// checked.
+func containsFoldASCII(s, w string, k int) bool {
 	n := len(w)
 	if n == 0 {
 		return true
 	}
-	lo := w[0]
+	lo := w[k]
 	up := lo
 	if 'a' <= lo && lo <= 'z' {
 		up = lo - 'a' + 'A'
 	}
 	// nextLo and nextUp are the next offsets (from 0) of each case of
-	// the first letter at or after the scan position; -1: none left.
+	// the anchor at or after the scan position; -1: none left. A hit of
+	// the anchor at i is a candidate for the word at i-k.
 	nextLo, nextUp := -2, -2
-	for pos := 0; pos+n <= len(s); {
+	for pos := k; pos-k+n <= len(s); {
 		if nextLo != -1 && nextLo < pos {
 			nextLo = indexFrom(s, lo, pos)
 		}
@@ -81,15 +85,33 @@ func containsFoldASCII(s, w string) bool {
 		if up != lo && nextUp != -1 && (i == -1 || nextUp < i) {
 			i = nextUp
 		}
-		if i == -1 || i+n > len(s) {
+		if i == -1 || i-k+n > len(s) {
 			return false
 		}
-		if equalFoldASCII(s[i+1:i+n], w[1:]) {
+		if equalFoldASCII(s[i-k:i-k+n], w) {
 			return true
 		}
 		pos = i + 1
 	}
 	return false
+}
+
+// anchor is the index of w's byte that is likely rarest in a stored job:
+// letters by their frequency in English, digits and JSON's punctuation
+// as the most frequent.
+func anchor(w string) int {
+	const common = "\":,{}0123456789 etaoinsrhldcumfpgwybvkxjqz" // most frequent first
+	best, rank := 0, -1
+	for i := 0; i < len(w); i++ {
+		r := strings.IndexByte(common, w[i])
+		if r < 0 {
+			r = len(common) - 8 // other punctuation: fairly rare
+		}
+		if r > rank {
+			best, rank = i, r
+		}
+	}
+	return best
 }
 
 func indexFrom(s string, c byte, from int) int {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -61,9 +62,41 @@ func BenchmarkMatcher(b *testing.B) {
 			m.Bytes(text)
 		}
 	})
+	// A whole stored record of the Redis queue, for a word it lacks.
+	record := []byte(`{"state":"completed","priority":"normal","attempt":1,"stalls":0,"progress":0,"runAt":1796228101135,` +
+		`"startedAt":1796228101140,"finishedAt":1796228101141,"token":0,"error":null,"name":"load","maxAttempts":3,` +
+		`"enqueuedAt":1796228101135,"payload":{"event":"page_view","i":4711,"note":"routine","path":"/articles/4711","user":1234}}`)
+	b.Run("record", func(b *testing.B) {
+		m := NewMatcher("nowhere")
+		for range b.N {
+			m.Bytes(record)
+		}
+	})
 	b.Run("lower", func(b *testing.B) {
 		for range b.N {
 			strings.Contains(strings.ToLower(string(text)), "needle")
 		}
 	})
+}
+
+// The matcher agrees with lower-casing both on random ASCII texts and
+// words from a small alphabet (so that words often almost match), where
+// the anchor byte is anywhere in the word.
+func TestMatcherRandom(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	const alphabet = `aAbBzZ":1 `
+	str := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		word, text := str(1+rnd.IntN(4)), str(rnd.IntN(24))
+		want := strings.Contains(strings.ToLower(text), strings.ToLower(word))
+		if got := NewMatcher(word).String(text); got != want {
+			t.Fatalf("%q in %q: %v, want %v", word, text, got, want)
+		}
+	}
 }

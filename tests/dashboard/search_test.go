@@ -49,6 +49,10 @@ func TestSearch(t *testing.T) {
 			s.failing.Store(true)
 			failed := s.enqueue(t, "flaky", map[string]string{"note": "x"})
 			s.waitState(t, failed, queue.StateFailed)
+			// Its error holds quotes and a line break, which a stored
+			// record may escape.
+			shown := s.enqueue(t, "showcase", nil)
+			s.waitState(t, shown, queue.StateFailed)
 			waitCompleted(t, s, n)
 
 			search := func(t *testing.T, state queue.State, word string, q queue.JobQuery) []string {
@@ -125,6 +129,11 @@ func TestSearch(t *testing.T) {
 			t.Run("error", func(t *testing.T) {
 				if got := search(t, queue.StateFailed, "UPSTREAM answered", queue.JobQuery{Limit: 50}); !slices.Equal(got, []string{failed}) {
 					t.Fatalf("found %v, want %s", got, failed)
+				}
+			})
+			t.Run("error with quotes", func(t *testing.T) {
+				if got := search(t, queue.StateFailed, `template "WEEKLY"`, queue.JobQuery{Limit: 50}); !slices.Equal(got, []string{shown}) {
+					t.Fatalf("found %v, want %s", got, shown)
 				}
 			})
 		})
