@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,7 +49,7 @@ type Patch struct {
 }
 
 // ProfileKey is the cache key of a user's profile (user:<id>:profile, the key the Node service used).
-func ProfileKey(id int64) string { return fmt.Sprintf("user:%d:profile", id) }
+func ProfileKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) + ":profile" }
 
 // Service is the user module's application layer. Safe for concurrent use.
 type Service struct {
