@@ -86,8 +86,19 @@ func (c Config) Mode() string {
 type Option func(*options)
 
 type options struct {
-	dialRetries int
-	maxRetries  int
+	dialRetries  int
+	maxRetries   int
+	localEntries int
+}
+
+// ClientSideCache makes a single-node client keep the replies of read
+// commands (GET, …) for up to entries keys in process, served with no
+// round trip until Redis reports the key changed (RESP3 client tracking:
+// an invalidation pushed on the connection that read it). A reply may be
+// served stale until its invalidation arrives. Sentinel and Cluster
+// clients ignore it.
+func ClientSideCache(entries int) Option {
+	return func(o *options) { o.localEntries = entries }
 }
 
 // FailFast makes a client give up on a dead server at once: one dial
@@ -128,6 +139,10 @@ func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 		opt.DialerRetries, opt.MaxRetries = o.dialRetries, o.maxRetries
+		if o.localEntries > 0 {
+			opt.Protocol = 3
+			opt.ClientSideCacheConfig = &redis.ClientSideCacheConfig{MaxEntries: o.localEntries}
+		}
 		return redis.NewClient(opt), nil
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{

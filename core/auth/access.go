@@ -3,6 +3,7 @@ package auth
 import (
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -66,7 +67,7 @@ func (a Access) Handler() fiber.Handler {
 		panic("auth: Access is not declared (use auth.Public, Verifier.SignedIn or Verifier.Role)")
 	}
 	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderCacheControl, "no-store")
+		NoStore(c)
 		p, err := a.v.principal(c)
 		if err != nil {
 			return err
@@ -85,17 +86,38 @@ func (a Access) Handler() fiber.Handler {
 // answers 401 for it.
 func (v *Verifier) Identify() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		hdr := c.Get(fiber.HeaderAuthorization)
-		if hdr == "" {
+		if len(c.Request().Header.PeekBytes(authorizationKey)) == 0 {
 			return c.Next()
 		}
-		c.Set(fiber.HeaderCacheControl, "no-store")
+		NoStore(c)
 		_, _ = v.principal(c)
 		return c.Next()
 	}
 }
 
 type identifiedKey struct{}
+
+var (
+	authorizationKey = []byte(fiber.HeaderAuthorization)
+	cacheControlKey  = []byte(fiber.HeaderCacheControl)
+	noStoreValue     = []byte("no-store")
+)
+
+// NoStore marks the response Cache-Control: no-store (the header set
+// without re-normalising its name: every authenticated request sets it
+// on its way through several handlers).
+func NoStore(c *fiber.Ctx) {
+	c.Response().Header.SetCanonical(cacheControlKey, noStoreValue)
+}
+
+// unsafeString views b as a string without copying. The string must not
+// outlive b's contents (for a request header: the request).
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
 
 // principal returns the caller of c, verifying the bearer token once per
 // request: the result (principal or error) is kept in the request's locals.
@@ -106,7 +128,9 @@ func (v *Verifier) principal(c *fiber.Ctx) (Principal, error) {
 	if err, ok := c.Locals(identifiedKey{}).(error); ok {
 		return Principal{}, err
 	}
-	tok, err := BearerToken(c.Get(fiber.HeaderAuthorization))
+	// The header's bytes are read in place, not copied: the token is used
+	// only to look up and verify (Parse copies one before remembering it).
+	tok, err := BearerToken(unsafeString(c.Request().Header.PeekBytes(authorizationKey)))
 	if err != nil {
 		err = &fiber.Error{Code: fiber.StatusUnauthorized, Message: "missing bearer token"}
 		c.Locals(identifiedKey{}, err)

@@ -220,7 +220,8 @@ func (v *Verifier) Issue(userID int64, role string, ttl time.Duration) (string, 
 }
 
 // Parse verifies a token and returns its principal. Every failure is
-// ErrInvalidToken (wrapping the reason).
+// ErrInvalidToken (wrapping the reason). It keeps no reference to token's
+// bytes (the caller may pass a view of a reused buffer).
 func (v *Verifier) Parse(token string) (Principal, error) {
 	if e, ok := v.seen.GetIfPresent(token); ok {
 		if time.Now().Before(e.exp.Add(v.cfg.Leeway)) {
@@ -228,6 +229,7 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 		}
 		v.seen.Invalidate(token)
 	}
+	token = strings.Clone(token)
 	var c claims
 	_, err := v.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return v.secret, nil })
 	if err != nil {
@@ -241,8 +243,7 @@ func (v *Verifier) Parse(token string) (Principal, error) {
 		return Principal{}, fmt.Errorf("%w: role %q", ErrInvalidToken, c.Role)
 	}
 	p := Principal{UserID: id, Role: c.Role, ExpiresAt: c.ExpiresAt.Time}
-	// Clone: the caller's string may alias a reused buffer (fasthttp).
-	v.seen.Set(strings.Clone(token), verified{p: p, exp: c.ExpiresAt.Time})
+	v.seen.Set(token, verified{p: p, exp: c.ExpiresAt.Time})
 	return p, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/golang-jwt/jwt/v5"
@@ -116,6 +117,34 @@ func TestRememberedTokenStillExpires(t *testing.T) {
 			t.Fatal("remembered token accepted 3s after a 1s lifetime")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Parse is given views of reused request buffers (the Authorization
+// header, read in place): what it remembers must not change when the
+// buffer is overwritten by the next request's token. Were it kept, a
+// remembered entry would read as a later token and answer for it.
+func TestParseKeepsNoReferenceToItsArgument(t *testing.T) {
+	t.Parallel()
+	v := verifier(t, strings.Repeat("k", 32))
+	const first, n = 100_000, 3000
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i], _ = v.Issue(int64(first+i), auth.RoleUser, time.Hour)
+		if len(toks[i]) != len(toks[0]) {
+			t.Fatalf("tokens of %d and %d bytes: the test needs equal lengths", len(toks[0]), len(toks[i]))
+		}
+	}
+	buf := make([]byte, len(toks[0]))
+	view := unsafe.String(&buf[0], len(buf))
+	for round := range 2 {
+		for i, tok := range toks {
+			copy(buf, tok)
+			p, err := v.Parse(view)
+			if err != nil || p.UserID != int64(first+i) {
+				t.Fatalf("round %d, token %d: Parse = %+v, %v; want user %d", round, i, p, err, first+i)
+			}
+		}
 	}
 }
 

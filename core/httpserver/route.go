@@ -110,7 +110,7 @@ func mountOne(r fiber.Router, rt Route, a *auditor, limit fiber.Handler) {
 }
 
 func noStore(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	auth.NoStore(c)
 	return c.Next()
 }
 

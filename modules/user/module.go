@@ -17,24 +17,31 @@ import (
 // CacheName labels the profile cache's metrics.
 const CacheName = "user_profile"
 
+// ProfileCache is the cache-aside reader of profiles (NewProfileCache).
+type ProfileCache struct {
+	aside *cache.Aside[cachedProfile]
+}
+
 // NewProfileCache returns the cache-aside reader for profiles, configured
-// by the cache section; a not-found user is cached briefly.
-func NewProfileCache(store cache.Store, cfg cache.Config, log *slog.Logger, m *cache.Metrics) *cache.Aside[Profile] {
+// by the cache section; a not-found user is cached briefly. Entries are
+// the profile's JSON under ProfileKey.
+func NewProfileCache(store cache.Store, cfg cache.Config, log *slog.Logger, m *cache.Metrics) *ProfileCache {
 	opts := cfg.AsideOptions()
 	opts.NotFound = ErrNotFound
 	opts.IsNotFound = func(err error) bool { return errors.Is(err, ErrNotFound) }
-	return cache.NewAside[Profile](CacheName, store, opts, log, m)
+	opts.Codec = profileCodec{}
+	return &ProfileCache{aside: cache.NewAside[cachedProfile](CacheName, store, opts, log, m)}
 }
 
 type serviceParams struct {
 	fx.In
 	Store  Store
-	Aside  *cache.Aside[Profile]
+	Cache  *ProfileCache
 	Badges BadgeSource `optional:"true"`
 	Log    *slog.Logger
 }
 
-func newService(p serviceParams) *Service { return NewService(p.Store, p.Aside, p.Badges, p.Log) }
+func newService(p serviceParams) *Service { return NewService(p.Store, p.Cache, p.Badges, p.Log) }
 
 // warmer is the state of profile warming, which gates readiness for at
 // most cache.warm.readiness_budget. It stays idle in a process that does

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,19 +49,19 @@ type Patch struct {
 }
 
 // ProfileKey is the cache key of a user's profile (user:<id>:profile, the key the Node service used).
-func ProfileKey(id int64) string { return fmt.Sprintf("user:%d:profile", id) }
+func ProfileKey(id int64) string { return "user:" + strconv.FormatInt(id, 10) + ":profile" }
 
 // Service is the user module's application layer. Safe for concurrent use.
 type Service struct {
 	store  Store
-	aside  *cache.Aside[Profile]
+	cache  *ProfileCache
 	badges BadgeSource
 	log    *slog.Logger
 }
 
-// NewService wires a Service. aside serves profiles; badges may be nil.
-func NewService(store Store, aside *cache.Aside[Profile], badges BadgeSource, log *slog.Logger) *Service {
-	return &Service{store: store, aside: aside, badges: badges, log: log.With("module", "user")}
+// NewService wires a Service. profiles serves profiles; badges may be nil.
+func NewService(store Store, profiles *ProfileCache, badges BadgeSource, log *slog.Logger) *Service {
+	return &Service{store: store, cache: profiles, badges: badges, log: log.With("module", "user")}
 }
 
 // Create validates and stores a new user.
@@ -82,8 +83,19 @@ func (s *Service) Create(ctx context.Context, u User) (User, error) {
 // served. A cache that fails is bypassed; only the database's errors (and
 // ErrNotFound) come back.
 func (s *Service) Profile(ctx context.Context, id int64) (Profile, cache.Status, error) {
-	return s.aside.Get(ctx, ProfileKey(id), func(ctx context.Context) (Profile, error) {
-		return s.loadProfile(ctx, id)
+	e, status, err := s.cachedProfile(ctx, id)
+	return e.Profile, status, err
+}
+
+// cachedProfile is Profile with the entry's JSON answers (for the HTTP
+// handler). The answers are nil when err is not.
+func (s *Service) cachedProfile(ctx context.Context, id int64) (cachedProfile, cache.Status, error) {
+	return s.cache.aside.Get(ctx, ProfileKey(id), func(ctx context.Context) (cachedProfile, error) {
+		p, err := s.loadProfile(ctx, id)
+		if err != nil {
+			return cachedProfile{}, err
+		}
+		return newCachedProfile(p), nil
 	})
 }
 
@@ -139,7 +151,7 @@ func (s *Service) Update(ctx context.Context, id int64, patch Patch) (Profile, e
 // It never fails the caller: a cache that is down is logged and counted by
 // the cache layer, which retries the invalidation when the cache returns.
 func (s *Service) InvalidateProfile(ctx context.Context, id int64) {
-	if err := s.aside.Invalidate(ctx, ProfileKey(id)); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.cache.aside.Invalidate(ctx, ProfileKey(id)); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.WarnContext(ctx, "profile invalidation failed", "user_id", id, "err", err)
 	}
 }

@@ -21,7 +21,11 @@ import (
 // may already be closed by the test).
 func newTestStore(t testing.TB, conn redisconn.Config) *Store {
 	t.Helper()
-	prefix := testenv.Prefix(t)
+	return newTestStoreWithPrefix(t, conn, testenv.Prefix(t))
+}
+
+func newTestStoreWithPrefix(t testing.TB, conn redisconn.Config, prefix string) *Store {
+	t.Helper()
 	s, err := New(Config{Prefix: prefix}, conn)
 	if err != nil {
 		t.Fatal(err)
