@@ -36,6 +36,11 @@ type Subscriber struct {
 	drain    time.Duration
 	logger   *slog.Logger
 
+	// ahead is how many jobs more than its slots the subscriber may have
+	// out: the room of the queue's batches (see claimAhead); 0 when some
+	// handler of the queue runs jobs one by one.
+	ahead int
+
 	msgs    chan *message.Message
 	done    chan finished
 	parked  chan struct{}
@@ -206,6 +211,12 @@ func (s *Subscriber) loop() {
 			return
 		}
 		want := free
+		if s.ahead > 0 {
+			// Every job of the queue waits for its batch without a slot:
+			// claim for the batches' room too, not only for the free
+			// slots, so a claim is not limited to queue.concurrency jobs.
+			want = max(free, min(s.slots+s.ahead-out, max(free, claimAhead)))
+		}
 		if closing || idle || pause != nil {
 			want = 0
 		}
@@ -292,6 +303,11 @@ func (s *Subscriber) loop() {
 		}
 	}
 }
+
+// claimAhead is the most jobs one claim takes for batches' room: enough to
+// fill a batch in a few round trips, few enough that one claim script
+// stays short (it blocks Redis while it runs).
+const claimAhead = 100
 
 // deliver hands one job to a watcher and the Router; false when the
 // subscriber closed first.
