@@ -15,8 +15,10 @@ import (
 // over a backend's Consumer port:
 //
 //   - it claims jobs only for free slots (at most `slots` messages are out
-//     and not yet acked or nacked), highest priority first, so an idle
-//     worker elsewhere takes a due high-priority job before this one would;
+//     and not yet acked or nacked, besides jobs parked by a batch handler),
+//     highest priority first, so an idle worker elsewhere takes a due
+//     high-priority job before this one would; a queue whose handlers all
+//     take batches also claims for its batches' room (ahead);
 //   - Ack settles the delivery with the Outcome the worker's middleware put
 //     on the message (SetOutcome; Completed when none), Nack settles it as
 //     Released (back to waiting, no attempt counted). Settlements go to the
