@@ -85,6 +85,10 @@ type batchItem struct {
 	done   chan error
 }
 
+// parkLimit is how many of a batch handler's jobs may wait for their
+// batch without a slot: a batch filling and one as large running.
+func parkLimit(b *Batch) int { return 2 * b.MaxSize }
+
 func newBatcher(w *Worker, h *Handler) *batcher {
 	t := h.Timeout
 	if t == 0 {
@@ -105,7 +109,7 @@ func (b *batcher) submit(d *delivery) error {
 	}
 	r := b.cur
 	r.items = append(r.items, it)
-	if b.parked < 2*b.spec.MaxSize {
+	if b.parked < parkLimit(b.spec) {
 		b.parked++
 		it.parked = true
 	}

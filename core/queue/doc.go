@@ -6,7 +6,8 @@
 //     unique ids, groups, timeouts and retry policies.
 //   - The Worker runs module handlers (one job or a batch at a time) on a
 //     Watermill Router, fed by a Subscriber: the transport over the
-//     backend's Consumer port, which claims jobs for free slots only and
+//     backend's Consumer port, which claims jobs for free slots only (a
+//     queue whose handlers all take batches: for its batches' room too) and
 //     settles each delivery with the outcome the middleware decided.
 //   - Admin is the job API behind the admin routes; the EventHub fans each
 //     queue's transitions out to Server-Sent Events streams; the Scheduler

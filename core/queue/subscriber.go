@@ -15,8 +15,10 @@ import (
 // over a backend's Consumer port:
 //
 //   - it claims jobs only for free slots (at most `slots` messages are out
-//     and not yet acked or nacked), highest priority first, so an idle
-//     worker elsewhere takes a due high-priority job before this one would;
+//     and not yet acked or nacked, besides jobs parked by a batch handler),
+//     highest priority first, so an idle worker elsewhere takes a due
+//     high-priority job before this one would; a queue whose handlers all
+//     take batches also claims for its batches' room (ahead);
 //   - Ack settles the delivery with the Outcome the worker's middleware put
 //     on the message (SetOutcome; Completed when none), Nack settles it as
 //     Released (back to waiting, no attempt counted). Settlements go to the
@@ -35,6 +37,11 @@ type Subscriber struct {
 	cfg      Config
 	drain    time.Duration
 	logger   *slog.Logger
+
+	// ahead is how many jobs more than its slots the subscriber may have
+	// out: the room of the queue's batches (see claimAhead); 0 when some
+	// handler of the queue runs jobs one by one.
+	ahead int
 
 	msgs    chan *message.Message
 	done    chan finished
@@ -206,6 +213,12 @@ func (s *Subscriber) loop() {
 			return
 		}
 		want := free
+		if s.ahead > 0 {
+			// Every job of the queue waits for its batch without a slot:
+			// claim for the batches' room too, not only for the free
+			// slots, so a claim is not limited to queue.concurrency jobs.
+			want = max(free, min(s.slots+s.ahead-out, max(free, claimAhead)))
+		}
 		if closing || idle || pause != nil {
 			want = 0
 		}
@@ -292,6 +305,11 @@ func (s *Subscriber) loop() {
 		}
 	}
 }
+
+// claimAhead is the most jobs one claim takes for batches' room: enough to
+// fill a batch in a few round trips, few enough that one claim script
+// stays short (it blocks Redis while it runs).
+const claimAhead = 100
 
 // deliver hands one job to a watcher and the Router; false when the
 // subscriber closed first.

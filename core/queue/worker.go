@@ -72,6 +72,21 @@ func NewWorker(cfg Config, backend Consumer, handlers []Handler, logger *slog.Lo
 	return w, nil
 }
 
+// batchRoom is how many jobs the queue's batches can hold without a slot
+// when every handler of the queue is a batch handler, else 0: a job
+// claimed beyond the free slots must never be one that runs alone (it
+// would run past queue.concurrency).
+func batchRoom(d *dispatch) int {
+	room := 0
+	for _, h := range d.handlers() {
+		if h.Batch == nil {
+			return 0
+		}
+		room += parkLimit(h.Batch)
+	}
+	return room
+}
+
 // ConsumerName returns a name unique to this process: prefix (the host
 // name when empty), the process id and a random suffix. Two processes on
 // one host never share it; a restarted process gets a new one.
@@ -120,6 +135,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	for q, d := range w.dispatch {
 		sub := NewSubscriber(w.backend, q, w.consumer, w.cfg.Concurrency, w.cfg,
 			w.cfg.ShutdownTimeout+500*time.Millisecond, w.logger)
+		sub.ahead = batchRoom(d)
 		w.subs = append(w.subs, sub)
 		rn := newRunners(w.cfg.Concurrency)
 		w.runners = append(w.runners, rn)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tipbox/tipbox/core/database"
@@ -58,21 +59,64 @@ type Store struct{ db *database.DB }
 // NewStore returns a store on db.
 func NewStore(db *database.DB) *Store { return &Store{db: db} }
 
+// seenChunk is the most rows one INSERT of apply carries (at most three
+// bind parameters each, far below either database's limit).
+const seenChunk = 1000
+
 // apply adds a batch in one transaction: each job id is recorded once, and
-// only jobs not seen before are counted (redeliveries add nothing).
+// only jobs not seen before are counted (redeliveries add nothing). The
+// ids go in multi-row INSERTs that return the ids that were new, and the
+// sums in one multi-row upsert: a few statements per batch, not one per
+// job (a round trip to the database each).
 func (s *Store) apply(ctx context.Context, batch []counted) error {
+	byID := make(map[string]counted, len(batch))
+	ids := make([]string, 0, len(batch))
+	for _, c := range batch {
+		if _, dup := byID[c.jobID]; !dup {
+			byID[c.jobID] = c
+			ids = append(ids, c.jobID)
+		}
+	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		now := time.Now().UnixMicro()
 		sums := map[[2]string]int64{}
-		for _, c := range batch {
-			res, err := tx.ExecContext(ctx, `INSERT INTO analytics_seen (job_id, seen_at) VALUES ($1, $2)
-				ON CONFLICT (job_id) DO NOTHING`, c.jobID, now)
+		for len(ids) > 0 {
+			chunk := ids[:min(len(ids), seenChunk)]
+			ids = ids[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO analytics_seen (job_id, seen_at) VALUES `)
+			args := make([]any, 0, 1+len(chunk))
+			args = append(args, now)
+			for i, id := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "($%d, $1)", i+2)
+				args = append(args, id)
+			}
+			q.WriteString(` ON CONFLICT (job_id) DO NOTHING RETURNING job_id`)
+			rows, err := tx.QueryContext(ctx, q.String(), args...)
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				c := byID[id]
 				sums[[2]string{c.event, c.day}]++
 			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if len(sums) == 0 {
+			return nil
 		}
 		// Upsert in a fixed order: two transactions touching the same rows
 		// then lock them in the same order and cannot deadlock.
@@ -83,10 +127,21 @@ func (s *Store) apply(ctx context.Context, batch []counted) error {
 		sort.Slice(keys, func(i, j int) bool {
 			return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
 		})
-		for _, k := range keys {
-			n := sums[k]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_daily (event, day, count) VALUES ($1, $2, $3)
-				ON CONFLICT (event, day) DO UPDATE SET count = analytics_daily.count + excluded.count`, k[0], k[1], n); err != nil {
+		for len(keys) > 0 {
+			chunk := keys[:min(len(keys), seenChunk)]
+			keys = keys[len(chunk):]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO analytics_daily (event, day, count) VALUES `)
+			args := make([]any, 0, 3*len(chunk))
+			for i, k := range chunk {
+				if i > 0 {
+					q.WriteByte(',')
+				}
+				fmt.Fprintf(&q, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+				args = append(args, k[0], k[1], sums[k])
+			}
+			q.WriteString(` ON CONFLICT (event, day) DO UPDATE SET count = analytics_daily.count + excluded.count`)
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 				return err
 			}
 		}

@@ -58,15 +58,23 @@ func newAggregator(s *Store, cfg Config, log *slog.Logger) *Aggregator {
 	return NewAggregator(s, cfg.BatchSize, cfg.BatchWait, log)
 }
 
-// pruneHandler forgets counted job ids past the dedup window.
+// pruneHandler forgets counted job ids past the dedup window. It takes its
+// jobs as batches of one, so that every handler of the analytics queue is
+// a batch handler: the worker then claims events for the aggregator's
+// batches many at a time, not only for its free slots (queue.BatchHandler).
 func pruneHandler(s *Store, cfg Config, log *slog.Logger) queue.Handler {
-	return queue.Handler{Queue: Queue, Name: PruneJob, Handle: func(ctx context.Context, _ *queue.Job) error {
-		n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow))
-		if err == nil && n > 0 {
-			log.Info("analytics: pruned counted job ids past the dedup window", "rows", n)
-		}
-		return err
-	}}
+	return queue.BatchHandler{Queue: Queue, Name: PruneJob, MaxSize: 1, MaxWait: time.Millisecond,
+		Handle: func(ctx context.Context, jobs []*queue.Job) []error {
+			n, err := s.pruneSeen(ctx, time.Now().Add(-cfg.DedupWindow))
+			if err == nil && n > 0 {
+				log.Info("analytics: pruned counted job ids past the dedup window", "rows", n)
+			}
+			errs := make([]error, len(jobs))
+			for i := range errs {
+				errs[i] = err
+			}
+			return errs
+		}}.Handler()
 }
 
 // Module is the analytics module: the store, the routes, the aggregating

@@ -117,9 +117,6 @@ func (s *Store) grant(ctx context.Context, userID, badgeID int64, enqueue func(t
 		if enqueue != nil {
 			return enqueue(tx, JobID(userID, badgeID), payload)
 		}
-		if enqueue != nil {
-			return enqueue(tx, JobID(userID, badgeID), payload)
-		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO gamification_outbox (job_id, payload, created_at) VALUES ($1, $2, $3)`,
 			JobID(userID, badgeID), string(payload), now.UnixMicro())
 		return err

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -147,6 +149,7 @@ type deployment struct {
 	workAdmin string // the worker's
 	db        *sql.DB
 	ph        string // placeholder style of db: "$1" or "?"
+	redisURL  string // the Redis of the redis profiles; empty on embedded
 	cleanup   []func()
 }
 
@@ -226,6 +229,7 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 		}
 		d.db, err = sql.Open("pgx", dsn)
 		d.ph = "$1"
+		d.redisURL = o.RedisURL
 	default:
 		return nil, fmt.Errorf("unknown profile %q (embedded, redis, tiered)", profile)
 	}
@@ -341,4 +345,68 @@ func deleteKeys(url, prefix string) {
 	if len(batch) > 0 {
 		c.Unlink(ctx, batch...)
 	}
+}
+
+// commandStats returns INFO commandstats of the deployment's Redis
+// (command → calls and microseconds), nil without Redis.
+func (d *deployment) commandStats() map[string][2]int64 {
+	if d.redisURL == "" {
+		return nil
+	}
+	opt, err := redis.ParseURL(d.redisURL)
+	if err != nil {
+		return nil
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	out := map[string][2]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_evalsha:calls=5248,usec=790044,usec_per_call=150.54,...
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		var calls, usec int64
+		for _, f := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(f, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				calls = n
+			case "usec":
+				usec = n
+			}
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = [2]int64{calls, usec}
+	}
+	return out
+}
+
+// writeCommandStats writes the commands between two commandStats, most
+// Redis time first.
+func writeCommandStats(file string, before, after map[string][2]int64) {
+	type row struct {
+		name        string
+		calls, usec int64
+	}
+	var rows []row
+	for name, a := range after {
+		b := before[name]
+		if a[0] > b[0] {
+			rows = append(rows, row{name, a[0] - b[0], a[1] - b[1]})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].usec > rows[j].usec })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%-20s %10s %12s %10s\n", "command", "calls", "usec", "usec/call")
+	for _, r := range rows {
+		fmt.Fprintf(&sb, "%-20s %10d %12d %10.1f\n", r.name, r.calls, r.usec, float64(r.usec)/float64(r.calls))
+	}
+	_ = os.WriteFile(file, []byte(sb.String()), 0o644)
 }

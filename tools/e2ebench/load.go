@@ -291,13 +291,27 @@ type analyticsResult struct {
 }
 
 // analytics posts events as fast as conc clients get 202s, then polls the
-// admin daily counts until all are counted.
-func (r *rig) analytics(events, conc int) (analyticsResult, error) {
+// admin daily counts until all are counted. profileDir, if set, receives
+// CPU profiles and execution traces of the programs for the first
+// profileSeconds, and the Redis commands the run sent (the difference of
+// INFO commandstats before and after: on a shared Redis, other clients'
+// commands count too).
+func (r *rig) analytics(events, conc int, profileDir string, profileSeconds int) (analyticsResult, error) {
 	res := analyticsResult{Events: events}
 	name := fmt.Sprintf("e2ebench_%d", time.Now().UnixNano())
 	body := `{"event":"` + name + `","data":{"via":"e2ebench"}}`
 	var lastMu sync.Mutex
 	var last time.Time
+	var profWG sync.WaitGroup
+	defer profWG.Wait()
+	if profileDir != "" {
+		r.profile(&profWG, profileDir, "analytics", profileSeconds)
+		if before := r.d.commandStats(); before != nil {
+			defer func() {
+				writeCommandStats(filepath.Join(profileDir, r.d.profile+"-redis-analytics.txt"), before, r.d.commandStats())
+			}()
+		}
+	}
 	start := time.Now()
 	err := parallel(events, conc, func(i int) error {
 		u := i % len(r.users)
@@ -387,22 +401,7 @@ func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
 	interval := time.Second / time.Duration(rate)
 	var profWG sync.WaitGroup
 	if profileDir != "" {
-		secs := max(1, int(time.Duration(count)*interval/time.Second))
-		for name, base := range map[string]string{"api": r.d.apiAdmin, "worker": r.d.workAdmin} {
-			if base == "" {
-				continue
-			}
-			// A CPU profile and an execution trace (`go tool trace
-			// -pprof=sync|net|sched` turns it into where goroutines waited).
-			profWG.Go(func() {
-				fetchProfile(base+"/debug/pprof/profile?seconds="+strconv.Itoa(secs),
-					filepath.Join(profileDir, fmt.Sprintf("%s-%s-%d.pprof", r.d.profile, name, rate)))
-			})
-			profWG.Go(func() {
-				fetchProfile(base+"/debug/pprof/trace?seconds="+strconv.Itoa(secs),
-					filepath.Join(profileDir, fmt.Sprintf("%s-%s-%d.trace", r.d.profile, name, rate)))
-			})
-		}
+		r.profile(&profWG, profileDir, strconv.Itoa(rate), max(1, int(time.Duration(count)*interval/time.Second)))
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -461,6 +460,21 @@ wait:
 		res.DeliveredPerSec = float64(res.Delivered) / lastFrame.Sub(start).Seconds()
 	}
 	return res, nil
+}
+
+// profile starts a CPU profile and an execution trace of each program for
+// secs seconds, into dir/<profile>-<program>-<phase>.{pprof,trace} (`go
+// tool trace -pprof=sync|net|sched` turns a trace into where goroutines
+// waited).
+func (r *rig) profile(wg *sync.WaitGroup, dir, phase string, secs int) {
+	for name, base := range map[string]string{"api": r.d.apiAdmin, "worker": r.d.workAdmin} {
+		if base == "" {
+			continue
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%s-%s-%s", r.d.profile, name, phase))
+		wg.Go(func() { fetchProfile(base+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), file+".pprof") })
+		wg.Go(func() { fetchProfile(base+"/debug/pprof/trace?seconds="+strconv.Itoa(secs), file+".trace") })
+	}
 }
 
 func fetchProfile(url, file string) {

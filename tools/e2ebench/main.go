@@ -59,6 +59,7 @@ type options struct {
 	PostgresDSN  string
 	LogLevel     string
 	ProfileDir   string
+	EventProfile int // seconds of the analytics phase profiled
 	Extra        []string
 	BinDir       string // prebuilt binaries; empty: build them
 	SettleBudget time.Duration
@@ -99,7 +100,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.PostgresDSN, "postgres", envOr("TIPBOX_TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		"PostgreSQL admin DSN (a database of the run is created there)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level of the programs")
-	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first profile read round and the paced push runs (with execution traces)")
+	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first profile read round, the analytics run and the paced push runs (with execution traces; analytics also saves the Redis commands sent)")
+	fs.IntVar(&o.EventProfile, "events-pprof-seconds", 3, "with -pprof: seconds profiled from the first analytics POST")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with prebuilt api and worker (default: build them)")
 	fs.DurationVar(&o.SettleBudget, "settle", 60*time.Second, "how long to wait for the queues to empty between phases")
@@ -236,7 +238,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 		progress("reads: healthz %.0f/s, profile %.0f/s (%.0f %%)", rr.HealthRPS, rr.ProfileRPS, 100*rr.Ratio)
 	}
 	if only["analytics"] && ctx.Err() == nil {
-		ar, err := r.analytics(o.Events, o.EventConns)
+		ar, err := r.analytics(o.Events, o.EventConns, o.ProfileDir, o.EventProfile)
 		if err != nil {
 			return res, err
 		}

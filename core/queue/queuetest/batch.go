@@ -114,3 +114,75 @@ func testBatchShutdown(t *testing.T, h Harness) {
 		t.Fatalf("after stop: ran %d, stats %+v", ran.Load(), s)
 	}
 }
+
+// claimSizes wraps a backend's Consumer and records how many jobs each
+// Fetch asked for and got.
+type claimSizes struct {
+	queue.Consumer
+	mu         sync.Mutex
+	asked, got int
+}
+
+func (c *claimSizes) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
+	jobs, err := c.Consumer.Fetch(ctx, req)
+	c.mu.Lock()
+	c.asked, c.got = max(c.asked, req.Max), max(c.got, len(jobs))
+	c.mu.Unlock()
+	return jobs, err
+}
+
+// testBatchClaims: a queue whose handlers all take batches claims more
+// jobs at once than its free slots (its jobs wait for their batch without
+// one), so a batch fills in a few round trips; a queue with a handler that
+// runs jobs one by one never claims past its free slots.
+func testBatchClaims(t *testing.T, h Harness) {
+	for _, mixed := range []bool{false, true} {
+		cfg := Config()
+		cfg.Concurrency = 2
+		e := NewEnv(t, h, cfg)
+		ctx := context.Background()
+		handlers := []queue.Handler{queue.BatchHandler{Queue: "jobs", Name: "ev", MaxSize: 200, MaxWait: 20 * time.Millisecond,
+			Handle: func(_ context.Context, jobs []*queue.Job) []error { return make([]error, len(jobs)) }}.Handler()}
+		if mixed {
+			handlers = append(handlers, queue.Handler{Queue: "jobs", Name: "alone",
+				Handle: func(context.Context, *queue.Job) error { return nil }})
+		}
+		jobs := make([]queue.NewJob, 600)
+		for i := range jobs {
+			jobs[i] = queue.NewJob{Name: "ev", Payload: i}
+		}
+		if _, err := e.Client.EnqueueBulk(ctx, "jobs", jobs); err != nil {
+			t.Fatal(err)
+		}
+		spy := &claimSizes{Consumer: e.Backend}
+		w, err := queue.NewWorker(cfg, spy, handlers, Logger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = w.Start(sctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, scale(h, 20*time.Second), func() bool { return e.Stats("jobs").Completed == 600 },
+			"mixed %v: not done: %+v", mixed, e.Stats("jobs"))
+		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = w.Stop(stop)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		spy.mu.Lock()
+		asked, got := spy.asked, spy.got
+		spy.mu.Unlock()
+		switch {
+		case mixed && asked > cfg.Concurrency:
+			t.Fatalf("a queue with a handler of single jobs asked for %d jobs at once, more than its %d slots", asked, cfg.Concurrency)
+		case !mixed && got <= cfg.Concurrency:
+			t.Fatalf("a queue of batch handlers got at most %d jobs per claim (asked for %d): no more than its %d slots",
+				got, asked, cfg.Concurrency)
+		}
+		t.Logf("mixed %v: largest claim asked %d, got %d", mixed, asked, got)
+	}
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, h Harness) {
 		{"Groups", testGroups, false},
 		{"GroupWake", testGroupWake, false},
 		{"BatchShutdown", testBatchShutdown, false},
+		{"BatchClaims", testBatchClaims, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
