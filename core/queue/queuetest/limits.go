@@ -143,6 +143,12 @@ func testRateLimited(t *testing.T, h Harness) {
 		defer mu.Unlock()
 		return len(starts) == 1
 	}, "not started")
+	// The hold starts when the postponement is stored, not when the
+	// handler returns: a claim already on its way (the worker had not yet
+	// collected the answer) may legitimately take a job before that. On a
+	// loaded machine that gap reached 40 ms, so wait for the stored state.
+	testenv.Eventually(t, scale(h, 3*time.Second), func() bool { return e.job(id).State == queue.StateDelayed },
+		"postponement not stored")
 	for i := 0; i < 3; i++ {
 		if _, err := e.Client.Enqueue(ctx, "jobs", "other", i); err != nil {
 			t.Fatal(err)
