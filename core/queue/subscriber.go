@@ -181,6 +181,11 @@ func (s *Subscriber) loop() {
 		deadline time.Time // set when closing
 		lastErr  string
 		out      int // delivered, not yet settled back to this loop
+		// rtt is how long the last claim took; gatherUntil ends the
+		// current wait for more free slots.
+		rtt         time.Duration
+		gatherUntil time.Time
+		gather      *time.Timer
 	)
 	waitDone := make(chan struct{}, 1)
 	for {
@@ -222,6 +227,42 @@ func (s *Subscriber) loop() {
 		if closing || idle || pause != nil {
 			want = 0
 		}
+		if want > 0 && want < s.slots && out > 0 && s.ahead == 0 && rtt > 0 {
+			// Others are still running: wait up to one round trip (at most
+			// maxGather) for them to finish, so one call settles and
+			// claims for every slot (a call's cost is mostly fixed, not per
+			// job). A free slot idles at most as long as a call takes.
+			if gatherUntil.IsZero() {
+				gatherUntil = time.Now().Add(min(rtt, maxGather))
+			}
+			if wait := time.Until(gatherUntil); wait > 0 {
+				if gather == nil {
+					gather = time.NewTimer(wait)
+				} else {
+					gather.Reset(wait)
+				}
+				select {
+				case f := <-s.done:
+					settle = append(settle, f.st)
+					out--
+					if !f.parked {
+						free++
+					}
+				case <-s.parked:
+					free++
+				case <-gather.C:
+				case <-s.closing:
+				}
+				if !gather.Stop() {
+					select {
+					case <-gather.C:
+					default:
+					}
+				}
+				continue
+			}
+		}
+		gatherUntil = time.Time{}
 		if len(settle) == 0 && want == 0 {
 			// Nothing to send: wait for a finished job, a wake-up or the end.
 			if idle && !closing && !waiting && pause == nil {
@@ -258,7 +299,11 @@ func (s *Subscriber) loop() {
 			}
 			continue
 		}
+		began := time.Now()
 		jobs, err := s.c.Fetch(s.ctx, FetchRequest{Queue: s.queue, Consumer: s.consumer, Settle: settle, Max: want})
+		if want > 0 && err == nil {
+			rtt = time.Since(began)
+		}
 		var held *HeldError
 		switch {
 		case errors.Is(err, ErrPaused):
@@ -305,6 +350,13 @@ func (s *Subscriber) loop() {
 		}
 	}
 }
+
+// maxGather bounds how long a claim waits for the running jobs to free
+// their slots (see loop). Measured at concurrency 5 with instant handlers
+// over Redis: without the wait a call carried 3–4 jobs (the last jobs'
+// acks were still on their way when the previous call returned), with it
+// 5, and the Redis CPU per job fell by about a quarter.
+const maxGather = time.Millisecond
 
 // claimAhead is the most jobs one claim takes for batches' room: enough to
 // fill a batch in a few round trips, few enough that one claim script

@@ -111,6 +111,44 @@ func testRetryHoldsNoSlot(t *testing.T, h Harness) {
 	}
 }
 
+// testOneSlotFree: with 4 of its 5 slots held by jobs that run until the
+// test ends, a worker still drains the queue through its fifth slot (a
+// claim that waits for more free slots gives up after a round trip).
+func testOneSlotFree(t *testing.T, h Harness) {
+	e := NewEnv(t, h, Config())
+	ctx := context.Background()
+	hold := make(chan struct{})
+	defer close(hold)
+	var held, quick atomic.Int64
+	e.StartWorker(
+		queue.Handler{Queue: "jobs", Name: "long", Handle: func(ctx context.Context, _ *queue.Job) error {
+			held.Add(1)
+			select {
+			case <-hold:
+			case <-ctx.Done():
+			}
+			return nil
+		}},
+		queue.Handler{Queue: "jobs", Name: "quick", Handle: func(context.Context, *queue.Job) error {
+			quick.Add(1)
+			return nil
+		}})
+	for range 4 {
+		if _, err := e.Client.Enqueue(ctx, "jobs", "long", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, scale(h, 3*time.Second), func() bool { return held.Load() == 4 }, "long jobs not started: %d", testenv.Later(func() any { return held.Load() }))
+	jobs := make([]queue.NewJob, 300)
+	for i := range jobs {
+		jobs[i] = queue.NewJob{Name: "quick", Payload: i}
+	}
+	if _, err := e.Client.EnqueueBulk(ctx, "jobs", jobs); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return quick.Load() == 300 }, "quick jobs through one free slot: %d of 300", testenv.Later(func() any { return quick.Load() }))
+}
+
 func testPriority(t *testing.T, h Harness) {
 	e := NewEnv(t, h, Config())
 	ctx := context.Background()

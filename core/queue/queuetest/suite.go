@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"Delay", testDelay, true},
 		{"RetryHoldsNoSlot", testRetryHoldsNoSlot, true},
+		{"OneSlotFree", testOneSlotFree, false},
 		{"RetryBackoffAndDeadLetter", testRetryBackoffAndDeadLetter, false},
 		{"PriorityBeatsBacklog", testPriority, false},
 		{"StatsGroundTruth", testStats, false},
