@@ -26,3 +26,4 @@ func BenchmarkDrainLimitedC5(b *testing.B)      { queuetest.BenchDrainLimited(b,
 func BenchmarkFairness100Groups(b *testing.B)   { queuetest.BenchFairness(b, openBench) }
 func BenchmarkLatency500PerSec(b *testing.B)    { queuetest.BenchLatency(b, openBench, 500) }
 func BenchmarkLatency5000PerSec(b *testing.B)   { queuetest.BenchLatency(b, openBench, 5000) }
+func BenchmarkJobByID(b *testing.B)             { queuetest.BenchJobByID(b, openBench) }

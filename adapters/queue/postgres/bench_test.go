@@ -18,3 +18,4 @@ func BenchmarkEnqueueSingle(b *testing.B)      { queuetest.BenchEnqueueSingle(b,
 func BenchmarkEnqueueBulk100(b *testing.B)     { queuetest.BenchEnqueueBulk(b, openBench) }
 func BenchmarkDrainConcurrency5(b *testing.B)  { queuetest.BenchDrain(b, openBench, 5) }
 func BenchmarkDrainConcurrency50(b *testing.B) { queuetest.BenchDrain(b, openBench, 50) }
+func BenchmarkJobByID(b *testing.B)            { queuetest.BenchJobByID(b, openBench) }

@@ -307,3 +307,84 @@ func BenchFairness(b *testing.B, open BenchBackend) {
 	defer cancel()
 	_ = w.Stop(stopCtx)
 }
+
+// BenchJobByID fills the queue with 20,000 waiting jobs and 20,000
+// completed ones kept by retention (the benchmark's 200-byte payload), then
+// looks b.N of them up by id, one after the other, alternating the two
+// states, and reports the p50 and p99 of Store.Job.
+func BenchJobByID(b *testing.B, open BenchBackend) {
+	const each = 20000
+	cfg := Config()
+	cfg.Queues = []string{"bench"}
+	cfg.Concurrency = 50
+	cfg.Retention.Completed = each
+	be := open(b, cfg)
+	c, err := queue.NewClient(cfg, be, Logger(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	fill := func(name string) []string {
+		var ids []string
+		for n := 0; n < each; n += 1000 {
+			jobs := make([]queue.NewJob, 1000)
+			for i := range jobs {
+				jobs[i] = queue.NewJob{Name: name, Payload: newPayload(n + i)}
+			}
+			got, err := c.EnqueueBulk(ctx, "bench", jobs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, got...)
+		}
+		return ids
+	}
+	done := fill("done")
+	var ran atomic.Int64
+	all := make(chan struct{})
+	w, err := queue.NewWorker(cfg, be, []queue.Handler{{Queue: "bench", Handle: func(context.Context, *queue.Job) error {
+		if ran.Add(1) == each {
+			close(all)
+		}
+		return nil
+	}}}, Logger(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("drained %d of %d", ran.Load(), each)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := w.Stop(stopCtx); err != nil {
+		b.Fatal(err)
+	}
+	waiting := fill("wait")
+	lat := make([]time.Duration, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		ids, want := done, queue.StateCompleted
+		if i%2 == 1 {
+			ids, want = waiting, queue.StateWaiting
+		}
+		id := ids[(i*7919)%each]
+		t0 := time.Now()
+		j, err := be.Job(ctx, "bench", id)
+		lat[i] = time.Since(t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if j.ID != id || j.State != want {
+			b.Fatalf("job %s: got %s in state %s, want %s", id, j.ID, j.State, want)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-µs")
+}
