@@ -187,6 +187,13 @@ func (s *Subscriber) loop() {
 		gatherUntil time.Time
 		gather      *time.Timer
 	)
+	took := func(f finished) { // a delivery came back settled
+		settle = append(settle, f.st)
+		out--
+		if !f.parked {
+			free++
+		}
+	}
 	waitDone := make(chan struct{}, 1)
 	for {
 		closing := isClosed(s.closing)
@@ -198,11 +205,7 @@ func (s *Subscriber) loop() {
 		for {
 			select {
 			case f := <-s.done:
-				settle = append(settle, f.st)
-				out--
-				if !f.parked {
-					free++
-				}
+				took(f)
 			case <-s.parked:
 				free++
 			default:
@@ -239,26 +242,17 @@ func (s *Subscriber) loop() {
 				if gather == nil {
 					gather = time.NewTimer(wait)
 				} else {
-					gather.Reset(wait)
+					gather.Reset(wait) // no stale tick since Go 1.23
 				}
 				select {
 				case f := <-s.done:
-					settle = append(settle, f.st)
-					out--
-					if !f.parked {
-						free++
-					}
+					took(f)
 				case <-s.parked:
 					free++
 				case <-gather.C:
 				case <-s.closing:
 				}
-				if !gather.Stop() {
-					select {
-					case <-gather.C:
-					default:
-					}
-				}
+				gather.Stop()
 				continue
 			}
 		}
@@ -282,11 +276,7 @@ func (s *Subscriber) loop() {
 			}
 			select {
 			case f := <-s.done:
-				settle = append(settle, f.st)
-				out--
-				if !f.parked {
-					free++
-				}
+				took(f)
 			case <-s.parked:
 				free++
 			case <-waitDone:

@@ -340,30 +340,7 @@ func BenchJobByID(b *testing.B, open BenchBackend) {
 		return ids
 	}
 	done := fill("done")
-	var ran atomic.Int64
-	all := make(chan struct{})
-	w, err := queue.NewWorker(cfg, be, []queue.Handler{{Queue: "bench", Handle: func(context.Context, *queue.Job) error {
-		if ran.Add(1) == each {
-			close(all)
-		}
-		return nil
-	}}}, Logger(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := w.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case <-all:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("drained %d of %d", ran.Load(), each)
-	}
-	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := w.Stop(stopCtx); err != nil {
-		b.Fatal(err)
-	}
+	drainN(b, cfg, be, each)
 	waiting := fill("wait")
 	lat := make([]time.Duration, b.N)
 	b.ResetTimer()
@@ -387,4 +364,33 @@ func BenchJobByID(b *testing.B, open BenchBackend) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-µs")
+}
+
+// drainN runs a worker with a no-op handler until n jobs ran, then stops it.
+func drainN(b *testing.B, cfg queue.Config, be queue.Backend, n int64) {
+	ctx := context.Background()
+	var ran atomic.Int64
+	all := make(chan struct{})
+	w, err := queue.NewWorker(cfg, be, []queue.Handler{{Queue: "bench", Handle: func(context.Context, *queue.Job) error {
+		if ran.Add(1) == n {
+			close(all)
+		}
+		return nil
+	}}}, Logger(), nil)
+	if err == nil {
+		err = w.Start(ctx)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("drained %d of %d", ran.Load(), n)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := w.Stop(stopCtx); err != nil {
+		b.Fatal(err)
+	}
 }
