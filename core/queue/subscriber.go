@@ -59,10 +59,12 @@ type Subscriber struct {
 	wg      sync.WaitGroup
 }
 
-// finished is a settled delivery; parked says its slot was freed already.
+// finished is a settled delivery; parked says its slot was freed already;
+// ran is how long it was out.
 type finished struct {
 	st     Settlement
 	parked bool
+	ran    time.Duration
 }
 
 // delivery is one job out to the Router.
@@ -70,6 +72,7 @@ type delivery struct {
 	job *Job
 	msg *message.Message
 	sub *Subscriber
+	out time.Time // when it was handed to the Router
 	// parked: a batch handler holds the job while its batch fills; its
 	// slot was given back (see park).
 	parked atomic.Bool
@@ -159,7 +162,7 @@ func (s *Subscriber) watch() {
 		delete(s.running, d.job)
 		s.mu.Unlock()
 		select {
-		case s.done <- finished{st: st, parked: d.parked.Load()}:
+		case s.done <- finished{st: st, parked: d.parked.Load(), ran: time.Since(d.out)}:
 		case <-s.stopped:
 			return
 		}
@@ -181,9 +184,10 @@ func (s *Subscriber) loop() {
 		deadline time.Time // set when closing
 		lastErr  string
 		out      int // delivered, not yet settled back to this loop
-		// rtt is how long the last claim took; gatherUntil ends the
-		// current wait for more free slots.
-		rtt         time.Duration
+		// rtt is how long the last claim took, ran how long a job is out
+		// (moving average); gatherUntil ends the current wait for more
+		// free slots.
+		rtt, ran    time.Duration
 		gatherUntil time.Time
 		gather      *time.Timer
 	)
@@ -193,6 +197,7 @@ func (s *Subscriber) loop() {
 		if !f.parked {
 			free++
 		}
+		ran += (f.ran - ran) / 8
 	}
 	waitDone := make(chan struct{}, 1)
 	for {
@@ -230,11 +235,13 @@ func (s *Subscriber) loop() {
 		if closing || idle || pause != nil {
 			want = 0
 		}
-		if want > 0 && want < s.slots && out > 0 && s.ahead == 0 && rtt > 0 {
-			// Others are still running: wait up to one round trip (at most
-			// maxGather) for them to finish, so one call settles and
-			// claims for every slot (a call's cost is mostly fixed, not per
-			// job). A free slot idles at most as long as a call takes.
+		if want > 0 && want < s.slots && out > 0 && s.ahead == 0 && ran < rtt {
+			// Others are still running and jobs take less than a round
+			// trip: wait up to one round trip (at most maxGather) for them
+			// to finish, so one call settles and claims for every slot (a
+			// call's cost is mostly fixed, not per job). A free slot idles
+			// at most as long as a call takes, and only for jobs shorter
+			// than a call: longer ones would not finish in the wait.
 			if gatherUntil.IsZero() {
 				gatherUntil = time.Now().Add(min(rtt, maxGather))
 			}
@@ -357,7 +364,7 @@ const claimAhead = 100
 // subscriber closed first.
 func (s *Subscriber) deliver(j *Job) bool {
 	msg := message.NewMessage(j.ID, message.Payload(j.Payload))
-	d := &delivery{job: j, msg: msg, sub: s}
+	d := &delivery{job: j, msg: msg, sub: s, out: time.Now()}
 	j.reporter = s
 	msg.SetContext(context.WithValue(s.ctx, deliveryKey{}, d))
 	s.mu.Lock()
