@@ -19,9 +19,12 @@ const connectBudget = 5 * time.Second
 // the switch of a new file to WAL needs an exclusive lock that SQLite does
 // not wait for (busy_timeout does not apply there): connections of
 // several processes opening one new file at once would otherwise fail.
+//
+// Every connection it opens shares the pool's writeGate.
 type connector struct {
-	dsn string
-	drv *sqlite.Driver
+	dsn  string
+	drv  *sqlite.Driver
+	gate *writeGate
 }
 
 func (c connector) Driver() driver.Driver { return c.drv }
@@ -31,8 +34,11 @@ func (c connector) Connect(ctx context.Context) (driver.Conn, error) {
 	wait := 2 * time.Millisecond
 	for {
 		conn, err := c.drv.Open(c.dsn)
-		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
-			return conn, err
+		if err == nil {
+			return newGatedConn(conn, c.gate)
+		}
+		if !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return nil, err
 		}
 		t := time.NewTimer(wait)
 		select {

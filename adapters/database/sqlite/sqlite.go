@@ -3,9 +3,10 @@
 //
 // Concurrency: the pool holds several connections so readers run in
 // parallel (WAL); writers take the file's single write lock at BEGIN
-// (_txlock=immediate) or statement start and wait up to busy_timeout (5 s by
-// default) for it, so concurrent writers queue instead of failing with
-// SQLITE_BUSY. Since every read-write transaction takes the write lock at
+// (_txlock=immediate) or statement start. The writers of one pool queue for
+// it in Go first (writeGate, gate.go); against other processes on the file
+// they wait up to busy_timeout (5 s by default) inside SQLite, so
+// concurrent writers queue instead of failing with SQLITE_BUSY. Since every read-write transaction takes the write lock at
 // BEGIN, a transaction that only reads should be begun with
 // sql.TxOptions{ReadOnly: true} (a plain BEGIN) so it does not queue behind
 // writers; a single query needs no transaction at all.
@@ -49,7 +50,7 @@ func Open(_ context.Context, cfg database.Config, log *slog.Logger) (*database.D
 			return nil, err
 		}
 	}
-	db := sql.OpenDB(connector{dsn: info.dsn, drv: &sqlite.Driver{}})
+	db := sql.OpenDB(connector{dsn: info.dsn, drv: &sqlite.Driver{}, gate: &writeGate{wait: gateWait}})
 	conns := max(4, runtime.NumCPU())
 	if info.memory {
 		conns = 1
