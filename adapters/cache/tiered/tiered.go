@@ -173,9 +173,19 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	err := s.l2.Delete(ctx, keys...)
-	if err == nil {
-		err = s.publish(ctx, s.l2.Client(), keys...)
+	var err error
+	if s.cluster {
+		// Keys of different slots: one DEL each (the redis store splits
+		// them per node), then the invalidations.
+		if err = s.l2.Delete(ctx, keys...); err == nil {
+			err = s.publish(ctx, s.l2.Client(), keys...)
+		}
+	} else {
+		full := make([]string, len(keys))
+		for i, k := range keys {
+			full[i] = s.l2.Key(k)
+		}
+		err = s.write(ctx, func(p goredis.Cmdable) error { return p.Del(ctx, full...).Err() }, keys...)
 	}
 	for _, k := range keys {
 		s.evict(k)
@@ -186,20 +196,20 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// write runs the Redis write then publishes key: pipelined on one server
+// write runs the Redis write then publishes keys: pipelined on one server
 // (one round trip, executed in order); on a Cluster the write and the
 // PUBLISH may go to different nodes, so the PUBLISH waits for the write,
 // lest another instance re-read the old value on hearing it.
-func (s *Store) write(ctx context.Context, op func(goredis.Cmdable) error, key string) error {
+func (s *Store) write(ctx context.Context, op func(goredis.Cmdable) error, keys ...string) error {
 	if s.cluster {
 		if err := op(s.l2.Client()); err != nil {
 			return err
 		}
-		return s.publish(ctx, s.l2.Client(), key)
+		return s.publish(ctx, s.l2.Client(), keys...)
 	}
 	_, err := s.l2.Client().Pipelined(ctx, func(p goredis.Pipeliner) error {
 		_ = op(p)
-		return s.publish(ctx, p, key)
+		return s.publish(ctx, p, keys...)
 	})
 	return err
 }

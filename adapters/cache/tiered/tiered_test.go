@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,54 @@ func TestSubscriptionLossTurnsL1Off(t *testing.T) {
 	}
 	if !s.l1.Contains("k") {
 		t.Fatal("L1 not used again after the subscription came back")
+	}
+}
+
+// roundTrips counts the commands and pipelines a client sends.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// On one server a write and its invalidation message share one round
+// trip, for Delete (a profile invalidation on every badge grant) as for Set.
+func TestWriteIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	conn := sharedConn(t)
+	prefix := testenv.Prefix(t)
+	a, b := open(t, conn, prefix), open(t, conn, prefix)
+	var rt roundTrips
+	a.l2.Client().AddHook(&rt)
+	ctx := context.Background()
+	for _, keys := range [][]string{{"k1"}, {"k1", "k2", "k3"}} {
+		for _, k := range keys {
+			if err := a.Set(ctx, k, []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 2*time.Second, func() bool { _, err := b.Get(ctx, k); return err == nil && b.l1.Contains(k) },
+				"%s never reached the other L1", k)
+		}
+		rt.n.Store(0)
+		if err := a.Delete(ctx, keys...); err != nil {
+			t.Fatal(err)
+		}
+		if n := rt.n.Load(); n != 1 {
+			t.Fatalf("Delete of %d keys: %d round trips, want 1", len(keys), n)
+		}
+		for _, k := range keys {
+			waitL1Evicted(t, b, k)
+		}
+	}
+	rt.n.Store(0)
+	if err := a.Set(ctx, "k1", []byte("v2"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.n.Load(); n != 1 {
+		t.Fatalf("Set: %d round trips, want 1", n)
 	}
 }
