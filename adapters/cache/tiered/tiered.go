@@ -252,12 +252,28 @@ var Module = fx.Module("cache.tiered",
 	cache.AsDriver(NewDriver),
 )
 
+// DriverParams are what the driver is built from (through fx).
+type DriverParams struct {
+	fx.In
+	Config Config
+	// Redis is the section cache.redis, when the redis driver is
+	// registered: its prefix is this driver's when cache.tiered.prefix is
+	// not set, so a profile written for the redis driver keeps its keys.
+	Redis redisstore.Config `optional:"true"`
+	Conn  redisconn.Config
+	Log   *slog.Logger
+}
+
 // NewDriver returns the "tiered" driver.
-func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver {
+func NewDriver(p DriverParams) cache.Driver {
+	cfg, conn, log := p.Config, p.Conn, p.Log
+	if cfg.Prefix == "" {
+		cfg.Prefix = p.Redis.Prefix
+	}
 	return cache.Driver{Name: "tiered", Open: func(context.Context) (cache.Store, error) {
 		s, err := New(cfg, conn, log)
 		if err == nil {
-			log.Info("tiered cache ready", "mode", conn.Mode(), "l1_max_entries", cfg.L1MaxEntries, "l1_ttl", cfg.L1TTL)
+			log.Info("tiered cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix, "l1_max_entries", cfg.L1MaxEntries, "l1_ttl", cfg.L1TTL)
 		}
 		return s, err
 	}}
