@@ -249,3 +249,32 @@ func TestWriteIsOneRoundTrip(t *testing.T) {
 		t.Fatalf("Set: %d round trips, want 1", n)
 	}
 }
+
+// A change made in Redis by something else than a Store (redis-cli, a
+// script) reaches the L1s when it is announced on the channel as
+// "<anything> <key>" (docs/operations.md).
+func TestAnnouncedChangeEvictsL1(t *testing.T) {
+	t.Parallel()
+	conn := sharedConn(t)
+	prefix := testenv.Prefix(t)
+	s := open(t, conn, prefix)
+	ctx := context.Background()
+	if err := s.Set(ctx, "user:7:profile", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !s.l1.Contains("user:7:profile") {
+		t.Fatal("the writer's L1 does not hold what it wrote")
+	}
+	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	defer c.Close()
+	if err := c.Set(ctx, prefix+"user:7:profile", "v2", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, prefix+"tipbox:cache:invalidate", "ops user:7:profile").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitL1Evicted(t, s, "user:7:profile")
+	if v, err := s.Get(ctx, "user:7:profile"); err != nil || string(v) != "v2" {
+		t.Fatalf("Get after the announced change = %q, %v; want v2", v, err)
+	}
+}
