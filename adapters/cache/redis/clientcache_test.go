@@ -19,16 +19,7 @@ func TestContractClientCache(t *testing.T) {
 	t.Parallel()
 	conn := sharedConn(t)
 	cachetest.Run(t, func(t *testing.T) cache.Store {
-		prefix := testenv.Prefix(t)
-		s, err := New(Config{Prefix: prefix, ClientCacheEntries: 1000}, conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = s.Close()
-			deletePrefix(t, conn, prefix)
-		})
-		return s
+		return newTestStoreWith(t, conn, Config{Prefix: testenv.Prefix(t), ClientCacheEntries: 1000})
 	}, cachetest.Features{})
 }
 
@@ -76,16 +67,7 @@ func TestClientCacheSeesOtherWriters(t *testing.T) {
 // go-redis applies only when it next reads that connection).
 func TestClientCacheReadsItsOwnWrites(t *testing.T) {
 	t.Parallel()
-	conn := sharedConn(t)
-	prefix := testenv.Prefix(t)
-	s, err := New(Config{Prefix: prefix, ClientCacheEntries: 1000}, conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = s.Close()
-		deletePrefix(t, conn, prefix)
-	})
+	s := newTestStoreWith(t, sharedConn(t), Config{Prefix: testenv.Prefix(t), ClientCacheEntries: 1000})
 	ctx := context.Background()
 	for i := range 50 {
 		key := "k" + strconv.Itoa(i)

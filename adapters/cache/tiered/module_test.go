@@ -33,6 +33,20 @@ func modules(src *config.Source) fx.Option {
 	)
 }
 
+// startStore starts the cache modules on profile and returns the store
+// cache.driver picked.
+func startStore(t *testing.T, profile string) (cache.Store, *fxtest.App) {
+	t.Helper()
+	src, err := config.Parse("test", []byte(profile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s cache.Store
+	app := fxtest.New(t, modules(src), fx.Populate(&s))
+	app.RequireStart()
+	return s, app
+}
+
 // Each driver is chosen by cache.driver through fx, with its own section.
 func TestDriversThroughFx(t *testing.T) {
 	t.Parallel()
@@ -49,13 +63,7 @@ func TestDriversThroughFx(t *testing.T) {
 		t.Run(tc.driver, func(t *testing.T) {
 			t.Parallel()
 			profile := "redis:\n  url: redis://" + addr + "/0\ncache:\n  driver: " + tc.driver + "\n" + tc.section
-			src, err := config.Parse("test", []byte(profile), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s cache.Store
-			app := fxtest.New(t, modules(src), fx.Populate(&s))
-			app.RequireStart()
+			s, app := startStore(t, profile)
 			if got := fmt.Sprintf("%T", s); got != tc.want {
 				t.Fatalf("store %s, want %s", got, tc.want)
 			}
@@ -98,13 +106,7 @@ func TestTieredFallsBackToRedisPrefix(t *testing.T) {
 			t.Cleanup(func() { testenv.DeleteKeys(t, addr, prefix) })
 			section := strings.ReplaceAll(tc.section, "{p}", prefix)
 			profile := "redis:\n  url: redis://" + addr + "/0\ncache:\n  driver: tiered\n" + section
-			src, err := config.Parse("test", []byte(profile), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s cache.Store
-			app := fxtest.New(t, modules(src), fx.Populate(&s))
-			app.RequireStart()
+			s, app := startStore(t, profile)
 			defer app.RequireStop()
 			ctx := context.Background()
 			if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
