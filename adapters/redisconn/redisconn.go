@@ -9,6 +9,7 @@ package redisconn
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -86,19 +87,37 @@ func (c Config) Mode() string {
 type Option func(*options)
 
 type options struct {
-	dialRetries  int
-	maxRetries   int
-	localEntries int
+	dialRetries int
+	maxRetries  int
+	local       *redis.LocalCache
 }
 
 // ClientSideCache makes a single-node client keep the replies of read
-// commands (GET, …) for up to entries keys in process, served with no
-// round trip until Redis reports the key changed (RESP3 client tracking:
-// an invalidation pushed on the connection that read it). A reply may be
-// served stale until its invalidation arrives. Sentinel and Cluster
-// clients ignore it.
-func ClientSideCache(entries int) Option {
-	return func(o *options) { o.localEntries = entries }
+// commands (GET, …) in c, served with no round trip until Redis reports
+// the key changed (RESP3 client tracking: an invalidation pushed on the
+// connection that read it). A reply may be served stale until its
+// invalidation arrives; the caller holds c to drop its own copies when it
+// writes (LocalKey). Sentinel and Cluster clients ignore it.
+func ClientSideCache(c *redis.LocalCache) Option {
+	return func(o *options) { o.local = c }
+}
+
+// LocalKey is the name under which a client built with ClientSideCache for
+// cfg files the Redis key key in its cache (go-redis namespaces it by
+// database and ACL user), for LocalCache.DeleteByRedisKey.
+func LocalKey(cfg Config, key string) string {
+	db, user := cfg.DB, cfg.Username
+	if cfg.URL != "" {
+		if opt, err := redis.ParseURL(cfg.URL); err == nil {
+			if db == 0 {
+				db = opt.DB
+			}
+			if user == "" {
+				user = opt.Username
+			}
+		}
+	}
+	return strconv.Itoa(db) + "\x00" + strconv.Itoa(len(user)) + ":" + user + "\x00" + key
 }
 
 // FailFast makes a client give up on a dead server at once: one dial
@@ -139,9 +158,9 @@ func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = cfg.DialTimeout, cfg.ReadTimeout, cfg.WriteTimeout
 		opt.DialerRetries, opt.MaxRetries = o.dialRetries, o.maxRetries
-		if o.localEntries > 0 {
+		if o.local != nil {
 			opt.Protocol = 3
-			opt.ClientSideCacheConfig = &redis.ClientSideCacheConfig{MaxEntries: o.localEntries}
+			opt.ClientSideCache = o.local
 		}
 		return redis.NewClient(opt), nil
 	case "sentinel":

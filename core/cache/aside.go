@@ -68,8 +68,12 @@ type AsideOptions struct {
 	// MaxPendingInvalidations bounds the keys remembered when an Invalidate
 	// could not reach the store (default 10000).
 	MaxPendingInvalidations int
-	// MemoEntries bounds the memo of decoded values kept for in-process
-	// stores (see StableValues; default 10000, -1 turns it off).
+	// MemoEntries bounds the memo of decoded values (default 10000, -1
+	// turns it off): a hit on bytes already decoded reuses the decoded
+	// value. Over an in-process store (StableValues) the memo is keyed by
+	// the stored slice; over any other store (Redis) by the cache key, with
+	// a copy of the bytes it decoded, which a hit compares with the bytes
+	// the store returned.
 	MemoEntries int
 }
 
@@ -88,7 +92,7 @@ type AsideOptions struct {
 //   - A loader's not-found (IsNotFound) is cached for NegativeTTL.
 //
 // Values returned by Get may be shared with other callers (a load shared by
-// concurrent misses, a memoised decode over an in-process store): treat them
+// concurrent misses, a memoised decode of the same bytes): treat them
 // as read-only, and copy before modifying.
 type Aside[T any] struct {
 	name    string
@@ -113,6 +117,9 @@ type Aside[T any] struct {
 	// memo maps the first byte of a stored slice (StableValues stores only)
 	// to its decoded value; the length is checked too.
 	memo *otter.Cache[*byte, memoEntry[T]]
+	// byKey maps a cache key to the bytes last decoded for it and their
+	// decoded value (stores without StableValues).
+	byKey *otter.Cache[string, keyMemoEntry[T]]
 }
 
 // NewAside returns an Aside for the cache called name over store. log and m
@@ -151,11 +158,15 @@ func NewAside[T any](name string, store Store, opts AsideOptions, log *slog.Logg
 		seed:    maphash.MakeSeed(),
 		pending: newPendingSet(opts.MaxPendingInvalidations),
 	}
-	if sv, ok := store.(StableValues); ok && sv.StableValues() && opts.MemoEntries != -1 {
+	if opts.MemoEntries != -1 {
 		if opts.MemoEntries <= 0 {
 			opts.MemoEntries = 10_000
 		}
-		a.memo = otter.Must(&otter.Options[*byte, memoEntry[T]]{MaximumSize: opts.MemoEntries})
+		if sv, ok := store.(StableValues); ok && sv.StableValues() {
+			a.memo = otter.Must(&otter.Options[*byte, memoEntry[T]]{MaximumSize: opts.MemoEntries})
+		} else {
+			a.byKey = otter.Must(&otter.Options[string, keyMemoEntry[T]]{MaximumSize: opts.MemoEntries})
+		}
 	}
 	a.store = store
 	if opts.Breaker.Failures != -1 {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 )
@@ -24,6 +25,17 @@ type memoEntry[T any] struct {
 	r result[T]
 }
 
+// keyMemoEntry is what the memo keeps for a key of a store whose every Get
+// returns new bytes: a copy of the bytes decoded (the store's slice may be
+// reused once Get has returned it) and their decoded value. Equal bytes
+// decode to an equal value, so a hit whose bytes are equal to these
+// (bytes.Equal: ~20 ns for a 300-byte profile, against ~4 µs to decode
+// it) is served this value, and bytes another writer changed are decoded.
+type keyMemoEntry[T any] struct {
+	data []byte
+	r    result[T]
+}
+
 // decode turns a stored entry into a result; ok is false for a corrupt
 // entry, which is logged and counted (the caller reloads and overwrites it).
 func (a *Aside[T]) decode(ctx context.Context, key string, data []byte) (result[T], bool) {
@@ -36,6 +48,11 @@ func (a *Aside[T]) decode(ctx context.Context, key string, data []byte) (result[
 			return e.r, true
 		}
 	}
+	if a.byKey != nil {
+		if e, ok := a.byKey.GetIfPresent(key); ok && bytes.Equal(e.data, data) {
+			return e.r, true
+		}
+	}
 	var v T
 	if err := a.opts.Codec.Unmarshal(data, &v); err != nil {
 		a.m.errors("decode").Inc()
@@ -45,6 +62,9 @@ func (a *Aside[T]) decode(ctx context.Context, key string, data []byte) (result[
 	r := result[T]{v: v, status: StatusHit}
 	if a.memo != nil && len(data) > 0 {
 		a.memo.Set(&data[0], memoEntry[T]{n: len(data), r: r})
+	}
+	if a.byKey != nil {
+		a.byKey.Set(key, keyMemoEntry[T]{data: bytes.Clone(data), r: r})
 	}
 	return r, true
 }

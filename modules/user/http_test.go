@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tipbox/tipbox/adapters/cache/memory"
 	rediscache "github.com/tipbox/tipbox/adapters/cache/redis"
+	"github.com/tipbox/tipbox/adapters/cache/tiered"
 	"github.com/tipbox/tipbox/adapters/database/sqlite"
 	"github.com/tipbox/tipbox/adapters/redisconn"
 	"github.com/tipbox/tipbox/core/auth"
@@ -96,6 +98,15 @@ func (r *readServer) serve(ctx *fasthttp.RequestCtx, path, authorization string)
 	return &ctx.Response
 }
 
+// processCPU is the CPU time this process has used (user + system).
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func newRequestCtx() *fasthttp.RequestCtx {
 	var ctx fasthttp.RequestCtx
 	ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
@@ -104,10 +115,45 @@ func newRequestCtx() *fasthttp.RequestCtx {
 
 // BenchmarkReadPath is the server's CPU per request for the routes the
 // end-to-end reads figure compares: /healthz, and the cached profile read
-// by its own user and by another user (who gets it without the email).
+// by its own user and by another user (who gets it without the email),
+// over each cache driver: memory (the embedded profile), tiered (an L1 hit)
+// and redis (one round trip to a redis-server of the benchmark's own, on
+// loopback, and its reply decoded).
 // go test -run '^$' -bench ReadPath -count 6 ./modules/user/
 func BenchmarkReadPath(b *testing.B) {
-	s := newReadServer(b, nil)
+	for _, driver := range []string{"memory", "tiered", "redis"} {
+		b.Run(driver, func(b *testing.B) { benchReadPath(b, benchStore(b, driver)) })
+	}
+}
+
+// benchStore opens the cache driver over a redis-server of its own (nil
+// for memory: newReadServer's default).
+func benchStore(b *testing.B, driver string) cache.Store {
+	if driver == "memory" {
+		return nil
+	}
+	conn := redisconn.Config{URL: "redis://" + testenv.StartRedis(b).Addr() + "/0"}
+	var s cache.Store
+	var err error
+	switch driver {
+	case "tiered":
+		var ts *tiered.Store
+		ts, err = tiered.New(tiered.Config{}, conn, nil)
+		if err == nil {
+			testenv.Eventually(b, 5*time.Second, ts.Live, "tiered: subscription not live")
+		}
+		s = ts
+	case "redis":
+		s, err = rediscache.New(rediscache.Config{}, conn)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func benchReadPath(b *testing.B, store cache.Store) {
+	s := newReadServer(b, store)
 	profile := "/api/v1/users/" + strconv.FormatInt(s.id, 10) + "/profile"
 	for _, c := range []struct{ name, path, auth string }{
 		{"healthz", "/healthz", ""},
@@ -118,12 +164,19 @@ func BenchmarkReadPath(b *testing.B) {
 			ctx := newRequestCtx()
 			s.serve(ctx, c.path, c.auth) // the miss that fills the cache
 			b.ReportAllocs()
+			cpu0 := processCPU(b)
 			for b.Loop() {
 				resp := s.serve(ctx, c.path, c.auth)
 				if resp.StatusCode() != 200 {
 					b.Fatalf("%s: %d %s", c.path, resp.StatusCode(), resp.Body())
 				}
+				if string(resp.Header.Peek("X-Cache")) != "HIT" && c.name != "healthz" {
+					b.Fatalf("%s: X-Cache %s", c.path, resp.Header.Peek("X-Cache"))
+				}
 			}
+			// The process's CPU (user + system) per request: over Redis,
+			// ns/op is mostly waiting for the reply.
+			b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

@@ -3,6 +3,9 @@ package redis
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,16 +19,7 @@ func TestContractClientCache(t *testing.T) {
 	t.Parallel()
 	conn := sharedConn(t)
 	cachetest.Run(t, func(t *testing.T) cache.Store {
-		prefix := testenv.Prefix(t)
-		s, err := New(Config{Prefix: prefix, ClientCacheEntries: 1000}, conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = s.Close()
-			deletePrefix(t, conn, prefix)
-		})
-		return s
+		return newTestStoreWith(t, conn, Config{Prefix: testenv.Prefix(t), ClientCacheEntries: 1000})
 	}, cachetest.Features{})
 }
 
@@ -65,4 +59,43 @@ func TestClientCacheSeesOtherWriters(t *testing.T) {
 		_, err := local.Get(ctx, "k")
 		return err == cache.ErrMiss
 	}, "local store still serves a deleted key")
+}
+
+// A store that keeps entries in process reads its own writes: after its Set
+// or Delete returns, its Get answers the new value, even while the copy it
+// kept was read on another connection than the write's (whose invalidation
+// go-redis applies only when it next reads that connection).
+func TestClientCacheReadsItsOwnWrites(t *testing.T) {
+	t.Parallel()
+	s := newTestStoreWith(t, sharedConn(t), Config{Prefix: testenv.Prefix(t), ClientCacheEntries: 1000})
+	ctx := context.Background()
+	for i := range 50 {
+		key := "k" + strconv.Itoa(i)
+		if err := s.Set(ctx, key, []byte("v1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// Read it on several connections at once, so that copies are kept
+		// from connections other than the one the next write takes.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if v, err := s.Get(ctx, key); err != nil || string(v) != "v1" {
+					t.Errorf("Get %s = %q, %v", key, v, err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := s.Set(ctx, key, []byte("v2"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Get(ctx, key); err != nil || string(v) != "v2" {
+			t.Fatalf("write %d: Get after Set = %q, %v; want v2", i, v, err)
+		}
+		if err := s.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := s.Get(ctx, key); !errors.Is(err, cache.ErrMiss) {
+			t.Fatalf("write %d: Get after Delete = %q, %v; want a miss", i, v, err)
+		}
+	}
 }

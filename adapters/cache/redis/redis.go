@@ -36,9 +36,10 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// ClientCacheEntries > 0 keeps up to that many entries in process,
 	// kept fresh by Redis (client-side caching with RESP3 tracking): a hit
-	// on one costs no round trip, and a write from any client evicts it
-	// once Redis' invalidation reaches this one. 0 (the default) turns it
-	// off. Single-node Redis only.
+	// on one costs no round trip; a write through this store drops its own
+	// copy before it returns, and a write from any other client (another
+	// instance, redis-cli, an expiry) once Redis' invalidation reaches this
+	// one. 0 (the default) turns it off. Single-node Redis only.
 	ClientCacheEntries int `yaml:"client_cache_entries"`
 }
 
@@ -66,6 +67,10 @@ type Store struct {
 	prefix  string
 	cluster bool
 	closed  atomic.Bool
+	// local is the client-side cache (nil when off), and conn what names
+	// its keys (redisconn.LocalKey).
+	local *goredis.LocalCache
+	conn  redisconn.Config
 }
 
 // New builds a Store with its own client for conn. It does not dial: a
@@ -79,11 +84,34 @@ func New(cfg Config, conn redisconn.Config) (*Store, error) {
 	// FailFast: one dial attempt, so the calls that reach a dead Redis
 	// before the breaker opens fail in one dial timeout, not ~0.5 s of
 	// go-redis' dial retries.
-	client, err := redisconn.NewClient(conn, redisconn.FailFast(), redisconn.ClientSideCache(cfg.ClientCacheEntries))
+	opts := []redisconn.Option{redisconn.FailFast()}
+	var local *goredis.LocalCache
+	if cfg.ClientCacheEntries > 0 && conn.Mode() == "single" {
+		local = goredis.NewLocalCache(goredis.CacheConfig{MaxEntries: cfg.ClientCacheEntries})
+		opts = append(opts, redisconn.ClientSideCache(local))
+	}
+	client, err := redisconn.NewClient(conn, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return NewWithClient(client, cfg), nil
+	s := NewWithClient(client, cfg)
+	s.local, s.conn = local, conn
+	return s, nil
+}
+
+// forget drops this process's copies of the keys from the client-side
+// cache, once a write of them has reached Redis: the invalidation Redis
+// sends for it is applied only when go-redis next reads the connection
+// that read the key, and until then this store would answer the old value.
+// A read of the key in flight is dropped too (go-redis removes its
+// placeholder), so it cannot put the old value back.
+func (s *Store) forget(keys ...string) {
+	if s.local == nil {
+		return
+	}
+	for _, k := range keys {
+		s.local.DeleteByRedisKey(redisconn.LocalKey(s.conn, s.prefix+k))
+	}
 }
 
 // NewWithClient builds a Store over client, which it takes over (Close
@@ -175,7 +203,9 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if ttl < 0 {
 		ttl = 0
 	}
-	if err := s.client.Set(ctx, s.prefix+key, value, ttl).Err(); err != nil {
+	err := s.client.Set(ctx, s.prefix+key, value, ttl).Err()
+	s.forget(key) // even on an error: the write may have been applied
+	if err != nil {
 		return fmt.Errorf("cache redis: set: %w", err)
 	}
 	return nil
@@ -206,6 +236,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 			return nil
 		})
 	}
+	s.forget(keys...)
 	if err != nil {
 		return fmt.Errorf("cache redis: delete: %w", err)
 	}

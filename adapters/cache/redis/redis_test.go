@@ -26,13 +26,20 @@ func newTestStore(t testing.TB, conn redisconn.Config) *Store {
 
 func newTestStoreWithPrefix(t testing.TB, conn redisconn.Config, prefix string) *Store {
 	t.Helper()
-	s, err := New(Config{Prefix: prefix}, conn)
+	return newTestStoreWith(t, conn, Config{Prefix: prefix})
+}
+
+// newTestStoreWith opens a Store with cfg; cleanup closes it and deletes
+// every key under cfg.Prefix.
+func newTestStoreWith(t testing.TB, conn redisconn.Config, cfg Config) *Store {
+	t.Helper()
+	s, err := New(cfg, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_ = s.Close()
-		deletePrefix(t, conn, prefix)
+		deletePrefix(t, conn, cfg.Prefix)
 	})
 	return s
 }

@@ -15,7 +15,9 @@ type Config struct {
 	// Channel is the pub/sub channel for invalidations (default
 	// tipbox:cache:invalidate); it is put after Prefix.
 	Channel string `yaml:"channel"`
-	// Prefix is put before every Redis key and the channel (default none).
+	// Prefix is put before every Redis key and the channel (default:
+	// cache.redis.prefix, so a profile written for the redis driver keeps
+	// its keys; none when neither is set).
 	Prefix string `yaml:"prefix"`
 	// Timeout bounds each Redis command (default 500ms), as cache.redis.timeout.
 	Timeout time.Duration `yaml:"timeout"`

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
@@ -31,6 +33,20 @@ func modules(src *config.Source) fx.Option {
 	)
 }
 
+// startStore starts the cache modules on profile and returns the store
+// cache.driver picked.
+func startStore(t *testing.T, profile string) (cache.Store, *fxtest.App) {
+	t.Helper()
+	src, err := config.Parse("test", []byte(profile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s cache.Store
+	app := fxtest.New(t, modules(src), fx.Populate(&s))
+	app.RequireStart()
+	return s, app
+}
+
 // Each driver is chosen by cache.driver through fx, with its own section.
 func TestDriversThroughFx(t *testing.T) {
 	t.Parallel()
@@ -47,13 +63,7 @@ func TestDriversThroughFx(t *testing.T) {
 		t.Run(tc.driver, func(t *testing.T) {
 			t.Parallel()
 			profile := "redis:\n  url: redis://" + addr + "/0\ncache:\n  driver: " + tc.driver + "\n" + tc.section
-			src, err := config.Parse("test", []byte(profile), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var s cache.Store
-			app := fxtest.New(t, modules(src), fx.Populate(&s))
-			app.RequireStart()
+			s, app := startStore(t, profile)
 			if got := fmt.Sprintf("%T", s); got != tc.want {
 				t.Fatalf("store %s, want %s", got, tc.want)
 			}
@@ -77,5 +87,37 @@ func TestUnknownAdapterKeyRejected(t *testing.T) {
 	err = fx.New(modules(src), fx.Invoke(func(cache.Store) {})).Err()
 	if err == nil || !strings.Contains(err.Error(), "cache.memory.max_entrys") {
 		t.Fatalf("err = %v, want one naming cache.memory.max_entrys", err)
+	}
+}
+
+// A profile that sets only cache.redis.prefix (written for the redis
+// driver) keeps its keys, and its invalidation channel, under that prefix
+// when it runs the tiered driver; cache.tiered.prefix wins when set.
+func TestTieredFallsBackToRedisPrefix(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	for _, tc := range []struct{ name, section, want string }{
+		{"redis prefix", "  redis:\n    prefix: \"{p}r:\"\n", "{p}r:"},
+		{"tiered prefix", "  redis:\n    prefix: \"{p}r:\"\n  tiered:\n    prefix: \"{p}t:\"\n", "{p}t:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			prefix := testenv.Prefix(t)
+			t.Cleanup(func() { testenv.DeleteKeys(t, addr, prefix) })
+			section := strings.ReplaceAll(tc.section, "{p}", prefix)
+			profile := "redis:\n  url: redis://" + addr + "/0\ncache:\n  driver: tiered\n" + section
+			s, app := startStore(t, profile)
+			defer app.RequireStop()
+			ctx := context.Background()
+			if err := s.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			c := goredis.NewClient(&goredis.Options{Addr: addr})
+			defer c.Close()
+			want := strings.ReplaceAll(tc.want, "{p}", prefix)
+			if n, err := c.Exists(ctx, want+"k").Result(); err != nil || n != 1 {
+				t.Fatalf("key %q: exists %d, %v", want+"k", n, err)
+			}
+		})
 	}
 }

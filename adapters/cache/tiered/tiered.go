@@ -173,9 +173,19 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	err := s.l2.Delete(ctx, keys...)
-	if err == nil {
-		err = s.publish(ctx, s.l2.Client(), keys...)
+	var err error
+	if s.cluster {
+		// Keys of different slots: one DEL each (the redis store splits
+		// them per node), then the invalidations.
+		if err = s.l2.Delete(ctx, keys...); err == nil {
+			err = s.publish(ctx, s.l2.Client(), keys...)
+		}
+	} else {
+		full := make([]string, len(keys))
+		for i, k := range keys {
+			full[i] = s.l2.Key(k)
+		}
+		err = s.write(ctx, func(p goredis.Cmdable) error { return p.Del(ctx, full...).Err() }, keys...)
 	}
 	for _, k := range keys {
 		s.evict(k)
@@ -186,20 +196,20 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
-// write runs the Redis write then publishes key: pipelined on one server
+// write runs the Redis write then publishes keys: pipelined on one server
 // (one round trip, executed in order); on a Cluster the write and the
 // PUBLISH may go to different nodes, so the PUBLISH waits for the write,
 // lest another instance re-read the old value on hearing it.
-func (s *Store) write(ctx context.Context, op func(goredis.Cmdable) error, key string) error {
+func (s *Store) write(ctx context.Context, op func(goredis.Cmdable) error, keys ...string) error {
 	if s.cluster {
 		if err := op(s.l2.Client()); err != nil {
 			return err
 		}
-		return s.publish(ctx, s.l2.Client(), key)
+		return s.publish(ctx, s.l2.Client(), keys...)
 	}
 	_, err := s.l2.Client().Pipelined(ctx, func(p goredis.Pipeliner) error {
 		_ = op(p)
-		return s.publish(ctx, p, key)
+		return s.publish(ctx, p, keys...)
 	})
 	return err
 }
@@ -242,12 +252,28 @@ var Module = fx.Module("cache.tiered",
 	cache.AsDriver(NewDriver),
 )
 
+// DriverParams are what the driver is built from (through fx).
+type DriverParams struct {
+	fx.In
+	Config Config
+	// Redis is the section cache.redis, when the redis driver is
+	// registered: its prefix is this driver's when cache.tiered.prefix is
+	// not set, so a profile written for the redis driver keeps its keys.
+	Redis redisstore.Config `optional:"true"`
+	Conn  redisconn.Config
+	Log   *slog.Logger
+}
+
 // NewDriver returns the "tiered" driver.
-func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver {
+func NewDriver(p DriverParams) cache.Driver {
+	cfg, conn, log := p.Config, p.Conn, p.Log
+	if cfg.Prefix == "" {
+		cfg.Prefix = p.Redis.Prefix
+	}
 	return cache.Driver{Name: "tiered", Open: func(context.Context) (cache.Store, error) {
 		s, err := New(cfg, conn, log)
 		if err == nil {
-			log.Info("tiered cache ready", "mode", conn.Mode(), "l1_max_entries", cfg.L1MaxEntries, "l1_ttl", cfg.L1TTL)
+			log.Info("tiered cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix, "l1_max_entries", cfg.L1MaxEntries, "l1_ttl", cfg.L1TTL)
 		}
 		return s, err
 	}}

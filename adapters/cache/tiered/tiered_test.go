@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +198,83 @@ func TestSubscriptionLossTurnsL1Off(t *testing.T) {
 	}
 	if !s.l1.Contains("k") {
 		t.Fatal("L1 not used again after the subscription came back")
+	}
+}
+
+// roundTrips counts the commands and pipelines a client sends.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+// On one server a write and its invalidation message share one round
+// trip, for Delete (a profile invalidation on every badge grant) as for Set.
+func TestWriteIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	conn := sharedConn(t)
+	prefix := testenv.Prefix(t)
+	a, b := open(t, conn, prefix), open(t, conn, prefix)
+	var rt roundTrips
+	a.l2.Client().AddHook(&rt)
+	ctx := context.Background()
+	for _, keys := range [][]string{{"k1"}, {"k1", "k2", "k3"}} {
+		for _, k := range keys {
+			if err := a.Set(ctx, k, []byte("v"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Eventually(t, 2*time.Second, func() bool { _, err := b.Get(ctx, k); return err == nil && b.l1.Contains(k) },
+				"%s never reached the other L1", k)
+		}
+		rt.n.Store(0)
+		if err := a.Delete(ctx, keys...); err != nil {
+			t.Fatal(err)
+		}
+		if n := rt.n.Load(); n != 1 {
+			t.Fatalf("Delete of %d keys: %d round trips, want 1", len(keys), n)
+		}
+		for _, k := range keys {
+			waitL1Evicted(t, b, k)
+		}
+	}
+	rt.n.Store(0)
+	if err := a.Set(ctx, "k1", []byte("v2"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := rt.n.Load(); n != 1 {
+		t.Fatalf("Set: %d round trips, want 1", n)
+	}
+}
+
+// A change made in Redis by something else than a Store (redis-cli, a
+// script) reaches the L1s when it is announced on the channel as
+// "<anything> <key>" (docs/operations.md).
+func TestAnnouncedChangeEvictsL1(t *testing.T) {
+	t.Parallel()
+	conn := sharedConn(t)
+	prefix := testenv.Prefix(t)
+	s := open(t, conn, prefix)
+	ctx := context.Background()
+	if err := s.Set(ctx, "user:7:profile", []byte("v1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if !s.l1.Contains("user:7:profile") {
+		t.Fatal("the writer's L1 does not hold what it wrote")
+	}
+	c := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	defer c.Close()
+	if err := c.Set(ctx, prefix+"user:7:profile", "v2", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, prefix+"tipbox:cache:invalidate", "ops user:7:profile").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitL1Evicted(t, s, "user:7:profile")
+	if v, err := s.Get(ctx, "user:7:profile"); err != nil || string(v) != "v2" {
+		t.Fatalf("Get after the announced change = %q, %v; want v2", v, err)
 	}
 }
