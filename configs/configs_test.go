@@ -8,10 +8,9 @@ import (
 	"github.com/tipbox/tipbox/core/config"
 )
 
-// The embedded profile caches in process; the Redis profile uses the
-// tiered cache (an in-process L1 kept coherent across instances through
-// Redis, over Redis: decisions/0022), and TIPBOX_CACHE_DRIVER=redis still
-// selects the plain Redis cache.
+// The embedded profile caches in process; the Redis profile caches in
+// Redis (the product contract names the driver), and
+// TIPBOX_CACHE_DRIVER=tiered selects the tiered cache (decisions/0022).
 func TestProfileCacheDrivers(t *testing.T) {
 	for _, tc := range []struct {
 		profile string
@@ -19,8 +18,8 @@ func TestProfileCacheDrivers(t *testing.T) {
 		want    string
 	}{
 		{"default.yaml", nil, "memory"},
-		{"redis.yaml", nil, "tiered"},
-		{"redis.yaml", []string{"TIPBOX_CACHE_DRIVER=redis"}, "redis"},
+		{"redis.yaml", nil, "redis"},
+		{"redis.yaml", []string{"TIPBOX_CACHE_DRIVER=tiered"}, "tiered"},
 	} {
 		data, err := configs.FS.ReadFile(tc.profile)
 		if err != nil {

@@ -75,31 +75,14 @@ func TestCacheRedisDiesDuringReadLoad(t *testing.T) {
 }
 
 // Two API instances with the tiered cache on one Redis: an update through
-// one is seen through the other on its next read. The redis profile as
-// shipped runs the tiered cache (decisions/0022), so it is tested as is.
+// one is seen through the other on its next read.
 func TestTieredCacheAcrossInstances(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		env  []string
-		args []string
-	}{
-		{"TIPBOX_CACHE_DRIVER=tiered", []string{"TIPBOX_CACHE_DRIVER=tiered"}, nil},
-		{"redis profile", nil, []string{"--config", "configs/redis.yaml"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			rs := testenv.StartRedis(t)
-			db := "file:" + filepath.Join(t.TempDir(), "shared.db")
-			env := append([]string{"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_DATABASE_DSN=" + db}, tc.env...)
-			a := e2e.StartAPI(t, env, tc.args...)
-			b := e2e.StartAPI(t, env, tc.args...)
-			testTwoInstances(t, a, b)
-		})
-	}
-}
-
-func testTwoInstances(t *testing.T, a, b *e2e.Proc) {
+	rs := testenv.StartRedis(t)
+	db := "file:" + filepath.Join(t.TempDir(), "shared.db")
+	env := []string{"TIPBOX_CACHE_DRIVER=tiered", "REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_DATABASE_DSN=" + db}
+	a := e2e.StartAPI(t, env)
+	b := e2e.StartAPI(t, env)
 	admin := e2e.Token(t, 1, "admin")
 	id := createUser(t, a.BaseURL, admin, "twoinst")
 	tok := e2e.Token(t, id, "")

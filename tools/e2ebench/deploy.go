@@ -223,8 +223,8 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 		if profile == "tiered" {
 			d.env = append(d.env, "TIPBOX_CACHE_DRIVER=tiered")
 		} else {
-			// The plain Redis cache (the driver the product contract names),
-			// although configs/redis.yaml now names tiered (decisions/0022).
+			// The redis profile as it is asked for: plain Redis cache, even
+			// if configs/redis.yaml names another.
 			d.env = append(d.env, "TIPBOX_CACHE_DRIVER=redis")
 		}
 		d.db, err = sql.Open("pgx", dsn)

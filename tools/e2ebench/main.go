@@ -3,10 +3,9 @@
 // drives them over loopback with HTTP and websocket clients.
 //
 // Profiles: embedded (the API alone: SQLite, in-process cache and queue),
-// redis (configs/redis.yaml with cache.driver redis, the plain Redis
-// cache: one API and one worker, Redis Streams, PostgreSQL) and tiered
-// (the same with cache.driver tiered, the profile's own cache since
-// decisions/0022). On the Redis profiles every Redis key lives under
+// redis (configs/redis.yaml with cache.driver redis: one API and one
+// worker, Redis Streams, PostgreSQL) and tiered (the same with
+// cache.driver tiered). On the Redis profiles every Redis key lives under
 // a prefix of the run, deleted at the end, and PostgreSQL gets a database
 // of its own, created and dropped by the tool.
 //
