@@ -31,6 +31,23 @@ type Publisher interface {
 	Publish(ctx context.Context, userID int64, payload any) error
 }
 
+// BatchPublisher is a Publisher that also hands several events over at
+// once: a caller with many events to push (a batch of notifications) pays
+// one round trip to the bus, not one each. BusPublisher is one; the
+// contract of each event is Publish's.
+type BatchPublisher interface {
+	Publisher
+	PublishBatch(ctx context.Context, evs []Event) error
+}
+
+// BatchBus is a Bus that publishes several events in one go (the Redis bus
+// pipelines them). Optional: BusPublisher publishes one by one on a Bus
+// that is not one.
+type BatchBus interface {
+	Bus
+	PublishBatch(ctx context.Context, evs []Event) error
+}
+
 // Bus carries events from publishers (in any process) to every subscribed
 // hub (in every API process). Delivery is at most once: an event published
 // while a subscriber is disconnected from the bus is lost for it.

@@ -27,6 +27,25 @@ func (p *BusPublisher) Publish(ctx context.Context, userID int64, payload any) e
 	return p.bus.Publish(ctx, ev)
 }
 
+// PublishBatch publishes evs (made by NewEvent) in order: in one call to
+// the bus when it is a BatchBus, else one Publish each. It returns the
+// first error; every event is tried.
+func (p *BusPublisher) PublishBatch(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if bb, ok := p.bus.(BatchBus); ok {
+		return bb.PublishBatch(ctx, evs)
+	}
+	var first error
+	for _, ev := range evs {
+		if err := p.bus.Publish(ctx, ev); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
 // NewEvent builds the Event for userID and payload, as Publish does.
 func NewEvent(userID int64, payload any) (Event, error) {
 	if userID <= 0 {
@@ -52,4 +71,4 @@ func NewEvent(userID int64, payload any) (Event, error) {
 	return Event{UserID: userID, Payload: raw}, nil
 }
 
-var _ Publisher = (*BusPublisher)(nil)
+var _ BatchPublisher = (*BusPublisher)(nil)

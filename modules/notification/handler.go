@@ -10,12 +10,21 @@ import (
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/realtime"
 )
 
 // Pusher delivers an event to a user's open sockets, wherever they are
 // (core/realtime's Publisher satisfies it). An offline user is not an error.
 type Pusher interface {
 	Publish(ctx context.Context, userID int64, payload any) error
+}
+
+// BatchPusher is a Pusher that takes many events in one call (one round
+// trip to the bus); core/realtime's BusPublisher is one. A Handler pushes
+// a batch's frames through it when its Pusher is one.
+type BatchPusher interface {
+	Pusher
+	PublishBatch(ctx context.Context, evs []realtime.Event) error
 }
 
 // Fanout is what a Handler needs to send notifications on to channels.
@@ -219,22 +228,48 @@ func (h *Handler) HandleBatch(ctx context.Context, jobs []*queue.Job) []error {
 		wg.Wait()
 		return errs
 	}
-	var wg sync.WaitGroup
 	for k, n := range ns {
 		if !created[k] {
 			h.log.DebugContext(ctx, "notification already stored; pushing again", "job_id", recs[k].JobID, "notification_id", n.ID)
 		}
-		frame := n
-		frame.Channels = nil
+	}
+	h.pushAll(ctx, ns)
+	for k, err := range h.fanOut(ctx, ns) {
+		errs[idx[k]] = err
+	}
+	return errs
+}
+
+// pushAll sends each notification to its user's sockets: in one call when
+// the Pusher takes batches, else one Publish each, side by side. A push
+// that fails is logged; the notification is in the inbox.
+func (h *Handler) pushAll(ctx context.Context, ns []Notification) {
+	frame := func(n Notification) Notification {
+		n.Channels = nil
+		return n
+	}
+	if bp, ok := h.push.(BatchPusher); ok && len(ns) > 1 {
+		evs := make([]realtime.Event, 0, len(ns))
+		for _, n := range ns {
+			ev, err := realtime.NewEvent(n.UserID, frame(n))
+			if err != nil {
+				h.log.WarnContext(ctx, "push failed; the notification is in the inbox", "user_id", n.UserID, "notification_id", n.ID, "err", err)
+				continue
+			}
+			evs = append(evs, ev)
+		}
+		if err := bp.PublishBatch(ctx, evs); err != nil {
+			h.log.WarnContext(ctx, "push of a batch failed; the notifications are in the inbox", "notifications", len(evs), "err", err)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, n := range ns {
 		wg.Go(func() {
-			if err := h.push.Publish(ctx, n.UserID, frame); err != nil {
+			if err := h.push.Publish(ctx, n.UserID, frame(n)); err != nil {
 				h.log.WarnContext(ctx, "push failed; the notification is in the inbox", "user_id", n.UserID, "notification_id", n.ID, "err", err)
 			}
 		})
 	}
 	wg.Wait()
-	for k, err := range h.fanOut(ctx, ns) {
-		errs[idx[k]] = err
-	}
-	return errs
 }

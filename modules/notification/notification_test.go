@@ -11,6 +11,7 @@ import (
 
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/core/realtime"
 	"github.com/tipbox/tipbox/internal/dbtest"
 	"github.com/tipbox/tipbox/modules/notification"
 	"github.com/tipbox/tipbox/modules/notification/migrations"
@@ -164,6 +165,54 @@ func TestHandleBatchFailsOnlyTheBadJob(t *testing.T) {
 		}
 		if pushed["1"] != 2 || pushed["2"] != 1 || pushed["4"] != 1 || pushed["3"] != want3 {
 			t.Fatalf("pushes per user %v", pushed)
+		}
+	})
+}
+
+// batchPusher takes a batch's frames in one call.
+type batchPusher struct {
+	pusher
+	batches [][]realtime.Event
+}
+
+func (p *batchPusher) PublishBatch(_ context.Context, evs []realtime.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batches = append(p.batches, evs)
+	return nil
+}
+
+// A pusher that takes batches gets a batch's frames in one call (one round
+// trip to the bus), in the order of the jobs, each the frame Publish would
+// have sent.
+func TestHandleBatchPushesInOneCall(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := newStore(t, backend)
+		p := &batchPusher{}
+		h := notification.NewHandler(store, p, nil, slog.New(slog.DiscardHandler))
+		jobs := []*queue.Job{
+			job("badge-1-1", `{"type":"NEW_BADGE","userId":1,"badgeId":1}`),
+			job("bad", `{"type":"NEW_BADGE"}`),
+			job("badge-2-1", `{"type":"NEW_BADGE","userId":2,"badgeId":1}`),
+			job("badge-1-2", `{"type":"NEW_BADGE","userId":1,"badgeId":2}`),
+		}
+		errs := h.HandleBatch(t.Context(), jobs)
+		if errs[0] != nil || errs[2] != nil || errs[3] != nil || !queue.IsPermanent(errs[1]) {
+			t.Fatalf("errors %v", errs)
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.got) != 0 || len(p.batches) != 1 || len(p.batches[0]) != 3 {
+			t.Fatalf("%d single pushes, batches %v", len(p.got), p.batches)
+		}
+		for i, user := range []int64{1, 2, 1} {
+			ev := p.batches[0][i]
+			var frame map[string]any
+			if err := json.Unmarshal(ev.Payload, &frame); err != nil || ev.UserID != user || frame["userId"] != float64(user) ||
+				frame["type"] != "NEW_BADGE" || frame["id"] == nil || frame["channels"] != nil {
+				t.Fatalf("frame %d: user %d %s (%v)", i, ev.UserID, ev.Payload, err)
+			}
 		}
 	})
 }

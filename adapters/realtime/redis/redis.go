@@ -147,6 +147,27 @@ func (b *Bus) Publish(ctx context.Context, ev realtime.Event) error {
 	return nil
 }
 
+// PublishBatch implements realtime.BatchBus: one PUBLISH per event, all in
+// one pipeline (one round trip, one connection of the pool). It fails as
+// Publish does, with the first failed command's error.
+func (b *Bus) PublishBatch(ctx context.Context, evs []realtime.Event) error {
+	if b.closed.Load() {
+		return realtime.ErrClosed
+	}
+	_, err := b.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, ev := range evs {
+			p.Publish(ctx, b.channel, encode(ev))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("realtime redis: publish %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
+var _ realtime.BatchBus = (*Bus)(nil)
+
 // Subscribe implements realtime.Bus. It waits (up to ctx, at most 2s) for
 // Redis to confirm the subscription so events published after it returns
 // are received; if Redis is down it returns nil anyway and keeps trying in

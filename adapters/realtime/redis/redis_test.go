@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -274,4 +275,36 @@ func TestSilentConnectionIsReplaced(t *testing.T) {
 	publishUntilReceived(t, pub, 5, got, 5*time.Second)
 	proxy.freeze()
 	publishUntilReceived(t, pub, 5, got, 10*time.Second)
+}
+
+// A batch is published in one pipeline: every event arrives, in order,
+// and a closed bus refuses the batch.
+func TestPublishBatch(t *testing.T) {
+	t.Parallel()
+	addr, prefix := testenv.RedisAddr(t), testenv.Prefix(t)
+	sub, pub := newBus(t, addr, prefix), newBus(t, addr, prefix)
+	got := make(chan realtime.Event, 10)
+	stop, err := sub.Subscribe(t.Context(), func(ev realtime.Event) { got <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	evs := []realtime.Event{{UserID: 1, Payload: []byte(`{"n":1}`)}, {UserID: 2, Payload: []byte(`{"n":2}`)}, {UserID: 1, Payload: []byte(`{"n":3}`)}}
+	if err := realtime.NewPublisher(pub).PublishBatch(t.Context(), evs); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range evs {
+		select {
+		case ev := <-got:
+			if ev.UserID != want.UserID || string(ev.Payload) != string(want.Payload) {
+				t.Fatalf("event %d: %d %s, want %d %s", i, ev.UserID, ev.Payload, want.UserID, want.Payload)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d never arrived", i)
+		}
+	}
+	_ = pub.Close()
+	if err := pub.PublishBatch(t.Context(), evs); !errors.Is(err, realtime.ErrClosed) {
+		t.Fatalf("batch on a closed bus: %v", err)
+	}
 }
