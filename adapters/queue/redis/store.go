@@ -412,7 +412,11 @@ func actError(q, id string, a queue.Action, code, state any) error {
 }
 
 // actAll applies a to the jobs of a finished state finished before
-// `before` (zero: all), oldest first, 500 per script call.
+// `before` (zero: all), oldest first, 500 per script call, each job at
+// most once: a job retried by one pass that fails again before the next
+// pass reads the list is back in it, and taking it again would retry a
+// fast-failing job over and over (seen in the suite: retry-failed of one
+// job answered 2).
 func (b *Backend) actAll(ctx context.Context, k keys, a queue.Action, state queue.State, before time.Time) (int, error) {
 	key := k.finishedKey(state)
 	if key == "" {
@@ -423,6 +427,7 @@ func (b *Backend) actAll(ctx context.Context, k keys, a queue.Action, state queu
 		cut = before.UnixMilli()
 	}
 	total := 0
+	seen := map[string]bool{}
 	for {
 		els, err := b.client.LRange(ctx, key, -500, -1).Result()
 		if err != nil || len(els) == 0 {
@@ -431,9 +436,10 @@ func (b *Backend) actAll(ctx context.Context, k keys, a queue.Action, state queu
 		args := []any{k.base, msArg(b.now()), b.qcfg.Events.MaxLen, b.qcfg.Retention.Completed, string(a)}
 		for i := len(els) - 1; i >= 0; i-- { // oldest first
 			ms, id, _ := strings.Cut(els[i], "|")
-			if m, _ := strconv.ParseInt(ms, 10, 64); m >= cut {
+			if m, _ := strconv.ParseInt(ms, 10, 64); m >= cut || seen[id] {
 				break
 			}
+			seen[id] = true
 			args = append(args, id)
 		}
 		if len(args) == 5 {

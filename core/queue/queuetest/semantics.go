@@ -149,6 +149,36 @@ func testOneSlotFree(t *testing.T, h Harness) {
 	testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return quick.Load() == 300 }, "quick jobs through one free slot: %d of 300", testenv.Later(func() any { return quick.Load() }))
 }
 
+// testRetryFailedOnce: retry-failed retries each failed job once per
+// call, even when a job fails again at once (the worker may put it back
+// among the failed before the call is done with the list).
+func testRetryFailedOnce(t *testing.T, h Harness) {
+	cfg := Config()
+	cfg.Retry.MaxAttempts = 1
+	e := NewEnv(t, h, cfg)
+	ctx := context.Background()
+	var runs atomic.Int64
+	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(context.Context, *queue.Job) error {
+		runs.Add(1)
+		return errBoom
+	}})
+	if _, err := e.Client.Enqueue(ctx, "jobs", "bad", nil); err != nil {
+		t.Fatal(err)
+	}
+	for round := int64(1); round <= 100; round++ {
+		testenv.Eventually(t, scale(h, 3*time.Second), func() bool { return e.Stats("jobs").Failed == round },
+			"round %d: job not failed: %+v", round, testenv.Later(func() any { return e.Stats("jobs") }))
+		n, err := e.Admin.RetryFailed(ctx, "jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("round %d: retry-failed of one failed job retried %d", round, n)
+		}
+	}
+	testenv.Eventually(t, scale(h, 3*time.Second), func() bool { return runs.Load() == 101 }, "runs: %d, want 101", testenv.Later(func() any { return runs.Load() }))
+}
+
 func testPriority(t *testing.T, h Harness) {
 	e := NewEnv(t, h, Config())
 	ctx := context.Background()

@@ -49,6 +49,7 @@ func Run(t *testing.T, h Harness) {
 		{"Delay", testDelay, true},
 		{"RetryHoldsNoSlot", testRetryHoldsNoSlot, true},
 		{"OneSlotFree", testOneSlotFree, false},
+		{"RetryFailedOnce", testRetryFailedOnce, false},
 		{"RetryBackoffAndDeadLetter", testRetryBackoffAndDeadLetter, false},
 		{"PriorityBeatsBacklog", testPriority, false},
 		{"StatsGroundTruth", testStats, false},
