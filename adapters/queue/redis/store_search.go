@@ -281,18 +281,21 @@ func (b *Backend) readFinished(ctx context.Context, k keys, key string, start in
 		if len(c.recs) != len(els) {
 			return fmt.Errorf("hmget %s: %d records for %d ids", k.jobs, len(c.recs), len(els))
 		}
+		// Once sent, the chunk is the matcher's: it may be back in the pool
+		// and refilled by another search's reader. Take what the next
+		// round needs from it first.
+		end, n, lastEl := c.end, len(els), string(els[len(els)-1])
 		select {
 		case out <- c:
 		case <-ctx.Done():
 			return nil
 		}
-		if c.end {
-			c = nil
+		c = nil
+		if end {
 			return nil
 		}
-		start += int64(len(els))
-		last, check = string(els[len(els)-1]), true
-		c = nil
+		start += int64(n)
+		last, check = lastEl, true
 	}
 }
 
