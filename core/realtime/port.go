@@ -31,15 +31,6 @@ type Publisher interface {
 	Publish(ctx context.Context, userID int64, payload any) error
 }
 
-// BatchPublisher is a Publisher that also hands several events over at
-// once: a caller with many events to push (a batch of notifications) pays
-// one round trip to the bus, not one each. BusPublisher is one; the
-// contract of each event is Publish's.
-type BatchPublisher interface {
-	Publisher
-	PublishBatch(ctx context.Context, evs []Event) error
-}
-
 // BatchBus is a Bus that publishes several events in one go (the Redis bus
 // pipelines them). Optional: BusPublisher publishes one by one on a Bus
 // that is not one.

@@ -71,4 +71,4 @@ func NewEvent(userID int64, payload any) (Event, error) {
 	return Event{UserID: userID, Payload: raw}, nil
 }
 
-var _ BatchPublisher = (*BusPublisher)(nil)
+var _ Publisher = (*BusPublisher)(nil)
