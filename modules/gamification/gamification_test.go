@@ -83,7 +83,7 @@ type rig struct {
 	users user.Store
 }
 
-func newRig(t *testing.T, backend string) *rig {
+func newRig(t testing.TB, backend string) *rig {
 	db := dbtest.Open(t, backend,
 		database.Migrations{Module: "user", FS: umig.FS}, database.Migrations{Module: "gamification", FS: gmig.FS})
 	r := &rig{store: gamification.NewStore(db), q: &fakeQueue{}, inv: &invalidations{}, users: user.NewSQLStore(db)}
@@ -158,6 +158,21 @@ func TestOutboxSurvivesAQueueOutage(t *testing.T) {
 		}
 		if r.q.count() != 3 || r.q.calls != 3 {
 			t.Fatalf("%d jobs in %d calls after the outage, want 3 in 3", r.q.count(), r.q.calls)
+		}
+		// The relayed notifications carry the whole event, as the ones
+		// enqueued by their grant do.
+		badges, _ := r.svc.Badges(ctx)
+		granted, _ := r.store.BadgesOf(ctx, u.ID)
+		for i, b := range granted {
+			var ev gamification.NewBadgeEvent
+			if err := json.Unmarshal(r.q.jobs[gamification.JobID(u.ID, b.ID)], &ev); err != nil {
+				t.Fatalf("payload of badge %d: %v", b.ID, err)
+			}
+			want := gamification.NewBadgeEvent{Type: "NEW_BADGE", UserID: u.ID, BadgeID: b.ID,
+				BadgeName: badges[i].Name, BadgeIcon: badges[i].Icon, GrantedAt: b.GrantedAt}
+			if ev != want {
+				t.Fatalf("relayed event\n%+v, want\n%+v", ev, want)
+			}
 		}
 	})
 }

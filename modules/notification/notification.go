@@ -118,9 +118,9 @@ func (s *Store) Save(ctx context.Context, jobID string, userID int64, typ string
 	return ns[0], created1[0], nil
 }
 
-// SaveBatch is Save for many jobs in two round trips: one INSERT of every
-// record (a job id stored before is left alone), one SELECT of the stored
-// rows. It returns them in recs' order, each with whether this call
+// SaveBatch is Save for many jobs in one round trip: one INSERT of every
+// record that returns the rows it created (a job id stored before is left
+// alone, and read back by a second round trip). It returns them in recs' order, each with whether this call
 // created it. The job ids must differ.
 func (s *Store) SaveBatch(ctx context.Context, recs []Record) ([]Notification, []bool, error) {
 	const perRow = 6
@@ -144,40 +144,43 @@ func (s *Store) SaveBatch(ctx context.Context, recs []Record) ([]Notification, [
 		args = append(args, r.JobID, r.UserID, r.Type, string(raw), string(rawPlan), now)
 	}
 	rows, err := s.db.QueryContext(ctx, `INSERT INTO notifications (job_id, user_id, type, data, channels, created_at)
-		VALUES `+strings.Join(values, ", ")+` ON CONFLICT (job_id) DO NOTHING RETURNING job_id`, args...)
+		VALUES `+strings.Join(values, ", ")+` ON CONFLICT (job_id) DO NOTHING RETURNING `+columns+`, job_id`, args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("notification: save: %w", err)
 	}
+	stored := make(map[string]Notification, len(recs))
 	created := make(map[string]bool, len(recs))
 	err = eachRow(rows, func() error {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return err
-		}
-		created[id] = true
-		return nil
+		n, err := s.scan(rows, &id)
+		stored[id], created[id] = n, true
+		return err
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("notification: save: %w", err)
 	}
-	ids := make([]any, len(recs))
-	for i, r := range recs {
-		ids[i] = r.JobID
+	// Jobs stored before (a redelivered job) are read as they were stored.
+	var before []any
+	for _, r := range recs {
+		if !created[r.JobID] {
+			before = append(before, r.JobID)
+		}
 	}
-	rows, err = s.db.QueryContext(ctx, `SELECT `+columns+`, job_id FROM notifications
-		WHERE job_id IN `+placeholders(0, len(ids)), ids...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("notification: read saved: %w", err)
-	}
-	stored := make(map[string]Notification, len(recs))
-	err = eachRow(rows, func() error {
-		var id string
-		n, err := s.scan(rows, &id)
-		stored[id] = n
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
+	if len(before) > 0 {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+columns+`, job_id FROM notifications
+			WHERE job_id IN `+placeholders(0, len(before)), before...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("notification: read saved: %w", err)
+		}
+		err = eachRow(rows, func() error {
+			var id string
+			n, err := s.scan(rows, &id)
+			stored[id] = n
+			return err
+		})
+		if err != nil {
+			return nil, nil, err
+		}
 	}
 	out := make([]Notification, len(recs))
 	outCreated := make([]bool, len(recs))

@@ -216,3 +216,35 @@ func TestHandleBatchPushesInOneCall(t *testing.T) {
 		}
 	})
 }
+
+// A batch mixing new jobs and jobs stored before returns every row in the
+// batch's order: the new ones as created, the others as first stored.
+func TestSaveBatchMixesNewAndStored(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		store := newStore(t, backend)
+		ctx := t.Context()
+		data := func(v string) map[string]json.RawMessage { return map[string]json.RawMessage{"v": json.RawMessage(v)} }
+		first, _, err := store.Save(ctx, "stored", 7, "NEW_BADGE", data("1"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, created, err := store.SaveBatch(ctx, []notification.Record{
+			{JobID: "new-a", UserID: 7, Type: "NEW_BADGE", Data: data("2")},
+			{JobID: "stored", UserID: 7, Type: "NEW_BADGE", Data: data("3")},
+			{JobID: "new-b", UserID: 8, Type: "NEW_BADGE", Data: data("4")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ns) != 3 || !created[0] || created[1] || !created[2] {
+			t.Fatalf("created %v of %d rows", created, len(ns))
+		}
+		if ns[1].ID != first.ID || string(ns[1].Data["v"]) != "1" {
+			t.Fatalf("the stored job came back as %+v, want the row first stored (%d, v=1)", ns[1], first.ID)
+		}
+		if string(ns[0].Data["v"]) != "2" || ns[2].UserID != 8 || string(ns[2].Data["v"]) != "4" || ns[0].ID == ns[2].ID {
+			t.Fatalf("new rows %+v %+v", ns[0], ns[2])
+		}
+	})
+}

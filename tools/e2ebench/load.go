@@ -379,7 +379,7 @@ type pushResult struct {
 // push sends count grants paced open loop at rate/s to distinct (user,
 // badge) pairs and waits for every NEW_BADGE frame. profileDir, if set,
 // receives CPU profiles of the programs taken during the run.
-func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
+func (r *rig) push(rate, count int, profileDir, seriesDir string) (pushResult, error) {
 	res := pushResult{Rate: rate, Sent: count}
 	if (r.next + count) > len(r.users)*len(r.badges) {
 		return res, fmt.Errorf("out of distinct grants: %d used of %d", r.next, len(r.users)*len(r.badges))
@@ -397,6 +397,7 @@ func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
 	sent := make(map[[2]int64]time.Time, count)
 	var sentMu sync.Mutex
 	var postLat []time.Duration
+	postOf := make(map[[2]int64]time.Duration, count) // for the series file
 	var errs atomic.Int64
 	interval := time.Second / time.Duration(rate)
 	var profWG sync.WaitGroup
@@ -420,6 +421,7 @@ func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
 			took := time.Since(t0)
 			sentMu.Lock()
 			postLat = append(postLat, took)
+			postOf[p] = took
 			sentMu.Unlock()
 			if err != nil || st != http.StatusCreated {
 				if errs.Add(1) == 1 {
@@ -430,6 +432,7 @@ func (r *rig) push(rate, count int, profileDir string) (pushResult, error) {
 	}
 	wg.Wait()
 	var lat []time.Duration
+	var series strings.Builder
 	var lastFrame time.Time
 	deadline := time.After(60 * time.Second)
 	seen := map[[2]int64]bool{}
@@ -445,6 +448,11 @@ wait:
 			}
 			seen[f.key] = true
 			lat = append(lat, f.at.Sub(t0))
+			if seriesDir != "" {
+				sentMu.Lock()
+				fmt.Fprintf(&series, "%.1f\t%.2f\t%.2f\n", msf(t0.Sub(start)), msf(f.at.Sub(t0)), msf(postOf[f.key]))
+				sentMu.Unlock()
+			}
 			if f.at.After(lastFrame) {
 				lastFrame = f.at
 			}
@@ -453,6 +461,15 @@ wait:
 		}
 	}
 	profWG.Wait()
+	if seriesDir != "" {
+		// One line per delivered grant: sent at (ms from the first), grant →
+		// frame (ms), the POST's own latency (ms); sort by the first column
+		// to see whether slow grants come in bursts.
+		file := filepath.Join(seriesDir, fmt.Sprintf("%s-push-%d.tsv", r.d.profile, rate))
+		if err := os.WriteFile(file, []byte(series.String()), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "e2ebench: %v\n", err)
+		}
+	}
 	res.Delivered, res.Errors = len(lat), int(errs.Load())
 	res.P50, res.P99, res.Max = pct(lat, 50), pct(lat, 99), pct(lat, 100)
 	res.PostP50, res.PostP99 = pct(postLat, 50), pct(postLat, 99)
@@ -524,3 +541,6 @@ func pct(d []time.Duration, p int) time.Duration {
 	i := (len(d)*p + 99) / 100
 	return d[min(max(i-1, 0), len(d)-1)]
 }
+
+// msf is d in milliseconds.
+func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -59,7 +59,8 @@ type options struct {
 	PostgresDSN  string
 	LogLevel     string
 	ProfileDir   string
-	EventProfile int // seconds of the analytics phase profiled
+	SeriesDir    string // per-grant latencies of the paced push runs
+	EventProfile int    // seconds of the analytics phase profiled
 	Extra        []string
 	BinDir       string // prebuilt binaries; empty: build them
 	SettleBudget time.Duration
@@ -101,6 +102,7 @@ func parseFlags(args []string) (options, error) {
 		"PostgreSQL admin DSN (a database of the run is created there)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level of the programs")
 	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first profile read round, the analytics run and the paced push runs (with execution traces; analytics also saves the Redis commands sent)")
+	fs.StringVar(&o.SeriesDir, "series", "", "directory for one file per paced push run: each grant's send time, grant → frame and POST latency (ms)")
 	fs.IntVar(&o.EventProfile, "events-pprof-seconds", 3, "with -pprof: seconds profiled from the first analytics POST")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with prebuilt api and worker (default: build them)")
@@ -247,7 +249,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 		r.settle(ctx, o.SettleBudget)
 	}
 	if (only["push"] || only["rate"]) && o.WarmGrants > 0 {
-		if _, err := r.push(100, o.WarmGrants, ""); err != nil {
+		if _, err := r.push(100, o.WarmGrants, "", ""); err != nil {
 			return res, err
 		}
 		r.settle(ctx, o.SettleBudget)
@@ -257,7 +259,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 			if ctx.Err() != nil {
 				break
 			}
-			pr, err := r.push(rate, int(float64(rate)*o.PushSeconds), o.ProfileDir)
+			pr, err := r.push(rate, int(float64(rate)*o.PushSeconds), o.ProfileDir, o.SeriesDir)
 			if err != nil {
 				return res, err
 			}
@@ -271,7 +273,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 			if ctx.Err() != nil {
 				break
 			}
-			pr, err := r.push(rate, int(float64(rate)*o.StepSeconds), "")
+			pr, err := r.push(rate, int(float64(rate)*o.StepSeconds), "", "")
 			if err != nil {
 				return res, err
 			}
