@@ -87,7 +87,7 @@ func newRig(t testing.TB, backend string) *rig {
 	db := dbtest.Open(t, backend,
 		database.Migrations{Module: "user", FS: umig.FS}, database.Migrations{Module: "gamification", FS: gmig.FS})
 	r := &rig{store: gamification.NewStore(db), q: &fakeQueue{}, inv: &invalidations{}, users: user.NewSQLStore(db)}
-	r.svc = gamification.NewService(r.store, r.users, r.inv, r.q, slog.New(slog.DiscardHandler))
+	r.svc = gamification.NewService(r.store, user.NewService(r.users, nil, nil, slog.New(slog.DiscardHandler)), r.inv, r.q, slog.New(slog.DiscardHandler))
 	return r
 }
 

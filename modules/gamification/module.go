@@ -34,8 +34,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func newService(store *Store, users user.Store, profiles *user.Service, q queue.Enqueuer, log *slog.Logger) *Service {
-	return NewService(store, users, profiles, q, log)
+func newService(store *Store, users *user.Service, q queue.Enqueuer, log *slog.Logger) *Service {
+	return NewService(store, users, users, q, log)
 }
 
 // relayTask re-sends what the outbox holds, every outbox_interval.

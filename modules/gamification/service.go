@@ -4,20 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/tipbox/tipbox/core/queue"
-	"github.com/tipbox/tipbox/modules/user"
 )
 
-// Users is what the module needs of the user module: whether a user exists.
-// user.Store satisfies it.
+// Users is what the module needs of the user module: whether a user
+// exists. *user.Service satisfies it.
 type Users interface {
-	Get(ctx context.Context, id int64) (user.User, error)
+	Exists(ctx context.Context, id int64) (bool, error)
 }
 
 // ProfileInvalidator drops a user's cached profile; *user.Service
@@ -67,11 +65,10 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // never wait for one another; its outbox row goes in the next sweep (one
 // DELETE for many grants), and the relay alone walks the outbox.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
-	if _, err := s.users.Get(ctx, userID); err != nil {
-		if errors.Is(err, user.ErrNotFound) {
-			return Grant{}, ErrUserNotFound
-		}
+	if ok, err := s.users.Exists(ctx, userID); err != nil {
 		return Grant{}, err
+	} else if !ok {
+		return Grant{}, ErrUserNotFound
 	}
 	var enqueue func(tx *sql.Tx, jobID string, payload []byte) error
 	txq, inTx := s.queue.(queue.TxEnqueuer)

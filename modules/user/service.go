@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maypok86/otter/v2"
+
 	"github.com/tipbox/tipbox/core/cache"
 )
 
@@ -57,11 +59,42 @@ type Service struct {
 	cache  *ProfileCache
 	badges BadgeSource
 	log    *slog.Logger
+	known  *otter.Cache[int64, struct{}] // ids found to exist (Exists)
 }
+
+// Ids that Exists remembers, and for how long.
+const (
+	knownIDs = 1 << 16
+	knownTTL = 5 * time.Minute
+)
 
 // NewService wires a Service. profiles serves profiles; badges may be nil.
 func NewService(store Store, profiles *ProfileCache, badges BadgeSource, log *slog.Logger) *Service {
-	return &Service{store: store, cache: profiles, badges: badges, log: log.With("module", "user")}
+	return &Service{store: store, cache: profiles, badges: badges, log: log.With("module", "user"),
+		known: otter.Must(&otter.Options[int64, struct{}]{
+			MaximumSize:      knownIDs,
+			ExpiryCalculator: otter.ExpiryWriting[int64, struct{}](knownTTL),
+		})}
+}
+
+// Exists reports whether the user exists. The app never deletes a user,
+// so an id found once is remembered (up to knownIDs of them, each for
+// knownTTL) and asked again costs no query: a badge grant checks its user
+// this way on every request. A row deleted by hand in the database is seen
+// gone at the latest knownTTL later.
+func (s *Service) Exists(ctx context.Context, id int64) (bool, error) {
+	if _, ok := s.known.GetIfPresent(id); ok {
+		return true, nil
+	}
+	_, err := s.store.Get(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	s.known.Set(id, struct{}{})
+	return true, nil
 }
 
 // Create validates and stores a new user.
