@@ -370,6 +370,7 @@ type pushResult struct {
 	Rate              int // asked, grants/s
 	Sent, Delivered   int
 	P50, P99, Max     time.Duration
+	SteadyP99         time.Duration // of the grants sent 1 s or more into the run
 	PostP50, PostP99  time.Duration // the grant POST alone
 	DeliveredPerSec   float64
 	Errors            int
@@ -431,7 +432,7 @@ func (r *rig) push(rate, count int, profileDir, seriesDir string) (pushResult, e
 		})
 	}
 	wg.Wait()
-	var lat []time.Duration
+	var lat, steady []time.Duration
 	var series strings.Builder
 	var lastFrame time.Time
 	deadline := time.After(60 * time.Second)
@@ -448,6 +449,9 @@ wait:
 			}
 			seen[f.key] = true
 			lat = append(lat, f.at.Sub(t0))
+			if t0.Sub(start) >= time.Second {
+				steady = append(steady, f.at.Sub(t0))
+			}
 			if seriesDir != "" {
 				sentMu.Lock()
 				fmt.Fprintf(&series, "%.1f\t%.2f\t%.2f\n", msf(t0.Sub(start)), msf(f.at.Sub(t0)), msf(postOf[f.key]))
@@ -472,6 +476,7 @@ wait:
 	}
 	res.Delivered, res.Errors = len(lat), int(errs.Load())
 	res.P50, res.P99, res.Max = pct(lat, 50), pct(lat, 99), pct(lat, 100)
+	res.SteadyP99 = pct(steady, 99)
 	res.PostP50, res.PostP99 = pct(postLat, 50), pct(postLat, 99)
 	if res.Delivered > 0 {
 		res.DeliveredPerSec = float64(res.Delivered) / lastFrame.Sub(start).Seconds()
