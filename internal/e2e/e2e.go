@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,9 +78,15 @@ type Proc struct {
 
 // Start runs bin with args and env (added to the test's environment) in dir.
 // The process is killed at cleanup if still running.
+//
+// The program starts with SIGINT ignored (sh ignores it, then execs bin in
+// the same process): a Go program that inherits an ignored SIGINT installs
+// a handler for it only when it calls signal.Notify for it, so /proc shows
+// when it has (WaitReady), and an interrupt sent earlier is lost rather
+// than fatal.
 func Start(t testing.TB, dir, bin string, env []string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `trap '' INT && exec "$0" "$@"`, bin}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out := &testenv.Buffer{}
@@ -135,31 +143,145 @@ func (p *Proc) Exited() bool {
 
 // StartAPI runs the api binary serving on a free loopback port with a
 // fresh working directory (so the SQLite file is the test's own), and
-// waits until /readyz answers 200.
+// waits until it is ready (WaitReady).
 func StartAPI(t testing.TB, env []string, args ...string) *Proc {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	env = append([]string{"TIPBOX_HTTP_ADDR=" + addr}, env...)
-	p := Start(t, t.TempDir(), Binary(t, "api"), env, args...)
-	p.BaseURL = "http://" + addr
-	p.WaitReady(15 * time.Second)
-	return p
+	return startAPI(t, testenv.FreePort, env, args...)
 }
 
-// WaitReady polls /readyz until 200.
+// apiAttempts is how many ports startAPI tries: a port testenv.FreePort
+// found free may be bound by another test's process before the api binds it.
+const apiAttempts = 3
+
+func startAPI(t testing.TB, freePort func(testing.TB) int, env []string, args ...string) *Proc {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		p := Start(t, t.TempDir(), Binary(t, "api"), append([]string{"TIPBOX_HTTP_ADDR=" + addr}, env...), args...)
+		p.BaseURL = "http://" + addr
+		err := p.waitReady(15 * time.Second)
+		if err == nil {
+			return p
+		}
+		if attempt < apiAttempts && p.Exited() && strings.Contains(p.Output(), "cannot listen on "+addr+": ") &&
+			strings.Contains(p.Output(), "address already in use") {
+			t.Logf("%s was taken before the api bound it; another port", addr)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// WaitReady waits until the process is ready: /readyz at BaseURL answers
+// 200 from the process itself, and the process has installed its SIGINT
+// handler, so that a test may interrupt it and expect a graceful stop.
+// It fails the test if the process exits first.
+//
+// /readyz alone proves neither. The port may be another process's (a port
+// from testenv.FreePort can be taken by another test's server before this
+// process binds it, and this one is then on its way out), hence the
+// check that the listening socket is this process's own. And a program
+// listens before it asks for signals (app.Run starts the listeners, then
+// calls signal.Notify): an interrupt in between would kill it (exit -1),
+// were SIGINT not ignored until then (Start), and is lost either way.
 func (p *Proc) WaitReady(timeout time.Duration) {
 	p.t.Helper()
-	testenv.Eventually(p.t, timeout, func() bool {
+	if err := p.waitReady(timeout); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *Proc) waitReady(timeout time.Duration) error {
+	u, err := url.Parse(p.BaseURL)
+	if err != nil {
+		return fmt.Errorf("BaseURL %q: %v", p.BaseURL, err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("BaseURL %q has no port", p.BaseURL)
+	}
+	pid := p.PID()
+	deadline := time.Now().Add(timeout)
+	var listening, handler bool
+	last := "not asked"
+	for {
+		// In this order: once the process holds the port, the answer is its
+		// own unless it has exited meanwhile, which is checked last.
+		listening = listensOn(pid, port)
+		handler = listening && catchesInterrupt(pid)
+		if handler {
+			resp, err := http.Get(p.BaseURL + "/readyz")
+			if err != nil {
+				last = err.Error()
+			} else {
+				resp.Body.Close()
+				last = resp.Status
+				if resp.StatusCode == http.StatusOK && !p.Exited() {
+					return nil
+				}
+			}
+		}
 		if p.Exited() {
-			p.t.Fatalf("process exited early:\n%s", p.Output())
+			return fmt.Errorf("process exited early (code %d):\n%s", p.cmd.ProcessState.ExitCode(), p.Output())
 		}
-		resp, err := http.Get(p.BaseURL + "/readyz")
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %s: listening on its port %v, SIGINT handler installed %v, /readyz %s\n%s",
+				p.BaseURL, timeout, listening, handler, last, p.Output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// listensOn reports whether one of pid's open file descriptors is a TCP
+// socket listening on port (Linux /proc).
+func listensOn(pid, port int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	own := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); err == nil && ok {
+			own[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	for _, table := range []string{"tcp", "tcp6"} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
-			return false
+			continue
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, "%s/readyz did not answer 200", p.BaseURL)
+		// sl local_address rem_address st ... inode: the state of a
+		// listening socket is 0A, the port is hexadecimal.
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !own[f[9]] {
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			if n, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(n) == port {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// catchesInterrupt reports whether pid has a handler installed for SIGINT
+// (SigCgt in /proc/PID/status).
+func catchesInterrupt(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if mask, ok := strings.CutPrefix(line, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && m&(1<<(syscall.SIGINT-1)) != 0
+		}
+	}
+	return false
 }
 
 // Token runs `api token` and returns the JWT.

@@ -63,6 +63,8 @@ type Later func() any
 func (l Later) Format(f fmt.State, verb rune) { fmt.Fprintf(f, fmt.FormatString(f, verb), l()) }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// Another process may bind it before the caller's does (e2e.StartAPI
+// tries another port then).
 func FreePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
