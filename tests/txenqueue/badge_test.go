@@ -44,7 +44,7 @@ func TestBadgeJobCommitsWithTheGrant(t *testing.T) {
 	}
 	users := user.NewSQLStore(db)
 	store := gamification.NewStore(db)
-	svc := gamification.NewService(store, users, noInvalidation{}, client, log)
+	svc := gamification.NewService(store, user.NewService(users, nil, nil, log), noInvalidation{}, client, log)
 	ctx := t.Context()
 	u, err := users.Create(ctx, user.User{Username: "ayse", Email: "a@example.com"})
 	if err != nil {
