@@ -370,8 +370,9 @@ type pushResult struct {
 	Rate              int // asked, grants/s
 	Sent, Delivered   int
 	P50, P99, Max     time.Duration
-	SteadyP99         time.Duration // of the grants sent 1 s or more into the run
-	PostP50, PostP99  time.Duration // the grant POST alone
+	SteadyP99         time.Duration            // of the grants sent 1 s or more into the run
+	CPU               map[string]time.Duration // per delivered grant, by part (cpu.go)
+	PostP50, PostP99  time.Duration            // the grant POST alone
 	DeliveredPerSec   float64
 	Errors            int
 	FramesMissingWait time.Duration
@@ -406,6 +407,7 @@ func (r *rig) push(rate, count int, profileDir, seriesDir string) (pushResult, e
 		r.profile(&profWG, profileDir, strconv.Itoa(rate), max(1, int(time.Duration(count)*interval/time.Second)))
 	}
 	var wg sync.WaitGroup
+	cpuStart := r.d.cpu()
 	start := time.Now()
 	for i, p := range pairs {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
@@ -464,6 +466,9 @@ wait:
 			break wait
 		}
 	}
+	// CPU from the first grant to the last frame: what the programs do
+	// after it (email jobs still queued) is not counted.
+	cpuEnd := r.d.cpu()
 	profWG.Wait()
 	if seriesDir != "" {
 		// One line per delivered grant: sent at (ms from the first), grant →
@@ -477,6 +482,7 @@ wait:
 	res.Delivered, res.Errors = len(lat), int(errs.Load())
 	res.P50, res.P99, res.Max = pct(lat, 50), pct(lat, 99), pct(lat, 100)
 	res.SteadyP99 = pct(steady, 99)
+	res.CPU = cpuEnd.since(cpuStart, len(lat))
 	res.PostP50, res.PostP99 = pct(postLat, 50), pct(postLat, 99)
 	if res.Delivered > 0 {
 		res.DeliveredPerSec = float64(res.Delivered) / lastFrame.Sub(start).Seconds()

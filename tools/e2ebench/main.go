@@ -264,7 +264,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 				return res, err
 			}
 			res.Push = append(res.Push, pr)
-			progress("push %d/s: p50 %s p99 %s (POST p99 %s; after the first second p99 %s), %d/%d delivered", rate, ms(pr.P50), ms(pr.P99), ms(pr.PostP99), ms(pr.SteadyP99), pr.Delivered, pr.Sent)
+			progress("push %d/s: p50 %s p99 %s (POST p99 %s; after the first second p99 %s), %d/%d delivered; CPU a grant: %s", rate, ms(pr.P50), ms(pr.P99), ms(pr.PostP99), ms(pr.SteadyP99), pr.Delivered, pr.Sent, formatCPU(pr.CPU))
 			r.settle(ctx, o.SettleBudget)
 		}
 	}

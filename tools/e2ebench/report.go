@@ -46,7 +46,7 @@ func report(w io.Writer, o options, results []profileResult) {
 				bound = 10 * time.Millisecond
 			}
 			row(p, fmt.Sprintf("grant → frame at %d grants/s", x.Rate),
-				fmt.Sprintf("p50 %s, **p99 %s**, max %s (POST p50 %s, p99 %s; p99 of the grants sent after the first second %s); %d/%d frames", ms(x.P50), ms(x.P99), ms(x.Max), ms(x.PostP50), ms(x.PostP99), ms(x.SteadyP99), x.Delivered, x.Sent),
+				fmt.Sprintf("p50 %s, **p99 %s**, max %s (POST p50 %s, p99 %s; p99 of the grants sent after the first second %s); %d/%d frames; CPU a grant: %s", ms(x.P50), ms(x.P99), ms(x.Max), ms(x.PostP50), ms(x.PostP99), ms(x.SteadyP99), x.Delivered, x.Sent, formatCPU(x.CPU)),
 				"p99 ≤ "+ms(bound), b(x.P99 <= bound && x.Delivered == x.Sent))
 		}
 		if len(r.Steps) > 0 {
