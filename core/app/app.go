@@ -81,13 +81,21 @@ func New(src *config.Source, opts ...fx.Option) (*fx.App, error) {
 
 // Run starts a, waits for SIGINT/SIGTERM (or a shutdown from inside), and
 // stops it within the stop budget. It returns the first error.
+//
+// The signal handlers are installed before the start hooks run: a signal
+// that arrives while they run (a deploy replacing a process still
+// starting) is kept, and the application stops gracefully as soon as it
+// has started, instead of dying by the signal's default action with
+// listeners half open. Start hooks are not cancelled by it; the start
+// budget bounds them.
 func Run(a *fx.App) error {
+	signals := a.Wait()
 	startCtx, cancel := context.WithTimeout(context.Background(), a.StartTimeout())
 	defer cancel()
 	if err := a.Start(startCtx); err != nil {
 		return err
 	}
-	sig := <-a.Wait()
+	sig := <-signals
 	stopCtx, cancel2 := context.WithTimeout(context.Background(), a.StopTimeout())
 	defer cancel2()
 	if err := a.Stop(stopCtx); err != nil {

@@ -180,10 +180,10 @@ func startAPI(t testing.TB, freePort func(testing.TB) int, env []string, args ..
 // /readyz alone proves neither. The port may be another process's (a port
 // from testenv.FreePort can be taken by another test's server before this
 // process binds it, and this one is then on its way out), hence the
-// check that the listening socket is this process's own. And a program
-// listens before it asks for signals (app.Run starts the listeners, then
-// calls signal.Notify): an interrupt in between would kill it (exit -1),
-// were SIGINT not ignored until then (Start), and is lost either way.
+// check that the listening socket is this process's own. And an interrupt
+// stops a program gracefully only once it has asked for SIGINT: app.Run
+// asks before its start hooks run, but a program with a main of its own
+// may listen first, so the handler is checked too.
 func (p *Proc) WaitReady(timeout time.Duration) {
 	p.t.Helper()
 	if err := p.waitReady(timeout); err != nil {

@@ -44,6 +44,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,6 +152,7 @@ func run() error {
 	warmup := flag.Int("warmup", warmDef, "jobs enqueued and drained, untimed, before the scenarios")
 	only := flag.String("only", os.Getenv("ONLY"), "comma-separated scenarios to run (default: all)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the selected scenarios to this file")
+	traceFile := flag.String("trace", "", "write an execution trace of the selected scenarios to this file (go tool trace)")
 	flag.Parse()
 	if *jobs <= 0 || *latSeconds <= 0 {
 		return errors.New("-jobs and -lat-seconds must be positive")
@@ -203,6 +205,17 @@ func run() error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 
 	bi, _ := debug.ReadBuildInfo()
