@@ -97,8 +97,9 @@ type gatedConn struct {
 		driver.QueryerContext
 		driver.ConnPrepareContext
 	}
-	gate *writeGate
-	inTx bool
+	gate  *writeGate
+	inTx  bool
+	stmts *stmtCache
 }
 
 var (
@@ -127,11 +128,16 @@ func newGatedConn(c driver.Conn, gate *writeGate) (driver.Conn, error) {
 		_ = c.Close()
 		return nil, errNoContextAPI
 	}
-	return &gatedConn{conn: cc, gate: gate}, nil
+	return &gatedConn{conn: cc, gate: gate, stmts: newStmtCache()}, nil
 }
 
 func (c *gatedConn) Prepare(query string) (driver.Stmt, error) { return c.conn.Prepare(query) }
-func (c *gatedConn) Close() error                              { return c.conn.Close() }
+
+// Close finalizes the cached statements, then closes the connection.
+func (c *gatedConn) Close() error {
+	c.stmts.close()
+	return c.conn.Close()
+}
 
 // Begin is not used by database/sql when BeginTx exists.
 func (c *gatedConn) Begin() (driver.Tx, error) {
@@ -169,25 +175,25 @@ func (c *gatedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 
 func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.inTx || !mayWrite(query) {
-		return c.conn.ExecContext(ctx, query, args)
+		return c.stmts.exec(ctx, c.conn, query, args)
 	}
 	held, err := c.gate.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.gate.leave(held)
-	return c.conn.ExecContext(ctx, query, args)
+	return c.stmts.exec(ctx, c.conn, query, args)
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if c.inTx || !mayWrite(query) {
-		return c.conn.QueryContext(ctx, query, args)
+		return c.stmts.query(ctx, c.conn, query, args)
 	}
 	held, err := c.gate.enter(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := c.conn.QueryContext(ctx, query, args)
+	rows, err := c.stmts.query(ctx, c.conn, query, args)
 	if err != nil {
 		c.gate.leave(held)
 		return nil, err
