@@ -145,8 +145,9 @@ func (c *gatedConn) Begin() (driver.Tx, error) {
 }
 
 // PrepareContext hands out statements that do not take the gate: nothing
-// in this repository prepares statements; a caller that does is back to
-// SQLite's busy handler for them.
+// in this repository calls database/sql's Prepare (the connection's
+// statement cache prepares its own, and runs them behind the gate); a
+// caller that does is back to SQLite's busy handler for them.
 func (c *gatedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	return c.conn.PrepareContext(ctx, query)
 }
