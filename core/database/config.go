@@ -24,6 +24,11 @@ type Config struct {
 	MaxIdleConns    int           `yaml:"max_idle_conns"`
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
 	ConnMaxIdleTime time.Duration `yaml:"conn_max_idle_time"`
+	// WarmConns is how many connections the pool opens when the application
+	// starts (after migrations), each readied by the dialect for the
+	// application's statements (see Warmer); 0 opens none until needed.
+	// Capped by the pool's limit.
+	WarmConns int `yaml:"warm_conns"`
 	// AutoMigrate applies pending migrations when the application starts.
 	// A pointer so that an explicit false survives SetDefaults; nil means true.
 	AutoMigrate *bool `yaml:"auto_migrate"`
@@ -70,6 +75,15 @@ func (c Config) Validate() error {
 	}
 	if c.ConnMaxIdleTime < 0 {
 		errs = append(errs, errors.New("conn_max_idle_time: must not be negative"))
+	}
+	switch {
+	case c.WarmConns < 0:
+		errs = append(errs, errors.New("warm_conns: must not be negative"))
+	case c.MaxOpenConns > 0 && c.WarmConns > c.MaxOpenConns:
+		errs = append(errs, fmt.Errorf("warm_conns: %d is more than max_open_conns (%d)", c.WarmConns, c.MaxOpenConns))
+	case c.MaxIdleConns > 0 && c.WarmConns > c.MaxIdleConns:
+		// The pool would close the warmed connections beyond its idle limit.
+		errs = append(errs, fmt.Errorf("warm_conns: %d is more than max_idle_conns (%d)", c.WarmConns, c.MaxIdleConns))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.uber.org/fx"
 
@@ -53,13 +54,24 @@ func newFx(p fxParams) (*DB, error) {
 			}
 			if !p.Config.MigrateOnStart() {
 				p.Log.Info("database ready; migrations skipped (database.auto_migrate: false)", "driver", p.Config.Driver)
-				return nil
+			} else {
+				if err := Migrate(ctx, db, p.Migrations, p.Log); err != nil {
+					p.Log.Error("database migration failed", "err", err)
+					return err
+				}
+				p.Log.Info("database ready", "driver", p.Config.Driver, "migration_sets", len(p.Migrations))
 			}
-			if err := Migrate(ctx, db, p.Migrations, p.Log); err != nil {
-				p.Log.Error("database migration failed", "err", err)
-				return err
+			if p.Config.WarmConns > 0 {
+				// A failed warm-up costs only speed: the pool opens what it
+				// needs later, as it would without it.
+				start := time.Now()
+				n, err := db.Warm(ctx, p.Config.WarmConns)
+				if err != nil {
+					p.Log.Warn("database connections not all warmed", "warmed", n, "err", err)
+				} else {
+					p.Log.Info("database connections warmed", "conns", n, "took", time.Since(start))
+				}
 			}
-			p.Log.Info("database ready", "driver", p.Config.Driver, "migration_sets", len(p.Migrations))
 			return nil
 		},
 		OnStop: func(context.Context) error {

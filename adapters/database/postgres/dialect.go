@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"hash/fnv"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -38,4 +40,36 @@ func (Dialect) IsUniqueViolation(err error) (string, bool) {
 		return e.ConstraintName, true
 	}
 	return "", false
+}
+
+// WarmConn implements database.Warmer: it plans a read of every table in
+// the connection's search path, which loads the backend's catalog entries
+// for the tables and their indexes. The statements are sent unprepared
+// (pgx's simple protocol), so they take no room in the connection's
+// statement cache.
+func (Dialect) WarmConn(ctx context.Context, c *sql.Conn) error {
+	rows, err := c.QueryContext(ctx, `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables
+		WHERE table_schema = ANY (current_schemas(false)) AND table_type = 'BASE TABLE'`, pgx.QueryExecModeSimpleProtocol)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			rows.Close()
+			return err
+		}
+		tables = append(tables, t)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if _, err := c.ExecContext(ctx, `EXPLAIN SELECT * FROM `+t, pgx.QueryExecModeSimpleProtocol); err != nil {
+			return fmt.Errorf("warm %s: %w", t, err)
+		}
+	}
+	return nil
 }
