@@ -35,6 +35,9 @@ func TestRedisProfileAcrossProcesses(t *testing.T) {
 		"TIPBOX_LOG_LEVEL=warn",
 		// One admin sends 1,000 grants as fast as it can: not a rate limit test.
 		"TIPBOX_HTTP_RATE_LIMIT_RPS=0",
+		// Four processes on the shared PostgreSQL (max_connections 100) beside
+		// other tests: the profile's 10 warm connections each would be 40.
+		"TIPBOX_DATABASE_WARM_CONNS=2",
 	}
 	profile := []string{"--config", "configs/redis.yaml"}
 	a := e2e.StartAPI(t, env, profile...) // migrates the database first

@@ -67,6 +67,9 @@ func TestSocketIOAcrossInstances(t *testing.T) {
 	env := []string{
 		"REDIS_URL=redis://" + rs.Addr() + "/0", "DATABASE_URL=" + dsn,
 		"TIPBOX_REALTIME_REDIS_PRESENCE_TTL=2s", "TIPBOX_LOG_LEVEL=warn",
+		// Three processes on the shared PostgreSQL (max_connections 100) beside
+		// other tests: the profile's 10 warm connections each would be 30.
+		"TIPBOX_DATABASE_WARM_CONNS=2",
 	}
 	profile := []string{"--config", "configs/redis.yaml"}
 	a := e2e.StartAPI(t, env, profile...)
