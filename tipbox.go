@@ -272,15 +272,15 @@ func (p *Program) Fail(err error) int {
 }
 
 // migrate applies pending migrations and exits: the application is built
-// with auto-migration on, and only the database (which migrates in its
-// start hook) is invoked.
+// with auto-migration on and no connections warmed, and only the database
+// (which migrates in its start hook) is invoked.
 func migrateCommand(p *Program, args []string) int {
 	fs := p.flags("migrate")
 	cfgPath := configFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	src, err := p.Load(*cfgPath, "TIPBOX_DATABASE_AUTO_MIGRATE=true")
+	src, err := p.Load(*cfgPath, "TIPBOX_DATABASE_AUTO_MIGRATE=true", "TIPBOX_DATABASE_WARM_CONNS=0")
 	if err != nil {
 		return p.Fail(err)
 	}

@@ -144,7 +144,8 @@ func TestEmbeddedProfileEndToEnd(t *testing.T) {
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p := e2e.Start(t, dir, e2e.Binary(t, "api"), []string{"TIPBOX_DATABASE_AUTO_MIGRATE=false"}, "migrate")
+	// A profile that warms connections at start: a migration run opens none.
+	p := e2e.Start(t, dir, e2e.Binary(t, "api"), []string{"TIPBOX_DATABASE_AUTO_MIGRATE=false", "TIPBOX_DATABASE_WARM_CONNS=3"}, "migrate")
 	if code := p.Wait(30 * time.Second); code != 0 {
 		t.Fatalf("migrate exit %d\n%s", code, p.Output())
 	}
@@ -152,6 +153,9 @@ func TestMigrateCommand(t *testing.T) {
 		if !strings.Contains(p.Output(), want) {
 			t.Fatalf("migrate output lacks %q:\n%s", want, p.Output())
 		}
+	}
+	if strings.Contains(p.Output(), "connections warmed") {
+		t.Fatalf("migrate warmed connections:\n%s", p.Output())
 	}
 	// A second run has nothing to do and still succeeds.
 	p = e2e.Start(t, dir, e2e.Binary(t, "api"), nil, "migrate")
