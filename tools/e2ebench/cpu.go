@@ -8,8 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // cpuUse is the CPU time each part of a deployment has used so far: the
@@ -129,19 +127,8 @@ func procCPU(pid int) (time.Duration, bool) {
 
 // redisCPU is the Redis server's used_cpu_sys + used_cpu_user.
 func (d *deployment) redisCPU() (time.Duration, bool) {
-	if d.redisURL == "" {
-		return 0, false
-	}
-	opt, err := redis.ParseURL(d.redisURL)
-	if err != nil {
-		return 0, false
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	info, err := c.Info(ctx, "cpu").Result()
-	if err != nil {
+	info, ok := d.redisInfo("cpu")
+	if !ok {
 		return 0, false
 	}
 	var total float64

@@ -350,19 +350,8 @@ func deleteKeys(url, prefix string) {
 // commandStats returns INFO commandstats of the deployment's Redis
 // (command → calls and microseconds), nil without Redis.
 func (d *deployment) commandStats() map[string][2]int64 {
-	if d.redisURL == "" {
-		return nil
-	}
-	opt, err := redis.ParseURL(d.redisURL)
-	if err != nil {
-		return nil
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	info, err := c.Info(ctx, "commandstats").Result()
-	if err != nil {
+	info, ok := d.redisInfo("commandstats")
+	if !ok {
 		return nil
 	}
 	out := map[string][2]int64{}
@@ -409,4 +398,22 @@ func writeCommandStats(file string, before, after map[string][2]int64) {
 		fmt.Fprintf(&sb, "%-20s %10d %12d %10.1f\n", r.name, r.calls, r.usec, float64(r.usec)/float64(r.calls))
 	}
 	_ = os.WriteFile(file, []byte(sb.String()), 0o644)
+}
+
+// redisInfo returns the run's Redis INFO section, false when there is no
+// Redis or it does not answer within 5 s.
+func (d *deployment) redisInfo(section string) (string, bool) {
+	if d.redisURL == "" {
+		return "", false
+	}
+	opt, err := redis.ParseURL(d.redisURL)
+	if err != nil {
+		return "", false
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, section).Result()
+	return info, err == nil
 }
