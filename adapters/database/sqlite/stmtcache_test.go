@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tipbox/tipbox/core/database"
 )
@@ -228,5 +229,26 @@ func BenchmarkReadByKey(b *testing.B) {
 			FROM users WHERE id = $1`, i%1000).Scan(&id, &username, &email, &name, &bio, &created, &updated); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A cached statement whose call the context ends (SQLite interrupts it)
+// serves the next call with the same text.
+func TestInterruptedStatementStaysUsable(t *testing.T) {
+	db := openFile(t)
+	const q = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $1) SELECT count(*) FROM c`
+	got := cached(t, db, func(c *sql.Conn) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		var n int64
+		if err := c.QueryRowContext(ctx, q, int64(1)<<60).Scan(&n); err == nil {
+			t.Fatalf("counted to %d before the deadline; want the query interrupted", n)
+		}
+		if err := c.QueryRowContext(context.Background(), q, 1000).Scan(&n); err != nil || n != 1000 {
+			t.Fatalf("after the interrupted call: %d, %v; want 1000", n, err)
+		}
+	})
+	if !got[q] {
+		t.Fatal("the query is not cached")
 	}
 }
