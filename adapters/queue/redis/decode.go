@@ -87,6 +87,9 @@ func decodeFast(q, id string, data []byte) (*queue.Job, bool) {
 	}
 	j.Attempt, j.Stalls, j.Percent, j.MaxAttempts = int(*ints[0]), int(*ints[1]), int(*ints[2]), int(max)
 	j.RunAt, j.StartedAt, j.FinishedAt, j.EnqueuedAt = fromMs(runAt), fromMs(started), fromMs(finished), fromMs(enq)
+	if runAt == 0 {
+		j.RunAt = j.EnqueuedAt // due from its creation (encode)
+	}
 	if token > 0 {
 		j.Delivery = strconv.FormatInt(token, 10)
 	}

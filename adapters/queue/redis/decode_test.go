@@ -3,6 +3,7 @@ package redis
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +22,9 @@ func slowDecode(t *testing.T, data []byte) *queue.Job {
 		EnqueuedAt: fromMs(r.EnqueuedAt), RunAt: fromMs(r.RunAt), StartedAt: fromMs(r.StartedAt),
 		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID, Retry: r.Retry, Group: r.Group,
 		Timeout: time.Duration(r.Timeout) * time.Millisecond}
+	if r.RunAt == 0 {
+		j.RunAt = j.EnqueuedAt
+	}
 	if r.Error != nil {
 		j.Error = *r.Error
 	}
@@ -89,4 +93,46 @@ func FuzzDecodeFast(f *testing.F) {
 			t.Fatalf("%q: fast %+v, json %+v", data, got, r)
 		}
 	})
+}
+
+// A job due from its creation (the usual enqueue) stores runAt as 0, which
+// reads back as its enqueue time: 12 bytes less in every such record, which
+// keeps a completed job's record with a 200-byte payload in a smaller
+// allocation of Redis' allocator (docs/benchmarks.md). A job due later keeps
+// its due time.
+func TestRecordOfImmediateJobOmitsRunAt(t *testing.T) {
+	t.Parallel()
+	now := time.UnixMilli(1796228101135).UTC()
+	j := queue.Job{Name: "n", Payload: json.RawMessage(`{}`), State: queue.StateCompleted, Attempt: 1, MaxAttempts: 3,
+		EnqueuedAt: now, RunAt: now, StartedAt: now.Add(time.Millisecond), FinishedAt: now.Add(2 * time.Millisecond)}
+	data := encodeRecord(&j)
+	if !strings.Contains(string(data), `"runAt":0,`) {
+		t.Fatalf("record of a job due at its creation keeps its due time: %s", data)
+	}
+	for _, decode := range []func([]byte) *queue.Job{
+		func(b []byte) *queue.Job { got, ok := decodeFast("q", "id", b); mustFast(t, ok); return got },
+		func(b []byte) *queue.Job {
+			got, err := decodeRecord("q", "id", append(b[:len(b)-1:len(b)-1], []byte(`,"extra":1}`)...)) // not the fast shape
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		},
+	} {
+		if got := decode(data); !got.RunAt.Equal(now) {
+			t.Fatalf("runAt read back as %v, want the enqueue time %v", got.RunAt, now)
+		}
+	}
+	later := j
+	later.RunAt = now.Add(time.Minute)
+	if got, _ := decodeFast("q", "id", encodeRecord(&later)); !got.RunAt.Equal(later.RunAt) {
+		t.Fatalf("a delayed job's runAt read back as %v, want %v", got.RunAt, later.RunAt)
+	}
+}
+
+func mustFast(t *testing.T, ok bool) {
+	t.Helper()
+	if !ok {
+		t.Fatal("the fast decoder declined a record encodeRecord wrote")
+	}
 }

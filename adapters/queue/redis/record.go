@@ -17,9 +17,12 @@ import (
 // pattern and no JSON library (see the header pattern in scripts.go):
 //
 //	{"state":"waiting","priority":"normal","attempt":1,"stalls":0,"progress":0,
-//	 "runAt":1796228101135,"startedAt":0,"finishedAt":0,"token":42,
+//	 "runAt":0,"startedAt":0,"finishedAt":0,"token":42,
 //	 "error":null,"name":"NEW_BADGE","maxAttempts":3,"enqueuedAt":1796228101135,
 //	 "correlationId":"…","payload":{…}}
+//
+// runAt is 0 for a job due from its creation (the usual enqueue) and reads
+// back as enqueuedAt: 12 bytes less in most records (docs/benchmarks.md).
 //
 // token numbers the job's current placement in a waiting list (and so its
 // delivery while active; 0 otherwise): a waiting-list element, a lease or a
@@ -76,7 +79,7 @@ func encode(j *queue.Job, token bool) ([]byte, int) {
 	b = append(b, `,"progress":`...)
 	b = strconv.AppendInt(b, int64(j.Percent), 10)
 	b = append(b, `,"runAt":`...)
-	if j.RunAt.IsZero() {
+	if !j.RunAt.After(j.EnqueuedAt) {
 		b = append(b, '0')
 	} else {
 		b = strconv.AppendInt(b, dueMillis(j.RunAt), 10)
@@ -149,6 +152,9 @@ func decodeRecord(q, id string, data []byte) (*queue.Job, error) {
 		EnqueuedAt: fromMs(r.EnqueuedAt), RunAt: fromMs(r.RunAt), StartedAt: fromMs(r.StartedAt),
 		FinishedAt: fromMs(r.FinishedAt), CorrelationID: r.CorrelationID, Retry: r.Retry, Group: r.Group,
 		Timeout: time.Duration(r.Timeout) * time.Millisecond}
+	if r.RunAt == 0 {
+		j.RunAt = j.EnqueuedAt
+	}
 	if r.Token > 0 {
 		j.Delivery = strconv.FormatInt(r.Token, 10)
 	}
