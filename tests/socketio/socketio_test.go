@@ -194,20 +194,26 @@ func TestShutdownClosesCleanly(t *testing.T) {
 }
 
 // A 4 s token's Socket.IO connection ends at expiry (plus leeway) with a
-// server disconnect; one refreshed with emit("auth", {token}) stays.
+// server disconnect, on the websocket and on long-polling (where the client
+// would otherwise see the transport close first and reconnect with the
+// dead token); one refreshed with emit("auth", {token}) stays.
 func TestTokenExpiryAndRefresh(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, realtime.Config{}, rt.Options{Auth: auth.Config{Leeway: time.Second}})
 	expiring := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}, Transports: []string{"websocket"}})
+	expiringPoll := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}, Transports: []string{"polling"}})
 	refreshed := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}})
 	connect(t, expiring)
+	connect(t, expiringPoll)
 	connect(t, refreshed)
 	refreshed.Send(map[string]any{"cmd": "auth", "token": r.Token(t, 1)})
 	if e, _ := refreshed.Until("ack", 5*time.Second); e.Error != nil || string(e.Data) != `{"ok":true}` {
 		t.Fatalf("refresh ack %+v %s", e, e.Data)
 	}
-	if e, _ := expiring.Until("disconnect", 10*time.Second); e.Reason != "io server disconnect" {
-		t.Fatalf("expired: disconnect %q", e.Reason)
+	for _, c := range []*e2e.SIOClient{expiring, expiringPoll} {
+		if e, _ := c.Until("disconnect", 10*time.Second); e.Reason != "io server disconnect" {
+			t.Fatalf("expired: disconnect %q", e.Reason)
+		}
 	}
 	r.grant(t, 1, 1)
 	if e, _ := refreshed.Until("notification", 5*time.Second); decode(t, e).BadgeID != 1 {
