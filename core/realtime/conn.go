@@ -28,6 +28,8 @@ type client struct {
 
 	// Protocol hooks: /ws sends payloads as they are, pings with websocket
 	// pings and reads {"type":"auth"} messages; Socket.IO replaces them.
+	// Closes that the protocol words its own way (a flood: Socket.IO sends
+	// a disconnect packet first) go through s.closeFn.
 	encode    func(dst []byte, f frame) []byte // nil: f.payload as is
 	onMessage func(msg []byte)
 	wsPings   bool
@@ -54,9 +56,11 @@ func newClient(h *Hub, v *auth.Verifier) *client {
 	return c
 }
 
-// closeRequested is the session's closeFn: code < 0 cuts the connection.
+// closeRequested is the session's closeFn: code < 0 cuts the connection
+// (the reason is kept: the reader, cut, would only see a failed read).
 func (c *client) closeRequested(code int, text, reason string) {
 	if code < 0 {
+		c.setReason(reason)
 		c.abort()
 		return
 	}
@@ -120,7 +124,7 @@ func (c *client) serve(conn *websocket.Conn) {
 	limit := newBucket(h.cfg.MaxMessagesPerSecond)
 	conn.SetPongHandler(func(string) error {
 		if !limit.allow(time.Now()) {
-			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			c.s.closeFn(ClosePolicyViolation, "too many messages", reasonFlood)
 			return nil
 		}
 		if c.aborted.Load() {
@@ -130,7 +134,7 @@ func (c *client) serve(conn *websocket.Conn) {
 	})
 	conn.SetPingHandler(func(data string) error {
 		if !limit.allow(time.Now()) {
-			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			c.s.closeFn(ClosePolicyViolation, "too many messages", reasonFlood)
 			return nil
 		}
 		// WriteControl may run beside the writer goroutine (gorilla allows it).
@@ -189,7 +193,7 @@ func (c *client) readLoop(conn *websocket.Conn, alive time.Duration, limit *buck
 			return
 		}
 		if !limit.allow(time.Now()) {
-			c.requestClose(ClosePolicyViolation, "too many messages", reasonFlood)
+			c.s.closeFn(ClosePolicyViolation, "too many messages", reasonFlood)
 			continue // keep reading until the close handshake ends
 		}
 		c.onMessage(msg)

@@ -47,6 +47,7 @@ type eio struct {
 	ws        *client // the websocket transport once upgraded
 	polling   bool    // a GET is waiting
 	connected bool    // the Socket.IO connect was accepted
+	told      bool    // a Socket.IO disconnect was queued on close
 	closed    bool
 	code      int
 	text      string
@@ -114,8 +115,9 @@ func (e *eio) close(code int, text, reason string) {
 		}
 	}
 	ws, connected := e.ws, e.connected
+	e.told = connected && code == ClosePolicyViolation
 	e.mu.Unlock()
-	if connected && code == ClosePolicyViolation {
+	if e.told {
 		e.s.pushRaw([]byte("41"))
 	}
 	if ws != nil {
@@ -194,6 +196,17 @@ func (e *eio) poll(c *fiber.Ctx) error {
 	}
 	select {
 	case <-e.quit:
+		// After a Socket.IO disconnect the close packet waits for the next
+		// poll: socket.io-client handles a disconnect packet a tick after
+		// its payload, so a close in the same payload would be seen first
+		// ("transport close", and a reconnect with the refused token). On
+		// the disconnect the client closes the engine itself.
+		e.mu.Lock()
+		told := e.told
+		e.mu.Unlock()
+		if told && len(body) > 0 {
+			break
+		}
 		if len(body) > 0 {
 			body = append(body, 0x1e)
 		}

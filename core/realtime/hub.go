@@ -247,7 +247,7 @@ func (h *Hub) removeLocked(s *session, reason string) {
 // replay reads what the session's user missed after since and releases
 // the session's gate with it; before, if set, runs in between (it may
 // queue control packets ahead of the replay). It returns whether the
-// history had more than replay.limit events to send. On error the gate
+// history left events out (over replay.limit or replay.max_age). On error the gate
 // stays closed: the caller closes the session.
 func (h *Hub) replay(ctx context.Context, s *session, since int64, before func(truncated bool)) (truncated bool, err error) {
 	if h.history == nil {

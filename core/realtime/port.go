@@ -83,8 +83,9 @@ type Driver struct {
 // or number), so a client can name the last one it saw.
 type History interface {
 	// After returns the user's events with ids above afterID, stored at or
-	// after notBefore, oldest first. When there are more than limit it
-	// returns the newest limit of them and truncated is true.
+	// after notBefore, oldest first; the newest limit of them when there
+	// are more. truncated is true when it left out any event above afterID:
+	// more than limit, or one stored before notBefore.
 	After(ctx context.Context, userID, afterID int64, notBefore time.Time, limit int) (events []Stored, truncated bool, err error)
 }
 

@@ -48,6 +48,11 @@ type SIOOptions struct {
 	Auth       map[string]any `json:"auth,omitempty"`
 	Transports []string       `json:"transports,omitempty"`
 	Event      string         `json:"event,omitempty"`
+	// Query and ExtraHeaders go with every request (the handshake's
+	// ?token= and Authorization: Bearer); Namespace is appended to URL.
+	Query        map[string]string `json:"query,omitempty"`
+	ExtraHeaders map[string]string `json:"extraHeaders,omitempty"`
+	Namespace    string            `json:"namespace,omitempty"`
 }
 
 // ClientDir is the folder of the Node client and its package.json.

@@ -27,21 +27,31 @@ func NewHistory(store *Store) *History { return &History{store: store} }
 
 // After implements realtime.History: the user's notifications with ids
 // above afterID, created at or after notBefore, oldest first; the newest
-// limit of them when there are more.
+// limit of them when there are more. truncated says some were left out:
+// more than limit, or older than notBefore. The newest limit+1 after
+// afterID are read whatever their age, so that an old one among them is
+// seen (and, when there are fewer, all of them are).
 func (h *History) After(ctx context.Context, userID, afterID int64, notBefore time.Time, limit int) ([]realtime.Stored, bool, error) {
 	rows, err := h.store.db.QueryContext(ctx, `SELECT `+columns+` FROM notifications
-		WHERE user_id = $1 AND id > $2 AND created_at >= $3 ORDER BY id DESC LIMIT $4`,
-		userID, afterID, notBefore.UTC().UnixMicro(), limit+1)
+		WHERE user_id = $1 AND id > $2 ORDER BY id DESC LIMIT $3`,
+		userID, afterID, limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("notification: history: %w", err)
 	}
 	defer rows.Close()
+	oldest := notBefore.UTC().Truncate(time.Microsecond)
 	var out []realtime.Stored
+	truncated := false
 	for rows.Next() {
 		n, err := h.store.scanOne(rows)
 		if err != nil {
 			return nil, false, err
 		}
+		if n.CreatedAt.Before(oldest) {
+			truncated = true
+			continue
+		}
+		n.Channels = nil // as pushed: the socket frame carries no channels' states
 		payload, err := json.Marshal(n)
 		if err != nil {
 			return nil, false, err
@@ -51,9 +61,8 @@ func (h *History) After(ctx context.Context, userID, afterID int64, notBefore ti
 	if err := rows.Err(); err != nil {
 		return nil, false, fmt.Errorf("notification: history: %w", err)
 	}
-	truncated := len(out) > limit
-	if truncated {
-		out = out[:limit]
+	if len(out) > limit {
+		out, truncated = out[:limit], true
 	}
 	slices.Reverse(out)
 	return out, truncated, nil

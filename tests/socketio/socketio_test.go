@@ -26,6 +26,7 @@ import (
 // bus: grant() is what a badge grant's job does.
 type rig struct {
 	*rt.Server
+	db      *database.DB
 	handler *notification.Handler
 	jobs    int
 }
@@ -37,7 +38,7 @@ func newRig(t *testing.T, cfg realtime.Config, opts rt.Options) *rig {
 	bus := memory.New()
 	opts.History = notification.NewHistory(store)
 	s := rt.StartServer(t, cfg, bus, opts)
-	return &rig{Server: s, handler: notification.NewHandler(store, realtime.NewPublisher(bus), nil, slog.New(slog.DiscardHandler))}
+	return &rig{Server: s, db: db, handler: notification.NewHandler(store, realtime.NewPublisher(bus), nil, slog.New(slog.DiscardHandler))}
 }
 
 // grant stores and pushes a NEW_BADGE notification for user.
@@ -193,20 +194,26 @@ func TestShutdownClosesCleanly(t *testing.T) {
 }
 
 // A 4 s token's Socket.IO connection ends at expiry (plus leeway) with a
-// server disconnect; one refreshed with emit("auth", {token}) stays.
+// server disconnect, on the websocket and on long-polling (where the client
+// would otherwise see the transport close first and reconnect with the
+// dead token); one refreshed with emit("auth", {token}) stays.
 func TestTokenExpiryAndRefresh(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, realtime.Config{}, rt.Options{Auth: auth.Config{Leeway: time.Second}})
 	expiring := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}, Transports: []string{"websocket"}})
+	expiringPoll := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}, Transports: []string{"polling"}})
 	refreshed := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.TokenFor(t, 1, 4*time.Second)}})
 	connect(t, expiring)
+	connect(t, expiringPoll)
 	connect(t, refreshed)
 	refreshed.Send(map[string]any{"cmd": "auth", "token": r.Token(t, 1)})
 	if e, _ := refreshed.Until("ack", 5*time.Second); e.Error != nil || string(e.Data) != `{"ok":true}` {
 		t.Fatalf("refresh ack %+v %s", e, e.Data)
 	}
-	if e, _ := expiring.Until("disconnect", 10*time.Second); e.Reason != "io server disconnect" {
-		t.Fatalf("expired: disconnect %q", e.Reason)
+	for _, c := range []*e2e.SIOClient{expiring, expiringPoll} {
+		if e, _ := c.Until("disconnect", 10*time.Second); e.Reason != "io server disconnect" {
+			t.Fatalf("expired: disconnect %q", e.Reason)
+		}
 	}
 	r.grant(t, 1, 1)
 	if e, _ := refreshed.Until("notification", 5*time.Second); decode(t, e).BadgeID != 1 {
@@ -251,6 +258,40 @@ func TestReplayOnReconnect(t *testing.T) {
 			}
 			c.Quiet(200*time.Millisecond, "upgrade", "open")
 		})
+	}
+}
+
+// A client away longer than replay.max_age is replayed only the events
+// within it and told it was not recovered (so it pages the inbox): here
+// the first two of three missed events are older than the bound.
+func TestReplayPastMaxAgeIsNotRecovered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, realtime.Config{Replay: realtime.ReplayConfig{MaxAge: time.Hour}}, rt.Options{})
+	c := e2e.StartSIO(t, e2e.SIOOptions{URL: r.Base, Auth: map[string]any{"token": r.Token(t, 1)}, Transports: []string{"websocket"}})
+	connect(t, c)
+	r.grant(t, 1, 1)
+	seen := decode(t, mustNotification(t, c))
+	c.Send(map[string]any{"cmd": "disconnect"})
+	c.Until("disconnect", 5*time.Second)
+	rt.WaitFor(t, 5*time.Second, func() bool { return r.Hub.Connections(1) == 0 }, "left")
+	for i := range int64(3) {
+		r.grant(t, 1, 2+i)
+	}
+	// The client was away two hours when the first two were stored.
+	twoHours := (2 * time.Hour).Microseconds()
+	if _, err := r.db.Exec(`UPDATE notifications SET created_at = created_at - $1 WHERE user_id = 1 AND id > $2 AND id < (SELECT MAX(id) FROM notifications WHERE user_id = 1)`, twoHours, seen.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Send(map[string]any{"cmd": "connect"})
+	if e := connect(t, c); e.Recovered {
+		t.Fatalf("reported recovered although two events were past replay.max_age: %+v", e)
+	}
+	if g := decode(t, mustNotification(t, c)); g.BadgeID != 4 {
+		t.Fatalf("replayed %+v, want only badge 4", g)
+	}
+	r.grant(t, 1, 5)
+	if g := decode(t, mustNotification(t, c)); g.BadgeID != 5 {
+		t.Fatalf("live after replay: %+v", g)
 	}
 }
 

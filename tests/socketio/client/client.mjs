@@ -16,14 +16,20 @@
 //   {"cmd":"auth","token":"…"}           emit("auth", {token}) with an ack
 //   {"cmd":"set_auth","auth":{…}}          replace the auth sent on the next connect
 //   {"cmd":"reconnect","id":N}             disconnect, print {"ev":"reconnecting","id":N}, connect
+//   {"cmd":"emit","event":…,"data":…,"n":N}  emit(event, data) N times
+// Options besides url, auth and transports: query, extraHeaders (Node
+// sends them on every request), namespace ("/admin": io(url + namespace)),
+// event (the event name to listen to, default "notification").
 import { io } from "socket.io-client";
 import { createInterface } from "node:readline";
 
 const opts = JSON.parse(process.argv[2]);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 
-const socket = io(opts.url, {
+const socket = io(opts.url + (opts.namespace ?? ""), {
   auth: opts.auth,
+  query: opts.query,
+  extraHeaders: opts.extraHeaders,
   transports: opts.transports, // undefined: the default, polling then websocket
   reconnection: opts.reconnection ?? false,
   timeout: 10000,
@@ -64,6 +70,9 @@ rl.on("line", (line) => {
       break;
     case "auth":
       socket.timeout(5000).emit("auth", { token: c.token }, (err, data) => out({ ev: "ack", error: err ? String(err) : null, data }));
+      break;
+    case "emit": // emit(event, data) n times (default once), no ack
+      for (let i = 0; i < (c.n ?? 1); i++) socket.emit(c.event, c.data);
       break;
     case "exit":
       socket.disconnect();
