@@ -47,6 +47,8 @@ type Server struct {
 	open     int
 	reply    Reply
 	discard  bool
+	hangUp   bool
+	stall    chan struct{} // while open, DATA gets no reply
 }
 
 // Start runs a server until the test ends.
@@ -59,12 +61,12 @@ func Start(t testing.TB) *Server {
 func StartWithIdle(t testing.TB, idle time.Duration) *Server {
 	t.Helper()
 	s := &Server{attempts: map[string]int{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
 		s.open++
 		s.mu.Unlock()
-		return &session{s: s}, nil
+		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -103,6 +105,30 @@ func (s *Server) Discard() {
 	s.discard = true
 }
 
+// HangUpAfterAccept makes the server stop reading a connection once it
+// has accepted a message on it: the client gets the 250 for its DATA, and
+// its next command (RSET, NOOP, QUIT) fails, as with a server that crashed
+// or dropped the connection right after taking the message.
+func (s *Server) HangUpAfterAccept() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUp = true
+}
+
+// StallData makes the server take each message's data and then say
+// nothing, as an overloaded server does, until release is called (or the
+// test ends). The message is not accepted.
+func (s *Server) StallData(t testing.TB) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stall = ch
+	return release
+}
+
 // Messages returns the accepted messages so far.
 func (s *Server) Messages() []Message {
 	s.mu.Lock()
@@ -133,6 +159,7 @@ func (s *Server) Connections() int {
 
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -160,6 +187,13 @@ func (x *session) Data(r io.Reader) error {
 	}
 	s := x.s
 	s.mu.Lock()
+	stall := s.stall
+	s.mu.Unlock()
+	if stall != nil {
+		<-stall
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "stalled"}
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	attempt := 0
 	for _, rcpt := range x.to {
@@ -173,6 +207,13 @@ func (x *session) Data(r io.Reader) error {
 	}
 	if !s.discard {
 		s.msgs = append(s.msgs, Message{From: x.from, To: append([]string(nil), x.to...), Data: b})
+	}
+	if s.hangUp {
+		// The reply to DATA is written after this returns; the read of
+		// the next command then sees end of input and the server closes.
+		if tc, ok := x.conn.Conn().(*net.TCPConn); ok {
+			_ = tc.CloseRead()
+		}
 	}
 	return nil
 }
