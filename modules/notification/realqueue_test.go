@@ -1,6 +1,7 @@
 package notification_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/tipbox/tipbox/adapters/queue/memory"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/testenv"
 	"github.com/tipbox/tipbox/modules/notification"
 )
 
@@ -96,4 +98,74 @@ func TestFanoutQueuesByPreferences(t *testing.T) {
 	if st, err := backend.Stats(ctx, notification.EmailQueue); err != nil || st.Delayed != 1 || st.Waiting != 0 {
 		t.Fatalf("emails queue: %+v %v", st, err)
 	}
+}
+
+// hangingChannel holds each delivery until its context ends.
+type hangingChannel struct{}
+
+func (hangingChannel) Name() string  { return "email" }
+func (hangingChannel) Queue() string { return notification.EmailQueue }
+func (hangingChannel) Deliver(ctx context.Context, _ notification.Notification, _ notification.Preferences) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A delivery whose attempts all run out of time (queue.job_timeout) is
+// dead in the queue, and the inbox says failed, not pending: on a real
+// worker over the memory queue, the last attempt's timeout counts like
+// any other failure.
+func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, prefs := stores(t, "sqlite")
+	var qcfg queue.Config
+	qcfg.Queues = []string{notification.EmailQueue}
+	qcfg.JobTimeout = 100 * time.Millisecond
+	qcfg.Retry.MaxAttempts = 2
+	qcfg.Retry.Backoff.Initial = 10 * time.Millisecond
+	qcfg.SetDefaults()
+	backend, err := memory.New(qcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backend.Close() })
+	client, err := queue.NewClient(qcfg, backend, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := notification.NewRunner(hangingChannel{}, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
+	w, err := queue.NewWorker(qcfg, backend, []queue.Handler{r.QueueHandler()}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.Stop(sctx)
+	})
+
+	n, _, err := store.Save(ctx, "badge-1", 7, "NEW_BADGE", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "email-" + strconv.FormatInt(n.ID, 10)
+	if _, err := client.Enqueue(ctx, notification.EmailQueue, notification.ChannelJob,
+		map[string]any{"notificationId": n.ID, "userId": 7, "type": "NEW_BADGE", "data": map[string]any{}}, queue.WithJobID(id)); err != nil {
+		t.Fatal(err)
+	}
+	var job *queue.Job
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		job, err = backend.Job(ctx, notification.EmailQueue, id)
+		return err == nil && job.State == queue.StateFailed
+	}, "the job never died (last: %+v, %v)", &job, &err)
+	if job.Attempt != 2 {
+		t.Fatalf("dead after %d attempts, want 2", job.Attempt)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		d, ok, _ := store.DeliveryOf(ctx, n.ID, "email")
+		return ok && d.State == notification.StateFailed
+	}, "the dead delivery is not recorded failed")
 }
