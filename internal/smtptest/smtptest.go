@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,6 +78,7 @@ func StartWithIdle(t testing.TB, idle time.Duration) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln = listener{ln}
 	s.srv, s.ln = srv, ln
 	s.Host, s.Port = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -209,13 +211,36 @@ func (x *session) Data(r io.Reader) error {
 		s.msgs = append(s.msgs, Message{From: x.from, To: append([]string(nil), x.to...), Data: b})
 	}
 	if s.hangUp {
-		// The reply to DATA is written after this returns; the read of
-		// the next command then sees end of input and the server closes.
-		if tc, ok := x.conn.Conn().(*net.TCPConn); ok {
-			_ = tc.CloseRead()
+		if hc, ok := x.conn.Conn().(*hangConn); ok {
+			hc.armed.Store(true) // the reply to DATA is written after this returns
 		}
 	}
 	return nil
+}
+
+// listener hands the server connections that can hang up after a reply.
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &hangConn{Conn: c}, nil
+}
+
+// hangConn closes itself once armed and a 250 reply has been written.
+type hangConn struct {
+	net.Conn
+	armed atomic.Bool
+}
+
+func (c *hangConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if c.armed.Load() && bytes.HasPrefix(b, []byte("250")) {
+		_ = c.Conn.Close()
+	}
+	return n, err
 }
 
 // Reply451 is a temporary refusal; Reply550 a permanent one.
