@@ -15,6 +15,7 @@ import (
 	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,8 @@ type Server struct {
 	open     int
 	reply    Reply
 	discard  bool
+	hangUp   bool
+	stall    chan struct{} // while open, DATA gets no reply
 }
 
 // Start runs a server until the test ends.
@@ -59,12 +62,12 @@ func Start(t testing.TB) *Server {
 func StartWithIdle(t testing.TB, idle time.Duration) *Server {
 	t.Helper()
 	s := &Server{attempts: map[string]int{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
 		s.open++
 		s.mu.Unlock()
-		return &session{s: s}, nil
+		return &session{s: s, conn: c}, nil
 	}))
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -75,6 +78,7 @@ func StartWithIdle(t testing.TB, idle time.Duration) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln = listener{ln}
 	s.srv, s.ln = srv, ln
 	s.Host, s.Port = "127.0.0.1", ln.Addr().(*net.TCPAddr).Port
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -101,6 +105,30 @@ func (s *Server) Discard() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.discard = true
+}
+
+// HangUpAfterAccept makes the server stop reading a connection once it
+// has accepted a message on it: the client gets the 250 for its DATA, and
+// its next command (RSET, NOOP, QUIT) fails, as with a server that crashed
+// or dropped the connection right after taking the message.
+func (s *Server) HangUpAfterAccept() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hangUp = true
+}
+
+// StallData makes the server take each message's data and then say
+// nothing, as an overloaded server does, until release is called (or the
+// test ends). The message is not accepted.
+func (s *Server) StallData(t testing.TB) (release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stall = ch
+	return release
 }
 
 // Messages returns the accepted messages so far.
@@ -133,6 +161,7 @@ func (s *Server) Connections() int {
 
 type session struct {
 	s    *Server
+	conn *smtp.Conn
 	from string
 	to   []string
 }
@@ -160,6 +189,13 @@ func (x *session) Data(r io.Reader) error {
 	}
 	s := x.s
 	s.mu.Lock()
+	stall := s.stall
+	s.mu.Unlock()
+	if stall != nil {
+		<-stall
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "stalled"}
+	}
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	attempt := 0
 	for _, rcpt := range x.to {
@@ -174,7 +210,37 @@ func (x *session) Data(r io.Reader) error {
 	if !s.discard {
 		s.msgs = append(s.msgs, Message{From: x.from, To: append([]string(nil), x.to...), Data: b})
 	}
+	if s.hangUp {
+		if hc, ok := x.conn.Conn().(*hangConn); ok {
+			hc.armed.Store(true) // the reply to DATA is written after this returns
+		}
+	}
 	return nil
+}
+
+// listener hands the server connections that can hang up after a reply.
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &hangConn{Conn: c}, nil
+}
+
+// hangConn closes itself once armed and a 250 reply has been written.
+type hangConn struct {
+	net.Conn
+	armed atomic.Bool
+}
+
+func (c *hangConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if c.armed.Load() && bytes.HasPrefix(b, []byte("250")) {
+		_ = c.Conn.Close()
+	}
+	return n, err
 }
 
 // Reply451 is a temporary refusal; Reply550 a permanent one.

@@ -113,6 +113,14 @@ func (r *Runner) QueueHandler() queue.Handler {
 	return queue.Handler{Queue: r.ch.Queue(), Name: ChannelJob, Handle: r.Handle}
 }
 
+// counts reports whether a failed attempt run under ctx counts against
+// the job's attempts: it does unless ctx was cancelled by other than its
+// timeout (a stopping worker hands the job back; an admin's cancel ends
+// it).
+func counts(ctx context.Context) bool {
+	return ctx.Err() == nil || errors.Is(context.Cause(ctx), queue.ErrTimeout)
+}
+
 // Handle runs one attempt of a channel job.
 func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	var p channelPayload
@@ -143,7 +151,7 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	case errors.As(outcome, &skip):
 		d = Delivery{State: StateSkipped, Detail: skip.reason}
 		outcome = nil
-	case queue.IsPermanent(outcome) || ctx.Err() == nil && job.Attempt >= job.MaxAttempts:
+	case queue.IsPermanent(outcome) || job.Attempt >= job.MaxAttempts && counts(ctx):
 		d = Delivery{State: StateFailed, Detail: outcome.Error()}
 	default:
 		d = Delivery{State: StatePending, Detail: fmt.Sprintf("attempt %d failed: %v", job.Attempt, outcome)}

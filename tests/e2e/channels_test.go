@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -97,6 +98,19 @@ func subscribeBody(svc *pushtest.Service) string {
 	return fmt.Sprintf(`{"endpoint":%q,"expirationTime":null,"keys":{"p256dh":%q,"auth":%q}}`, s.Endpoint, s.P256dh, s.Auth)
 }
 
+// oneClick posts to an unsubscribe link what a mail client sends for
+// RFC 8058: a form with List-Unsubscribe=One-Click, no credentials.
+func oneClick(t *testing.T, link string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(link, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // A badge for a user with email and push on: the socket frame, exactly
 // one email (both parts, in Turkish, with a one-click unsubscribe link
 // that turns email off), and one push the receiving service decrypts and
@@ -185,11 +199,11 @@ func TestBadgeReachesEmailAndPush(t *testing.T) {
 	if r := e2e.Do(t, "GET", link, "", ""); r.Status != 200 || !strings.Contains(string(r.Body), "<form") {
 		t.Fatalf("GET link: %d %s", r.Status, r.Body)
 	}
-	if r := e2e.Do(t, "POST", link[:len(link)-2]+"xx", "", "List-Unsubscribe=One-Click"); r.Status != 400 {
-		t.Fatalf("tampered link: %d %s", r.Status, r.Body)
+	if code, body := oneClick(t, link[:len(link)-2]+"xx"); code != 400 {
+		t.Fatalf("tampered link: %d %s", code, body)
 	}
-	if r := e2e.Do(t, "POST", link, "", "List-Unsubscribe=One-Click"); r.Status != 200 {
-		t.Fatalf("POST link: %d %s", r.Status, r.Body)
+	if code, body := oneClick(t, link); code != 200 {
+		t.Fatalf("POST link: %d %s", code, body)
 	}
 	r = e2e.Do(t, "GET", userURL(api.BaseURL, id, "/preferences"), tok, "")
 	var prefs struct {
@@ -324,5 +338,57 @@ func TestChannelsDownLeaveSocketAndInbox(t *testing.T) {
 	it = waitState(t, api.BaseURL, id, tok, 1, "push", "failed")
 	if !strings.Contains(it.Channels["email"].Detail, strconv.Itoa(deadPort)) {
 		t.Fatalf("email detail: %+v", it)
+	}
+}
+
+// The channel jobs run in cmd/worker too: on the Redis profile (an API
+// that runs no jobs, one worker), a badge reaches the user by email (the
+// SMTP server in the test) and Web Push (the receiving service in the
+// test), and the API's inbox shows both sent.
+func TestWorkerProgramSendsEmailAndPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process run; skipped with -short")
+	}
+	t.Parallel()
+	mail := smtptest.Start(t)
+	svc := pushtest.Start(t, "")
+	priv, pub, err := webpush.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.VAPIDPublicKey = pub
+	rs := testenv.StartRedis(t)
+	env := []string{
+		"REDIS_URL=redis://" + rs.Addr() + "/0", "DATABASE_URL=" + testenv.PostgresDSN(t),
+		"TIPBOX_DATABASE_WARM_CONNS=1",
+		"TIPBOX_EMAIL_DRIVER=smtp",
+		"TIPBOX_EMAIL_FROM=Tipbox <no-reply@tipbox.test>",
+		"TIPBOX_EMAIL_SMTP_HOST=127.0.0.1",
+		"TIPBOX_EMAIL_SMTP_PORT=" + strconv.Itoa(mail.Port),
+		"TIPBOX_EMAIL_SMTP_TLS=none",
+		"TIPBOX_PUSH_DRIVER=webpush",
+		"TIPBOX_PUSH_VAPID_PUBLIC_KEY=" + pub,
+		"TIPBOX_PUSH_VAPID_PRIVATE_KEY=" + priv,
+		"SSL_CERT_FILE=" + svc.CertFile(t, t.TempDir()),
+	}
+	profile := []string{"--config", "configs/redis.yaml"}
+	api := e2e.StartAPI(t, env, profile...) // migrates the database first
+	e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), append(env,
+		fmt.Sprintf("TIPBOX_WORKER_ADMIN_ADDR=127.0.0.1:%d", testenv.FreePort(t))), profile...)
+
+	admin := e2e.Token(t, 1, "admin")
+	id := createUser(t, api.BaseURL, admin, "worker")
+	tok := e2e.Token(t, id, "")
+	if r := e2e.Do(t, "POST", userURL(api.BaseURL, id, "/push-subscriptions"), tok, subscribeBody(svc)); r.Status != http.StatusCreated {
+		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+	}
+	grant(t, api.BaseURL, admin, id, 1)
+	waitState(t, api.BaseURL, id, tok, 1, "email", "sent")
+	waitState(t, api.BaseURL, id, tok, 1, "push", "sent")
+	if msgs := mail.Messages(); len(msgs) != 1 || msgs[0].To[0] != "worker@example.com" {
+		t.Fatalf("messages: %+v", msgs)
+	}
+	if got := svc.Received(); len(got) != 1 || len(svc.Errors()) != 0 {
+		t.Fatalf("push: %+v, service errors %v", got, svc.Errors())
 	}
 }

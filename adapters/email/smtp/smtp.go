@@ -5,7 +5,9 @@
 // Replies are sorted for the caller: a 5xx reply to the message (MAIL,
 // RCPT, DATA) is email.ErrPermanent; a 4xx reply, a timeout, a dropped or
 // refused connection, and any failure while connecting or authenticating
-// (a server or configuration problem, not the message's) are temporary.
+// (a server or configuration problem, not the message's) are temporary. A
+// failure after the server accepted the message (the reset that readies
+// the connection for the next one) is no error: the message was sent.
 package smtp
 
 import (
@@ -140,6 +142,13 @@ func (s *Sender) Send(ctx context.Context, m email.Message) error {
 			return nil
 		}
 		_ = c.c.Close() // after an error the session's state is unknown
+		if msg.IsDelivered() {
+			// The server took the message (250 to its DATA); what failed
+			// is the reset after it. Reporting an error would have the
+			// caller send the message again.
+			s.log.Warn("smtp: connection failed after the message was accepted", "err", err)
+			return nil
+		}
 		var se *gomail.SendError
 		if !fresh && !retried && errors.As(err, &se) && se.Reason == gomail.ErrConnCheck {
 			continue

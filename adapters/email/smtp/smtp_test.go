@@ -127,6 +127,42 @@ func TestPoolReusesAndReconnects(t *testing.T) {
 	}
 }
 
+// A message the server accepted is sent, even when the connection fails
+// right after (the reset that readies it for the next message): an error
+// there would have the caller send it again. The next message goes on a
+// fresh connection.
+func TestAcceptedThenDroppedIsSent(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.HangUpAfterAccept()
+	s := newSender(t, srv, func(c *smtp.Config) { c.PoolSize = 1 })
+	for i := range 2 {
+		if err := s.Send(t.Context(), message(fmt.Sprintf("u%d@example.com", i))); err != nil {
+			t.Fatalf("message %d, accepted by the server: %v", i, err)
+		}
+	}
+	if n, c := len(srv.Messages()), srv.Connections(); n != 2 || c != 2 {
+		t.Fatalf("%d messages on %d connections, want 2 on 2", n, c)
+	}
+}
+
+// A server that stops answering: the send gives up after the timeout
+// with a temporary error (retried by the caller).
+func TestTimeoutIsTemporary(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	srv.StallData(t)
+	s := newSender(t, srv, func(c *smtp.Config) { c.Timeout = 300 * time.Millisecond })
+	start := time.Now()
+	err := s.Send(t.Context(), message("a@example.com"))
+	if err == nil || emailport.IsPermanent(err) || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("stalled server: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("gave up after %s with a timeout of 300ms", d)
+	}
+}
+
 // No server: a temporary error that names the address.
 func TestUnreachableIsTemporary(t *testing.T) {
 	t.Parallel()

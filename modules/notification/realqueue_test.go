@@ -1,0 +1,171 @@
+package notification_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/adapters/queue/memory"
+	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/testenv"
+	"github.com/tipbox/tipbox/modules/notification"
+)
+
+// On a real queue (the memory driver behind the queue client): a channel
+// the user turned off gets no job at all, one that is on gets a job that
+// runs at once, and during quiet hours the job is stored delayed to their
+// end, read on the fan-out's clock (a fake one: 23:00 UTC is 02:00 in
+// Istanbul, inside 22:00-07:00, which ends at 04:00 UTC, 5 hours on).
+func TestFanoutQueuesByPreferences(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, prefs := stores(t, "sqlite")
+	var qcfg queue.Config
+	qcfg.Queues = []string{notification.Queue, notification.EmailQueue, notification.PushQueue}
+	qcfg.SetDefaults()
+	backend, err := memory.New(qcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backend.Close() })
+	client, err := queue.NewClient(qcfg, backend, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	h := notification.NewHandler(store, &pusher{}, &notification.Fanout{
+		Prefs: prefs, Queue: client, Settings: settings(t), Now: func() time.Time { return now },
+		Channels: []notification.Channel{&fakeChannel{name: "email", queue: "emails"}, &fakeChannel{name: "push", queue: "push"}},
+	}, slog.New(slog.DiscardHandler))
+	set := func(user int64, p notification.Preferences) {
+		if _, err := prefs.Update(ctx, user, func(cur notification.Preferences) (notification.Preferences, error) {
+			return cur.Merge(p, false), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The job of a channel for the user's only notification; nil if none.
+	channelJob := func(user int64, channel, q string) *queue.Job {
+		t.Helper()
+		items, err := store.List(ctx, user, 10, 0)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("user %d inbox: %+v %v", user, items, err)
+		}
+		j, err := backend.Job(ctx, q, channel+"-"+strconv.FormatInt(items[0].ID, 10))
+		if errors.Is(err, queue.ErrJobNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+
+	// User 1: email off, push on (with a subscription), no quiet hours.
+	set(1, notification.Preferences{Channels: map[string]map[string]bool{"NEW_BADGE": {"email": false}}})
+	if _, err := prefs.Subscribe(ctx, 1, subscription("u1")); err != nil {
+		t.Fatal(err)
+	}
+	// User 2: both on, quiet 22:00-07:00 in Istanbul.
+	set(2, notification.Preferences{TimeZone: "Europe/Istanbul", QuietHours: &notification.QuietHours{Start: "22:00", End: "07:00"}})
+	if _, err := prefs.Subscribe(ctx, 2, subscription("u2")); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range h.HandleBatch(ctx, []*queue.Job{badgeJob("badge-1-1", 1), badgeJob("badge-2-1", 2)}) {
+		if err != nil {
+			t.Fatalf("job %d: %v", i, err)
+		}
+	}
+
+	if j := channelJob(1, "email", notification.EmailQueue); j != nil {
+		t.Fatalf("user 1 turned email off, yet a job is queued: %+v", j)
+	}
+	if j := channelJob(1, "push", notification.PushQueue); j == nil || j.State != queue.StateWaiting || j.Name != notification.ChannelJob {
+		t.Fatalf("user 1's push job: %+v", j)
+	}
+	for _, c := range []struct{ channel, queue string }{{"email", notification.EmailQueue}, {"push", notification.PushQueue}} {
+		j := channelJob(2, c.channel, c.queue)
+		if j == nil || j.State != queue.StateDelayed {
+			t.Fatalf("user 2's %s job in quiet hours: %+v", c.channel, j)
+		}
+		if d := j.RunAt.Sub(j.EnqueuedAt); d != 5*time.Hour {
+			t.Fatalf("user 2's %s job runs %s after it was queued, want 5h (the end of quiet hours)", c.channel, d)
+		}
+	}
+	if st, err := backend.Stats(ctx, notification.EmailQueue); err != nil || st.Delayed != 1 || st.Waiting != 0 {
+		t.Fatalf("emails queue: %+v %v", st, err)
+	}
+}
+
+// hangingChannel holds each delivery until its context ends.
+type hangingChannel struct{}
+
+func (hangingChannel) Name() string  { return "email" }
+func (hangingChannel) Queue() string { return notification.EmailQueue }
+func (hangingChannel) Deliver(ctx context.Context, _ notification.Notification, _ notification.Preferences) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A delivery whose attempts all run out of time (queue.job_timeout) is
+// dead in the queue, and the inbox says failed, not pending: on a real
+// worker over the memory queue, the last attempt's timeout counts like
+// any other failure.
+func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, prefs := stores(t, "sqlite")
+	var qcfg queue.Config
+	qcfg.Queues = []string{notification.EmailQueue}
+	qcfg.JobTimeout = 100 * time.Millisecond
+	qcfg.Retry.MaxAttempts = 2
+	qcfg.Retry.Backoff.Initial = 10 * time.Millisecond
+	qcfg.SetDefaults()
+	backend, err := memory.New(qcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backend.Close() })
+	client, err := queue.NewClient(qcfg, backend, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := notification.NewRunner(hangingChannel{}, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
+	w, err := queue.NewWorker(qcfg, backend, []queue.Handler{r.QueueHandler()}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.Stop(sctx)
+	})
+
+	n, _, err := store.Save(ctx, "badge-1", 7, "NEW_BADGE", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "email-" + strconv.FormatInt(n.ID, 10)
+	if _, err := client.Enqueue(ctx, notification.EmailQueue, notification.ChannelJob,
+		map[string]any{"notificationId": n.ID, "userId": 7, "type": "NEW_BADGE", "data": map[string]any{}}, queue.WithJobID(id)); err != nil {
+		t.Fatal(err)
+	}
+	var job *queue.Job
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		job, err = backend.Job(ctx, notification.EmailQueue, id)
+		return err == nil && job.State == queue.StateFailed
+	}, "the job never died (last: %+v, %v)", &job, &err)
+	if job.Attempt != 2 {
+		t.Fatalf("dead after %d attempts, want 2", job.Attempt)
+	}
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		d, ok, _ := store.DeliveryOf(ctx, n.ID, "email")
+		return ok && d.State == notification.StateFailed
+	}, "the dead delivery is not recorded failed")
+}
