@@ -263,12 +263,33 @@ func (p *Program) Fail(err error) int {
 			msg = msg[i+3:]
 		}
 	}
-	msg = strings.ReplaceAll(msg, "\n", "; ")
-	fmt.Fprintf(p.stderr, "%s: %s\n", p.name, msg)
+	fmt.Fprintf(p.stderr, "%s: %s\n", p.name, oneLine(msg))
 	if errors.Is(err, config.ErrInvalid) {
 		return 2
 	}
 	return 1
+}
+
+// oneLine joins the lines of a message (a configuration error lists its
+// problems one per indented line, after a line ending in ':') with "; ".
+func oneLine(msg string) string {
+	lines := strings.Split(msg, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(strings.TrimSpace(lines[i-1]), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // migrate applies pending migrations and exits: the application is built

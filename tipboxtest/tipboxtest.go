@@ -4,7 +4,7 @@
 // database in the test's temp dir, in-memory cache and queue and workers
 // in the same process, unless the profile says otherwise.
 //
-//	app := tipboxtest.Start(t, tipbox.API(tipbox.WithModules(follows.Module)), "follows: {max: 3}")
+//	app := tipboxtest.Start(t, tipbox.API(tipbox.WithModules(follows.Module)), "follows: {max_following: 3}")
 //	status, body := app.Do("POST", "/api/v1/users/2/follow", app.Token(1, ""), "")
 //	sock := app.Connect(app.Token(2, ""))
 //	frame := sock.Next(time.Second)

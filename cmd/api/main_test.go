@@ -211,7 +211,9 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 }
 
 // An unknown driver name is one line on stderr: the key, the value and the
-// drivers there are, not fx's chain of constructors.
+// drivers there are, not fx's chain of constructors, which is not logged
+// either at the default level (the log lines are the subsystems' "opened"
+// lines only).
 func TestUnknownDriverIsOneLine(t *testing.T) {
 	t.Parallel()
 	env := []string{fmt.Sprintf("TIPBOX_HTTP_ADDR=127.0.0.1:%d", testenv.FreePort(t)), "TIPBOX_CACHE_DRIVER=mongo"}
@@ -222,6 +224,9 @@ func TestUnknownDriverIsOneLine(t *testing.T) {
 	const want = `tipbox-api: cache.driver: "mongo" is not one of memory, none, redis, tiered`
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(p.Output()), "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.Contains(l, "failed to build") || strings.Contains(l, "could not build") {
+			t.Errorf("the failure is logged with fx's chain: %s", l)
+		}
 		if !strings.HasPrefix(l, "time=") && !strings.HasPrefix(l, "{") {
 			lines = append(lines, l)
 		}

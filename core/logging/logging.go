@@ -1,6 +1,6 @@
 // Package logging builds the process's slog.Logger from the root config:
 // text for people in development, JSON for machines in production. fx's own
-// events go through the same logger (at debug, errors at error).
+// events go through the same logger, at debug.
 package logging
 
 import (
@@ -28,12 +28,15 @@ func New(root config.Root, w io.Writer) *slog.Logger {
 	return slog.New(h).With("service", "tipbox")
 }
 
-// FxLogger adapts fx's event log to slog: lifecycle chatter at debug,
-// failures at error.
+// FxLogger adapts fx's event log to slog, all of it at debug, failures
+// included: fx returns every failure it logs (from fx.New, Start or
+// Stop), and the program prints its innermost cause as one line
+// (tipbox.Program.Fail). At error level the same failure would also be
+// logged with fx's whole chain of constructors.
 func FxLogger(l *slog.Logger) fxevent.Logger {
 	fl := &fxevent.SlogLogger{Logger: l.With("component", "fx")}
 	fl.UseLogLevel(slog.LevelDebug)
-	fl.UseErrorLevel(slog.LevelError)
+	fl.UseErrorLevel(slog.LevelDebug)
 	return fl
 }
 

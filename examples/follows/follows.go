@@ -7,11 +7,9 @@ package follows
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/tipbox/tipbox/core/module"
 	"github.com/tipbox/tipbox/core/queue"
 	"github.com/tipbox/tipbox/core/realtime"
+	"github.com/tipbox/tipbox/examples/follows/migrations"
 )
 
 // Queue is the module's own queue; Job is its one job.
@@ -57,11 +56,6 @@ var (
 	ErrSelf  = errors.New("follows: a user cannot follow themselves")
 	ErrLimit = errors.New("follows: following limit reached")
 )
-
-//go:embed migrations
-var embedded embed.FS
-
-var migrations, _ = fs.Sub(embedded, "migrations")
 
 // Store keeps who follows whom.
 type Store struct{ db *database.DB }
@@ -220,7 +214,7 @@ func (r *Routes) followers(c *fiber.Ctx) error {
 var Module = module.Spec{
 	Name:       "follows",
 	Config:     module.Config[Config](),
-	Migrations: migrations,
+	Migrations: migrations.FS,
 	Queues:     []string{Queue},
 	Provide:    []any{NewStore, NewService},
 	Routes:     []any{NewRoutes},

@@ -5,10 +5,8 @@ package kudos
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +15,7 @@ import (
 	"github.com/tipbox/tipbox/core/database"
 	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/module"
+	"github.com/tipbox/tipbox/examples/kudos/migrations"
 )
 
 // Config is the module's section, `kudos` in a profile.
@@ -50,13 +49,6 @@ type Kudos struct {
 	Message   string    `json:"message"`
 	CreatedAt time.Time `json:"createdAt"`
 }
-
-//go:embed migrations
-var embedded embed.FS
-
-// migrations has the dialect directories (sqlite/, postgres/) at its root,
-// as database.AsMigrations expects.
-var migrations, _ = fs.Sub(embedded, "migrations")
 
 // Store keeps kudos in the database.
 type Store struct{ db *database.DB }
@@ -168,7 +160,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 var Module = module.Spec{
 	Name:       "kudos",
 	Config:     module.Config[Config](),
-	Migrations: migrations,
+	Migrations: migrations.FS,
 	Provide:    []any{NewStore, NewService},
 	Routes:     []any{NewRoutes},
 }

@@ -2,7 +2,9 @@
 package archtest
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,6 +69,29 @@ func TestExamplesUsePublicAPIOnly(t *testing.T) {
 			}
 			if strings.HasPrefix(d, module+"adapters") || strings.HasPrefix(d, module+"internal") {
 				t.Errorf("%s depends on %s", pkg, d)
+			}
+		}
+	}
+}
+
+// Every module, Tipbox's own and the examples the guide shows, keeps its
+// SQL in the same place and embeds it the same way: a package migrations
+// beside the module's code, with an FS holding sqlite/ and postgres/.
+func TestModulesEmbedMigrationsAlike(t *testing.T) {
+	t.Parallel()
+	for _, parent := range []string{"modules", "examples"} {
+		dirs, err := filepath.Glob(filepath.Join("..", "..", parent, "*", "migrations"))
+		if err != nil || len(dirs) == 0 {
+			t.Fatalf("no %s/*/migrations: %v", parent, err)
+		}
+		for _, dir := range dirs {
+			src, err := os.ReadFile(filepath.Join(dir, "migrations.go"))
+			if err != nil {
+				t.Errorf("%s: %v", dir, err)
+				continue
+			}
+			if !strings.Contains(string(src), "//go:embed sqlite/*.sql postgres/*.sql\nvar FS embed.FS") {
+				t.Errorf("%s/migrations.go does not embed sqlite/*.sql postgres/*.sql as FS", dir)
 			}
 		}
 	}

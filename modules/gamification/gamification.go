@@ -6,8 +6,10 @@
 // row and an outbox row. After the commit the grant enqueues its own
 // notification (job id "badge-<user>-<badge>", so a re-send is
 // deduplicated) and deletes its row; a relay retries what a crash or a
-// queue outage left behind. A grant is
-// therefore never without its notification, and never notified twice.
+// queue outage left behind. When the queue enqueues inside a transaction
+// (queue.driver postgres), the job itself takes the outbox row's place in
+// the grant's transaction. A grant is therefore never without its
+// notification, and never notified twice.
 package gamification
 
 import (

@@ -71,7 +71,7 @@ function payload(i, sentAt = nowMicros()) {
 }
 const decode = PAYLOAD_MODE === 'string' ? (d) => JSON.parse(d) : (d) => d;
 
-// Tipbox's defaults (SPEC §3): 3 attempts, exponential backoff 2 s ×2, retention 100/50.
+// Tipbox's queue defaults (queue.retry and queue.retention, core/queue/config.go): 3 attempts, exponential backoff 2 s ×2, retention 100/50.
 const JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: 100, removeOnFail: 50 };
 
 const clients = [];

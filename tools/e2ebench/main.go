@@ -20,9 +20,10 @@
 //	rate       grants stepped up by rate; the highest rate whose every
 //	           frame arrives with p99 ≤ 50 ms
 //
-// It prints a markdown table with the goals of issue 10 beside the figures.
-// Goals are reported, never asserted: the exit code says only whether the
-// run worked. Needs Redis and PostgreSQL for the Redis profiles (REDIS_URL,
+// It prints a markdown table with the goals of the end-to-end run beside
+// the figures (docs/benchmarks.md, "End to end"). Goals are reported,
+// never asserted: the exit code says only whether the run worked. Needs
+// Redis and PostgreSQL for the Redis profiles (REDIS_URL,
 // TIPBOX_TEST_POSTGRES_DSN or the flags).
 package main
 

@@ -1,6 +1,5 @@
 // Package migrations holds the user module's schema, one directory per
-// database dialect. The module registers it with
-// database.AsMigrations("user", migrations.FS).
+// database dialect (the module's Spec.Migrations).
 package migrations
 
 import "embed"
