@@ -74,6 +74,7 @@ func Run(t *testing.T, h Harness) {
 		{"Batch", testBatch, false},
 		{"Groups", testGroups, false},
 		{"GroupWake", testGroupWake, false},
+		{"GroupNewcomer", testGroupNewcomer, false},
 		{"BatchShutdown", testBatchShutdown, false},
 		{"BatchClaims", testBatchClaims, false},
 	}
