@@ -113,9 +113,10 @@ func (b *Backend) trim(ctx context.Context, ex execer, q string, state queue.Sta
 }
 
 // Fetch settles req.Settle and claims up to req.Max due jobs: in one
-// statement in the common case (sql/fast.sql: no queue limit, no groups,
-// and no dead letter, postponement or grouped job among the settlements),
-// else settling then claiming in one transaction.
+// statement in the common case (no groups, and no dead letter,
+// postponement or grouped job among the settlements: sql/fast.sql, or
+// sql/claim.sql for a queue with a limit), else settling then claiming in
+// one transaction.
 func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
 	now := b.now()
 	b.mu.Lock()
