@@ -89,7 +89,7 @@ func (m *Metrics) queue(name string) *queueMetrics {
 		q = &queueMetrics{
 			enqueued: m.enqueued.WithLabelValues(name), completed: m.completed.WithLabelValues(name),
 			failed: m.failed.WithLabelValues(name), retried: m.retried.WithLabelValues(name),
-			cancelled:  m.cancelled.WithLabelValues(name),
+			cancelled: m.cancelled.WithLabelValues(name), overruns: m.overruns.WithLabelValues(name),
 			processing: m.processing.WithLabelValues(name), wait: m.wait.WithLabelValues(name),
 		}
 		m.queues[name] = q

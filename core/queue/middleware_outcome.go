@@ -75,8 +75,13 @@ func (w *Worker) outcomeMiddleware(queue string) message.HandlerMiddleware {
 
 // decide maps a handler's result to the delivery's outcome.
 func (w *Worker) decide(job *Job, h *Handler, err error, cancelled, timedOut bool, now time.Time) Settlement {
-	if err == nil {
+	if err == nil && !timedOut {
 		return Settlement{Outcome: Completed, At: now}
+	}
+	if err == nil {
+		// It ignored its context and returned after its timeout: the
+		// attempt still failed (it may be retried).
+		err = ErrTimeout
 	}
 	if cancelled {
 		return Settlement{Outcome: Cancelled, At: now, Error: "cancelled while running: " + err.Error()}

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"container/heap"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,8 +39,11 @@ type qstate struct {
 	// Groups: each group's FIFO, and the ring of members served
 	// round-robin at normal priority: groups with waiting jobs, plus
 	// normalMember for the ungrouped normal jobs while the ring is in use.
+	// A member that joins goes ahead of those that were in the ring,
+	// behind the fresh ones before it: ring[:fresh] have not had a turn.
 	groups     map[string]*group
 	ring       []string
+	fresh      int
 	inRing     map[string]bool
 	groupLimit queue.Limit
 	groupConc  int
@@ -143,10 +147,14 @@ func (s *qstate) push(j *queue.Job) {
 	s.waiters = make(chan struct{})
 }
 
+// join adds a member to the ring, to be served before every member that
+// has had a turn (they were all served more recently than it), after the
+// members that joined before it and have not had theirs.
 func (s *qstate) join(member string) {
 	if !s.inRing[member] {
 		s.inRing[member] = true
-		s.ring = append(s.ring, member)
+		s.ring = slices.Insert(s.ring, s.fresh, member)
+		s.fresh++
 	}
 }
 
@@ -179,6 +187,7 @@ func (s *qstate) pop(now time.Time) (*queue.Job, time.Time) {
 	for tries := len(s.ring); tries > 0 && len(s.ring) > 0; tries-- {
 		m := s.ring[0]
 		s.ring = append(s.ring[1:], m) // rotate: m goes last
+		s.fresh = max(s.fresh-1, 0)
 		if m == normalMember {
 			if j := s.popFIFO(&s.waiting[1]); j != nil {
 				return j, time.Time{}
@@ -245,6 +254,9 @@ func (s *qstate) leave2(m string) {
 	for i, x := range s.ring {
 		if x == m {
 			s.ring = append(s.ring[:i], s.ring[i+1:]...)
+			if i < s.fresh {
+				s.fresh--
+			}
 			break
 		}
 	}

@@ -19,3 +19,5 @@ func BenchmarkEnqueueBulk100(b *testing.B)     { queuetest.BenchEnqueueBulk(b, o
 func BenchmarkDrainConcurrency5(b *testing.B)  { queuetest.BenchDrain(b, openBench, 5) }
 func BenchmarkDrainConcurrency50(b *testing.B) { queuetest.BenchDrain(b, openBench, 50) }
 func BenchmarkJobByID(b *testing.B)            { queuetest.BenchJobByID(b, openBench) }
+func BenchmarkDrainLimitedC5(b *testing.B)     { queuetest.BenchDrainLimited(b, openBench, 5) }
+func BenchmarkFairness100Groups(b *testing.B)  { queuetest.BenchFairness(b, openBench) }

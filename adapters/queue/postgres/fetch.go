@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +20,21 @@ var (
 	settleOnlySQL  = settleSQL + "SELECT * FROM st"
 	fastSQL        = settleSQL + fastClaimSQL
 	claimLockedSQL = strings.Replace(claimSQL, "/*lock*/", "FOR UPDATE", 1)
+	// settleClaimLockedSQL settles and claims in one statement for a queue
+	// with a limit: sql/claim.sql (the queue's row locked) after
+	// sql/settle.sql, its $3-$8 moved to $10-$15 and its st named qs.
+	settleClaimLockedSQL = settleSQL + afterSettle(claimLockedSQL)
 )
+
+// afterSettle makes a claim statement (sql/claim.sql) the continuation of
+// sql/settle.sql's CTEs.
+func afterSettle(claim string) string {
+	for i := 8; i >= 3; i-- {
+		claim = strings.ReplaceAll(claim, "$"+strconv.Itoa(i), "$"+strconv.Itoa(i+7))
+	}
+	claim = regexp.MustCompile(`\bst\b`).ReplaceAllString(claim, "qs")
+	return strings.Replace(claim, "WITH qs AS", ", qs AS", 1)
+}
 
 // token is a delivery's number, as Fetch set it.
 func token(j *queue.Job) int64 {
@@ -98,9 +113,10 @@ func (b *Backend) trim(ctx context.Context, ex execer, q string, state queue.Sta
 }
 
 // Fetch settles req.Settle and claims up to req.Max due jobs: in one
-// statement in the common case (sql/fast.sql: no queue limit, no groups,
-// and no dead letter, postponement or grouped job among the settlements),
-// else settling then claiming in one transaction.
+// statement in the common case (no groups, and no dead letter,
+// postponement or grouped job among the settlements: sql/fast.sql, or
+// sql/claim.sql for a queue with a limit), else settling then claiming in
+// one transaction.
 func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
 	now := b.now()
 	b.mu.Lock()
@@ -131,6 +147,13 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		return append(jobs, more...), err
 	case len(req.Settle) == 0:
 		return b.claim(ctx, b.db, req.Queue, req.Max, now)
+	case req.Max > 0 && limited && !grouped && !slices.ContainsFunc(req.Settle, func(st queue.Settlement) bool {
+		return st.Outcome == queue.Dead || st.Outcome == queue.Postponed || st.Job.Group != ""
+	}):
+		// A limited queue's common case: one statement, as sql/fast.sql
+		// is for the others (its claim does not see the settlements,
+		// which it does not need here).
+		return b.claimAfter(ctx, req.Queue, req.Max, now, b.settleArgs(req.Queue, now, req.Settle))
 	}
 	var jobs []*queue.Job
 	var freed bool
@@ -166,6 +189,16 @@ func (b *Backend) freed(q string, freed bool) {
 // (sql/claim.sql). Like Fetch, it returns queue.ErrPaused, or a
 // queue.HeldError with the jobs a limit let through.
 func (b *Backend) claim(ctx context.Context, ex execer, q string, n int, now time.Time) ([]*queue.Job, error) {
+	return b.claimWith(ctx, ex, q, n, now, nil)
+}
+
+// claimAfter settles (settle: settleArgs) and claims through a limited
+// queue's rules in one statement.
+func (b *Backend) claimAfter(ctx context.Context, q string, n int, now time.Time, settle []any) ([]*queue.Job, error) {
+	return b.claimWith(ctx, b.db, q, n, now, settle)
+}
+
+func (b *Backend) claimWith(ctx context.Context, ex execer, q string, n int, now time.Time, settle []any) ([]*queue.Job, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -183,8 +216,11 @@ func (b *Backend) claim(ctx context.Context, ex execer, q string, n int, now tim
 	var held, tat time.Time
 	var want int
 	var blocked sql.NullTime
-	rows, err := ex.QueryContext(ctx, stmt, q, now, n, b.cfg.GroupConcurrency,
-		int64(step), int64(tol), int64(gstep), int64(gtol))
+	args := []any{q, now, n, b.cfg.GroupConcurrency, int64(step), int64(tol), int64(gstep), int64(gtol)}
+	if settle != nil {
+		stmt, args = settleClaimLockedSQL, append(settle, args[2:]...)
+	}
+	rows, err := ex.QueryContext(ctx, stmt, args...)
 	jobs, err := collect(rows, err, func(r *sql.Rows) (*queue.Job, error) {
 		return scanJob(r, now, &paused, &held, &tat, &want, &grouped, &blocked)
 	})

@@ -71,10 +71,23 @@ end
 -- each turn, with ring:set for membership) holds the groups that have
 -- waiting jobs, plus '*' for the ungrouped normal jobs while any group
 -- does; gactive, gheld and grate are per-group running counts, RateLimited
--- holds and limit slots.
+-- holds and limit slots. A member that joins the ring goes ahead of the
+-- members that have had a turn, behind those that joined before it and
+-- have not: ring:fresh counts those at the ring's head.
 local function jgroup(h) return string.match(h.tail, ',"group":"([%w_.:%-]+)"') end
 local function join(base, m)
-  if redis.call('SADD', base .. 'ring:set', m) == 1 then redis.call('RPUSH', base .. 'ring', m) end
+  if redis.call('SADD', base .. 'ring:set', m) == 0 then return end
+  local ring = base .. 'ring'
+  local f = tonumber(redis.call('GET', ring .. ':fresh') or '0')
+  local pivot = f > 0 and redis.call('LINDEX', ring, f)
+  if f == 0 then
+    redis.call('LPUSH', ring, m)
+  elseif pivot then
+    redis.call('LINSERT', ring, 'BEFORE', pivot, m)
+  else
+    redis.call('RPUSH', ring, m)
+  end
+  redis.call('SET', ring .. ':fresh', f + 1)
 end
 local function quit(base, m)
   redis.call('SREM', base .. 'ring:set', m)
@@ -448,12 +461,15 @@ else
   local gstep = glmax > 0 and glper / glmax or 0
   local gtol = glmax > 0 and gstep * (math.max(math.floor(glmax / 10), 1) - 1) or 0
   local progress = true
+  local fresh = tonumber(redis.call('GET', ring .. ':fresh') or '0')
+  local fresh0 = fresh
   while need > 0 and progress and rlen > 0 do
     progress = false
     for _ = 1, rlen do
       if need == 0 then break end
       local m = redis.call('LMOVE', ring, ring, 'LEFT', 'RIGHT')
       if not m then break end
+      if fresh > 0 then fresh = fresh - 1 end
       if m == '*' then
         local took = false
         while not took do
@@ -501,6 +517,9 @@ else
       end
     end
     rlen = redis.call('LLEN', ring)
+  end
+  if fresh ~= fresh0 then
+    if fresh > 0 then redis.call('SET', ring .. ':fresh', fresh) else redis.call('DEL', ring .. ':fresh') end
   end
   if rlen == 0 then drain(KEYS[3]) end
 end

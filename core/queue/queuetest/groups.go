@@ -3,6 +3,7 @@ package queuetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,5 +187,74 @@ func testGroupWake(t *testing.T, h Harness) {
 		}
 	case <-time.After(scale(h, 5*time.Second)):
 		t.Fatal("Wait did not end although the group's next job is due")
+	}
+}
+
+// testGroupNewcomer: a group that gets a job while other groups wait is
+// served at the next claim, before any waiting group gets another turn
+// (the least recently served first: a group that had nothing waiting has
+// been served less recently than every group that did), and two such
+// groups are served in the order they came. So a small group waits for a
+// free slot, not for a turn of every busy group.
+func testGroupNewcomer(t *testing.T, h Harness) {
+	e := NewEnv(t, h, Config())
+	ctx := context.Background()
+	const busy = 20
+	for g := range busy {
+		jobs := make([]queue.NewJob, 5)
+		for i := range jobs {
+			jobs[i] = queue.NewJob{Name: "busy", Payload: i, Options: []queue.Option{queue.WithGroup(fmt.Sprintf("busy%d", g))}}
+		}
+		if _, err := e.Client.EnqueueBulk(ctx, "jobs", jobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// claim takes one job and settles it at the next call, as a worker
+	// with one slot does.
+	var last *queue.Job
+	claim := func() *queue.Job {
+		t.Helper()
+		req := queue.FetchRequest{Queue: "jobs", Consumer: "c1", Max: 1}
+		if last != nil {
+			req.Settle = []queue.Settlement{{Job: last, Outcome: queue.Completed, At: time.Now()}}
+		}
+		jobs, err := e.Backend.Fetch(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 1 {
+			t.Fatalf("claimed %d jobs, want 1", len(jobs))
+		}
+		last = jobs[0]
+		return last
+	}
+	// A few turns in: every busy group has been served.
+	for range busy + 3 {
+		if j := claim(); j.Name != "busy" {
+			t.Fatalf("claimed %s", j.Name)
+		}
+	}
+	for _, g := range []string{"first", "second"} {
+		if _, err := e.Client.Enqueue(ctx, "jobs", g, nil, queue.WithGroup(g)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"first", "second"} {
+		if j := claim(); j.Name != want {
+			t.Fatalf("claimed a job of group %s (%s); want the new group %s's job, ahead of the %d busy groups", j.Group, j.Name, want, busy)
+		}
+	}
+	// Served once, a group goes back to the end of the round: its next job
+	// waits for every busy group's turn.
+	if _, err := e.Client.Enqueue(ctx, "jobs", "first", nil, queue.WithGroup("first")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range busy {
+		if j := claim(); j.Name != "busy" {
+			t.Fatalf("claim %d after the new groups: %s of group %s ran before every busy group had its turn", i, j.Name, j.Group)
+		}
+	}
+	if j := claim(); j.Name != "first" {
+		t.Fatalf("after a turn of the busy groups: claimed %s of %s, want first", j.Name, j.Group)
 	}
 }

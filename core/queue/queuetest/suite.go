@@ -70,10 +70,12 @@ func Run(t *testing.T, h Harness) {
 		{"RetryPolicy", testRetryPolicy, false},
 		{"RateLimited", testRateLimited, false},
 		{"QueueLimit", testQueueLimit, false},
+		{"GroupLimit", testGroupLimit, false},
 		{"Schedules", testSchedules, false},
 		{"Batch", testBatch, false},
 		{"Groups", testGroups, false},
 		{"GroupWake", testGroupWake, false},
+		{"GroupNewcomer", testGroupNewcomer, false},
 		{"BatchShutdown", testBatchShutdown, false},
 		{"BatchClaims", testBatchClaims, false},
 	}
