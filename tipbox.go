@@ -29,6 +29,7 @@ import (
 	"github.com/tipbox/tipbox/adapters"
 	"github.com/tipbox/tipbox/configs"
 	"github.com/tipbox/tipbox/core/app"
+	"github.com/tipbox/tipbox/core/auth"
 	"github.com/tipbox/tipbox/core/config"
 	"github.com/tipbox/tipbox/core/dashboard"
 	"github.com/tipbox/tipbox/core/database"
@@ -171,6 +172,11 @@ func (p *Program) Options(src *config.Source) ([]fx.Option, error) {
 	}
 	return append(opts,
 		fx.Invoke(queue.RequireShared),
+		// The worker verifies no token, but signs with auth.jwt_secret (the
+		// key of email unsubscribe links is derived from it): building the
+		// verifier applies the secret policy here too — the development
+		// secret only in development, real entropy in production.
+		fx.Invoke(func(*auth.Verifier) {}),
 		// The worker serves no API but shares profiles with the one that
 		// does: the http section must pass the strict check.
 		config.Register[httpserver.Config]("http"),

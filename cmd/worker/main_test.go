@@ -89,3 +89,48 @@ func TestWorkerStartsBeforeRedis(t *testing.T) {
 		t.Fatalf("worker exited:\n%s", w.Output())
 	}
 }
+
+// The worker signs email unsubscribe links with a key derived from
+// auth.jwt_secret, so the secret policy holds for it as for the API: the
+// public development secret only in development, and a secret with real
+// entropy in production.
+func TestWorkerSecretPolicy(t *testing.T) {
+	t.Parallel()
+	redisAddr := testenv.RedisAddr(t)
+	prefix := testenv.Prefix(t)
+	t.Cleanup(func() { testenv.DeleteKeys(t, redisAddr, prefix) })
+	base := []string{"REDIS_URL=redis://" + redisAddr + "/0", "TIPBOX_QUEUE_REDIS_PREFIX=" + prefix}
+	start := func(env ...string) (*e2e.Proc, string) {
+		admin := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+		env = append(append([]string{"TIPBOX_WORKER_ADMIN_ADDR=" + admin}, base...), env...)
+		return e2e.Start(t, t.TempDir(), e2e.Binary(t, "worker"), env, "--config", "configs/redis.yaml"), admin
+	}
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"TIPBOX_ENV=production"}, `auth.jwt_secret: the development secret is refused when env is "production"`},
+		{[]string{"TIPBOX_ENV=test"}, `auth.jwt_secret: the development secret is refused when env is "test"`},
+		{[]string{"TIPBOX_ENV=production", "TIPBOX_AUTH_JWT_SECRET=" + strings.Repeat("a", 32)}, "estimated entropy 0 bits is below 128"},
+	} {
+		p, _ := start(tc.env...)
+		if code := p.Wait(20 * time.Second); code == 0 {
+			t.Errorf("%v: exit code 0", tc.env)
+			continue
+		}
+		if !strings.Contains(e2e.LastLine(p.Output()), tc.want) {
+			t.Errorf("%v: last line does not contain %q:\n%s", tc.env, tc.want, p.Output())
+		}
+	}
+	// A production worker with a real secret starts; a development one
+	// with the development secret starts and says so.
+	p, admin := start("TIPBOX_ENV=production", "TIPBOX_AUTH_JWT_SECRET=q3Jx9vN0bW2tK8sZ1eY4uR7aL5cH6dF0gP2mV9xB3nT8wQ1zE4yU7iO0pA5sD6f")
+	p.BaseURL = "http://" + admin
+	p.WaitReady(15 * time.Second)
+	p, admin = start()
+	p.BaseURL = "http://" + admin
+	p.WaitReady(15 * time.Second)
+	if out := p.Output(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "public development secret") {
+		t.Fatalf("no warning about the development secret:\n%s", out)
+	}
+}

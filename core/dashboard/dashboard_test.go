@@ -274,6 +274,45 @@ func TestViewerCannotActAdminIsAudited(t *testing.T) {
 	}
 }
 
+// The queue admin routes that take a body read it like every JSON route:
+// application/json only (415 otherwise), no duplicate or unknown keys, and
+// a 400 whose message names the field, never a Go type.
+func TestQueueAdminBodiesAreStrict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const q = "/api/v1/admin/queues/jobs"
+	for _, tc := range []struct {
+		name, method, path, body, ctype string
+		status                          int
+		want                            string
+	}{
+		{"clean as text/plain", "POST", q + "/clean", `{"state":"completed"}`, "text/plain", 415, `"code":"unsupported_media_type"`},
+		{"clean with a form", "POST", q + "/clean", `state=completed`, "application/x-www-form-urlencoded", 415, `"code":"unsupported_media_type"`},
+		{"clean with a duplicate key", "POST", q + "/clean", `{"state":"completed","state":"failed"}`, "application/json", 400, `duplicate field \"state\"`},
+		{"clean with an unknown key", "POST", q + "/clean", `{"state":"completed","olderthan":"1h"}`, "application/json", 400, `unknown field \"olderthan\"`},
+		{"schedule as text/plain", "PUT", q + "/schedulers/x", `{"name":"n","every":"1h"}`, "text/plain", 415, `"code":"unsupported_media_type"`},
+		{"schedule with a duplicate key", "PUT", q + "/schedulers/x", `{"name":"n","every":"1h","every":"1s"}`, "application/json", 400, `duplicate field \"every\"`},
+		{"schedule with a wrong kind", "PUT", q + "/schedulers/x", `{"name":"n","every":"1h","maxAttempts":"3"}`, "application/json", 400, `field \"maxAttempts\": want a whole number`},
+		{"schedule with a bad duration", "PUT", q + "/schedulers/x", `{"name":"n","every":"soon"}`, "application/json", 400, `field \"every\": time: invalid duration`},
+		{"schedule with a bad priority", "PUT", q + "/schedulers/x", `{"name":"n","every":"1h","priority":"urgent"}`, "application/json", 400, `field \"priority\": queue: unknown priority`},
+	} {
+		status, _, body := e.do(t, tc.method, tc.path, e.adminTok, tc.body, "Content-Type", tc.ctype)
+		if status != tc.status || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %s, want %d with %s", tc.name, status, body, tc.status, tc.want)
+		}
+		if strings.Contains(string(body), "Go ") || strings.Contains(string(body), "queue.") || strings.Contains(string(body), "Schedule") {
+			t.Errorf("%s: the message names a Go type: %s", tc.name, body)
+		}
+	}
+	// Well-formed bodies still work.
+	if status, _, body := e.do(t, "POST", q+"/clean", e.adminTok, `{"state":"completed","olderThan":"1h"}`); status != 200 {
+		t.Errorf("clean: %d %s", status, body)
+	}
+	if status, _, body := e.do(t, "PUT", q+"/schedulers/x", e.adminTok, `{"name":"n","every":"1h","priority":"high","payload":{"a":1}}`); status != 200 {
+		t.Errorf("put schedule: %d %s", status, body)
+	}
+}
+
 // The runtime route reads the cache and realtime figures from the
 // process's registry.
 func TestRuntimeFromMetrics(t *testing.T) {

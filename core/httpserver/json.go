@@ -2,6 +2,7 @@ package httpserver
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,10 @@ func describeJSONError(err error) string {
 		return fmt.Sprintf("unknown field %s", fieldOf(string(sem.JSONPointer)))
 	case errors.As(err, &sem) && sem.JSONPointer == "":
 		return "request body must be a JSON object"
+	case errors.As(err, &sem) && sem.JSONKind == '"' && isTextType(sem.GoType) && sem.Err != nil:
+		// A string the field's own parser refused (a duration, a time, a
+		// named value): its message says what is wrong with the text.
+		return fmt.Sprintf("field %s: %v", fieldOf(string(sem.JSONPointer)), sem.Err)
 	case errors.As(err, &sem):
 		return fmt.Sprintf("field %s: want %s", fieldOf(string(sem.JSONPointer)), kindOf(sem.GoType))
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -83,6 +88,14 @@ func fieldOf(pointer string) string {
 	return fmt.Sprintf("%q", p)
 }
 
+// textUnmarshaler is implemented by types written as JSON strings in their
+// own format (durations, times, named values).
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+func isTextType(t reflect.Type) bool {
+	return t != nil && (t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler))
+}
+
 // kindOf names the JSON kind a Go type takes, for messages.
 func kindOf(t reflect.Type) string {
 	if t == nil {
@@ -90,6 +103,9 @@ func kindOf(t reflect.Type) string {
 	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if isTextType(t) {
+		return "a string"
 	}
 	switch t.Kind() {
 	case reflect.String:

@@ -1,15 +1,32 @@
 package httpserver_test
 
 import (
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tipbox/tipbox/core/httpserver"
 )
+
+// level is a value written as text in its own format.
+type level int
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "low":
+		*l = 1
+	case "high":
+		*l = 2
+	default:
+		return errors.New("level: want low or high")
+	}
+	return nil
+}
 
 func TestDecodeJSON(t *testing.T) {
 	t.Parallel()
@@ -17,6 +34,8 @@ func TestDecodeJSON(t *testing.T) {
 		Name  string         `json:"name"`
 		Count int64          `json:"count"`
 		Data  map[string]any `json:"data"`
+		At    time.Time      `json:"at"`
+		Level level          `json:"level"`
 	}
 	app := fiber.New(fiber.Config{ErrorHandler: func(c *fiber.Ctx, err error) error {
 		he := err.(*httpserver.HTTPError)
@@ -44,6 +63,11 @@ func TestDecodeJSON(t *testing.T) {
 		{"application/json", `{"data":{"k":1,"k":2}}`, 400, `duplicate field "data.k"`},
 		{"application/json", `{"count":"x"}`, 400, `field "count": want a whole number`},
 		{"application/json", `{"name":7}`, 400, `field "name": want a string`},
+		{"application/json", `{"level":"mid"}`, 400, `field "level": level: want low or high`},
+		{"application/json", `{"level":3}`, 400, `field "level": want a string`},
+		{"application/json", `{"at":"yesterday"}`, 400, `field "at": parsing time "yesterday"`},
+		{"application/json", `{"at":{}}`, 400, `field "at": want a string`},
+		{"application/json", `{"level":"low","at":"2026-01-02T03:04:05Z"}`, 200, "ok"},
 		{"application/json", `{"nmae":"a"}`, 400, `unknown field "nmae"`},
 		{"application/json", `{"Name":"a"}`, 400, `unknown field "Name"`},
 		{"application/json", `[1]`, 400, "request body must be a JSON object"},

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,10 +84,8 @@ func (a *AdminRoutes) schedule(c *fiber.Ctx) error {
 
 func (a *AdminRoutes) putSchedule(c *fiber.Ctx) error {
 	var sc Schedule
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sc); err != nil {
-		return httpserver.BadRequest("body: not a schedule: " + err.Error())
+	if err := httpserver.DecodeJSON(c, &sc); err != nil {
+		return err
 	}
 	name, id := c.Params("name"), c.Params("id")
 	if sc.ID != "" && sc.ID != id {
@@ -266,8 +263,8 @@ type cleanRequest struct {
 
 func (a *AdminRoutes) clean(c *fiber.Ctx) error {
 	var req cleanRequest
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		return httpserver.BadRequest("body: want {\"state\": \"completed|failed|cancelled\", \"olderThan\": \"1h\"}")
+	if err := httpserver.DecodeJSON(c, &req); err != nil {
+		return err
 	}
 	switch req.State {
 	case StateCompleted, StateFailed, StateCancelled:
