@@ -423,6 +423,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		p := func(q float64) float64 { return lat[int(q*float64(len(lat)-1))] }
 		t.Logf("live update latency (transition → row in the page), %d rows at %d jobs/s: p50 %.0f ms, p99 %.0f ms, max %.0f ms",
 			len(lat), rate, p(0.5), p(0.99), lat[len(lat)-1])
+		if p(0.99) > 1000 {
+			t.Errorf("live update p99 %.0f ms, over 1 s", p(0.99))
+		}
 	})
 
 	step(t, "overview", func(t *testing.T) {

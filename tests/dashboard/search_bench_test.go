@@ -101,10 +101,14 @@ func BenchmarkSearch100k(b *testing.B) {
 						run(b, tab, "reset", chromedp.Navigate(s.base+"/admin#/q/"+testQueue+"/completed"), chromedp.WaitVisible(css(`tbody tr`)),
 							chromedp.Poll[chromedp.Void](`!document.querySelector('#search').value`),
 							chromedp.SetValue(css(`#search`), c.word))
+						eval[bool](b, tab, inPageProbe)
 						// Timed from the Enter key, the typing left out.
 						t0 := time.Now()
 						run(b, tab, "search "+c.word, chromedp.SendKeys(css(`#search`), "\r"), c.done)
 						*c.took += time.Since(t0)
+						p := eval[[]float64](b, tab, inPageRead+`(`+"`"+c.word+"`"+`)`, chromedp.EvalAwaitPromise)
+						b.Logf("%s: Enter to frame %.0f ms in the page (to the request %.0f, request %.0f, answer to frame %.0f), %d requests; outside %s",
+							c.word, p[0], p[1], p[2], p[3], int(p[4]), time.Since(t0).Round(time.Millisecond))
 					}
 				}
 				b.ReportMetric(float64(oldest.Microseconds())/1000/float64(b.N), "ms/typed-oldest")
@@ -160,3 +164,25 @@ func searchPage(b *testing.B, s *server, word, cursor string) searchAnswer {
 	}
 	return page
 }
+
+// inPageProbe notes, in the page, when the Enter key is pressed in the
+// search box and the first frame drawn after the view changes.
+const inPageProbe = `(() => {
+	const t = window.__probe = {frames: []};
+	performance.clearResourceTimings();
+	document.querySelector('#search').addEventListener('keydown', (e) => { if (e.key === 'Enter') t.key = e.timeStamp; }, {once: true});
+	new MutationObserver(() => { t.mut = performance.now(); requestAnimationFrame((ts) => t.frames.push(ts)); })
+		.observe(document.querySelector('#view'), {subtree: true, childList: true, characterData: true});
+	return true;
+})()`
+
+// inPageRead returns, for the search of a word: Enter to the last
+// frame after a change, Enter to the first search request, the requests'
+// time, the last answer to that frame, and the number of requests.
+const inPageRead = `((word) => new Promise((res) => requestAnimationFrame(() => {
+	const t = window.__probe;
+	const rs = performance.getEntriesByType('resource').filter((r) => r.name.includes('q=' + word));
+	const frame = t.frames[t.frames.length - 1];
+	const first = rs.length ? rs[0].startTime : NaN, end = rs.length ? rs[rs.length - 1].responseEnd : NaN;
+	res([frame - t.key, first - t.key, end - first, frame - end, rs.length]);
+})))`

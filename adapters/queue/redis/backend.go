@@ -82,7 +82,7 @@ func New(cfg Config, qcfg queue.Config, client goredis.UniversalClient, logger *
 			cfg.MinIdleTime, 3*qcfg.Heartbeat)
 	}
 	b := &Backend{cfg: cfg, qcfg: qcfg, client: client, logger: logger, obs: obs, keys: map[string]keys{},
-		now: time.Now, batchers: map[string]*batcher{}, limits: qcfg.QueueLimits(), chunks: make(chan *finishedChunk, 2)}
+		now: time.Now, batchers: map[string]*batcher{}, limits: qcfg.QueueLimits(), chunks: make(chan *finishedChunk, searchChunks)}
 	for _, q := range qcfg.Queues {
 		b.keys[q] = newKeys(cfg.Prefix, q)
 		b.batchers[q] = newBatcher(b, q)

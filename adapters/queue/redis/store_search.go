@@ -21,8 +21,9 @@ import (
 // search to the next, and matched in place, with no allocation per record
 // (the client's parsed replies cost more than Redis itself). A record is
 // decoded only when its raw text could hold a hit (see mayMatch), and the
-// hit confirmed on the decoded fields. The chunks are read one ahead of
-// the matching, so Redis serves the next while this one is matched. The
+// hit confirmed on the decoded fields. The chunks are read ahead of the
+// matching, their records on two connections at once, so Redis serves one
+// chunk while the reply of another is read and this one is matched. The
 // cursor is the last element examined.
 func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key string, query queue.JobQuery) (queue.JobPage, error) {
 	m := queue.NewMatcher(query.Search)
@@ -39,23 +40,28 @@ func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key stri
 			return page, err
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	// Two chunks take turns: one is matched while the other is read. The
-	// free channel has room for both, so a chunk is always put back
-	// without waiting; once the reader has stopped, both are kept with
-	// their buffers for the next search (about 1 MB each).
-	free := make(chan *finishedChunk, 2)
-	free <- b.searchChunk()
-	free <- b.searchChunk()
-	chunks := make(chan *finishedChunk, 1)
+	// The chunks take turns: one is matched while the others are read.
+	// The free channel has room for all, so a chunk is always put back
+	// without waiting; once the reader has stopped and the chunks' reads
+	// are done, they are kept with their buffers for the next search
+	// (about 1 MB each).
+	free := make(chan *finishedChunk, searchChunks)
+	for range searchChunks {
+		free <- b.searchChunk()
+	}
+	chunks := make(chan *finishedChunk, searchChunks)
 	errc := make(chan error, 1)
+	stop := make(chan struct{})
 	go func() {
 		defer close(chunks)
-		errc <- b.readFinished(ctx, k, key, start, last, free, chunks)
+		errc <- b.readFinished(ctx, stop, k, key, start, last, free, chunks)
 	}()
 	var cur *finishedChunk // the chunk being matched
 	defer func() {
-		cancel() // an answer before the list's end stops the reader
+		// An answer before the list's end stops the reader; the reads it
+		// started finish (a chunk's, a few ms), so their connections go
+		// back to the pool whole rather than closed mid-reply.
+		close(stop)
 		if cur != nil {
 			free <- cur
 		}
@@ -63,6 +69,10 @@ func (b *Backend) searchFinished(ctx context.Context, q string, k keys, key stri
 	}()
 	for cur = range chunks {
 		c := cur
+		<-c.ready
+		if c.err != nil {
+			return page, c.err
+		}
 		for i, data := range c.recs {
 			if query.Budget > 0 && page.Scanned >= query.Budget {
 				if i > 0 {
@@ -143,6 +153,7 @@ func (b *Backend) recycleChunks(chunks <-chan *finishedChunk, free chan *finishe
 		}
 	}
 	for c := range chunks {
+		<-c.ready
 		keep(c)
 	}
 	for {
@@ -157,12 +168,15 @@ func (b *Backend) recycleChunks(chunks <-chan *finishedChunk, free chan *finishe
 
 // finishedChunk is a run of a finished list's elements, their IDs and
 // records (nil when gone), each a slice of the raw replies it keeps; end
-// marks the list's last run.
+// marks the list's last run. The records are read after the chunk is
+// sent: ready is closed when they are there, or err says why not.
 type finishedChunk struct {
 	els, ids, recs [][]byte
 	end            bool
 	list, hash     rawReply // the raw LRANGE and HMGET replies
 	args           []any
+	ready          chan struct{}
+	err            error
 }
 
 // rawReply collects a raw RESP reply, reused from one reply to the next.
@@ -212,13 +226,25 @@ func (r *rawReply) ReadFrom(src io.Reader) (int64, error) {
 // LRANGE + HMGET.
 const searchChunk = 2000
 
+// searchChunks is how many chunks a search holds (the one matched and
+// those read ahead), and searchHashReads how many of their HMGETs are
+// under way at once, each on its own connection: while Redis answers one,
+// the other's reply is read and split here.
+const (
+	searchChunks    = 4
+	searchHashReads = 2
+)
+
 // readFinished sends the finished list's chunks from index start on, until
-// its end or ctx is done, filling the chunks it takes from free. last is
+// its end or stop is closed, filling the chunks it takes from free: their
+// elements in order (one LRANGE at a time), and for each its records
+// (HMGET), read by another goroutine, up to searchHashReads at once, after
+// the chunk is sent. last is
 // the element before start ("" at the head): each chunk also reads the
 // element before it, to notice that the list moved meanwhile (jobs
 // finished or were removed) and find its place again, so a moving list
 // costs no job and few repeats.
-func (b *Backend) readFinished(ctx context.Context, k keys, key string, start int64, last string, free chan *finishedChunk, out chan<- *finishedChunk) error {
+func (b *Backend) readFinished(ctx context.Context, stop <-chan struct{}, k keys, key string, start int64, last string, free chan *finishedChunk, out chan<- *finishedChunk) error {
 	check := false       // whether last is expected just before start
 	var c *finishedChunk // the chunk being filled
 	defer func() {
@@ -226,12 +252,18 @@ func (b *Backend) readFinished(ctx context.Context, k keys, key string, start in
 			free <- c
 		}
 	}()
+	reads := make(chan struct{}, searchHashReads)
 	for {
 		if c == nil {
 			select {
 			case c = <-free:
-			case <-ctx.Done():
+			case <-stop:
 				return nil
+			}
+			select {
+			case <-stop:
+				return nil
+			default:
 			}
 		}
 		from := start
@@ -271,25 +303,22 @@ func (b *Backend) readFinished(ctx context.Context, k keys, key string, start in
 			c.ids = append(c.ids, id)
 			c.args = append(c.args, id)
 		}
-		c.hash.b = c.hash.b[:0]
-		if err := b.client.Process(ctx, goredis.NewRawWriteToCmd(ctx, &c.hash, c.args...)); err != nil {
-			return err
-		}
-		if c.recs, err = respBulks(c.hash.b, c.recs[:0]); err != nil {
-			return fmt.Errorf("hmget %s: %w", k.jobs, err)
-		}
-		if len(c.recs) != len(els) {
-			return fmt.Errorf("hmget %s: %d records for %d ids", k.jobs, len(c.recs), len(els))
-		}
 		// Once sent, the chunk is the matcher's: it may be back in the pool
 		// and refilled by another search's reader. Take what the next
 		// round needs from it first.
 		end, n, lastEl := c.end, len(els), string(els[len(els)-1])
-		select {
-		case out <- c:
-		case <-ctx.Done():
-			return nil
-		}
+		c.ready, c.err = make(chan struct{}), nil
+		reads <- struct{}{}
+		go func(c *finishedChunk) {
+			defer func() {
+				<-reads
+				close(c.ready)
+			}()
+			c.err = b.readRecords(ctx, k, c)
+		}(c)
+		// Whoever reads out (the matcher, or recycleChunks once it has
+		// stopped) waits for the records, so this never blocks for good.
+		out <- c
 		c = nil
 		if end {
 			return nil
@@ -297,6 +326,22 @@ func (b *Backend) readFinished(ctx context.Context, k keys, key string, start in
 		start += int64(n)
 		last, check = lastEl, true
 	}
+}
+
+// readRecords reads the records of c's IDs (c.args) into c.recs.
+func (b *Backend) readRecords(ctx context.Context, k keys, c *finishedChunk) error {
+	c.hash.b = c.hash.b[:0]
+	if err := b.client.Process(ctx, goredis.NewRawWriteToCmd(ctx, &c.hash, c.args...)); err != nil {
+		return err
+	}
+	var err error
+	if c.recs, err = respBulks(c.hash.b, c.recs[:0]); err != nil {
+		return fmt.Errorf("hmget %s: %w", k.jobs, err)
+	}
+	if len(c.recs) != len(c.ids) {
+		return fmt.Errorf("hmget %s: %d records for %d ids", k.jobs, len(c.recs), len(c.ids))
+	}
+	return nil
 }
 
 // indexElement is the index of el in els, or -1.
