@@ -443,8 +443,10 @@ func (s *Subscriber) cancellations() {
 	}
 }
 
-// errCancelled is the cause of a handler context ended by an admin cancel.
-var errCancelled = errors.New("queue: job cancelled")
+// ErrCancelled is the cause (context.Cause) of a handler's context ended
+// by an admin's cancel: the job ends cancelled and is not retried, so a
+// handler that records its own outcome records it as final.
+var ErrCancelled = errors.New("queue: job cancelled")
 
 func (s *Subscriber) cancelJob(id string) {
 	s.mu.Lock()
@@ -459,7 +461,7 @@ func (s *Subscriber) cancelJob(id string) {
 		d.mu.Lock()
 		d.cancelled = true
 		if d.cancelHandle != nil {
-			d.cancelHandle(errCancelled)
+			d.cancelHandle(ErrCancelled)
 		}
 		d.mu.Unlock()
 	}
@@ -471,7 +473,7 @@ func (d *delivery) setCancel(c context.CancelCauseFunc) {
 	d.mu.Lock()
 	d.cancelHandle = c
 	if d.cancelled {
-		c(errCancelled)
+		c(ErrCancelled)
 	}
 	d.mu.Unlock()
 }

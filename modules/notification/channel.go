@@ -151,6 +151,9 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	case errors.As(outcome, &skip):
 		d = Delivery{State: StateSkipped, Detail: skip.reason}
 		outcome = nil
+	case errors.Is(context.Cause(ctx), queue.ErrCancelled):
+		// An admin cancelled the job: it will not run again.
+		d = Delivery{State: StateSkipped, Detail: "cancelled"}
 	case queue.IsPermanent(outcome) || job.Attempt >= job.MaxAttempts && counts(ctx):
 		d = Delivery{State: StateFailed, Detail: outcome.Error()}
 	default:

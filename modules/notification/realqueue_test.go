@@ -110,19 +110,21 @@ func (hangingChannel) Deliver(ctx context.Context, _ notification.Notification, 
 	return ctx.Err()
 }
 
-// A delivery whose attempts all run out of time (queue.job_timeout) is
-// dead in the queue, and the inbox says failed, not pending: on a real
-// worker over the memory queue, the last attempt's timeout counts like
-// any other failure.
-func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
-	t.Parallel()
+// emailRunner runs a Runner over hangingChannel on a real worker over the
+// memory queue, and queues one email job for a stored notification: the
+// job's id, the notification's, and what the test reads them through.
+type emailRunner struct {
+	backend *memory.Backend
+	store   *notification.Store
+	jobID   string
+	notice  int64
+}
+
+func startEmailRunner(t *testing.T, qcfg queue.Config) emailRunner {
+	t.Helper()
 	ctx := t.Context()
 	store, prefs := stores(t, "sqlite")
-	var qcfg queue.Config
 	qcfg.Queues = []string{notification.EmailQueue}
-	qcfg.JobTimeout = 100 * time.Millisecond
-	qcfg.Retry.MaxAttempts = 2
-	qcfg.Retry.Backoff.Initial = 10 * time.Millisecond
 	qcfg.SetDefaults()
 	backend, err := memory.New(qcfg, nil, nil)
 	if err != nil {
@@ -146,7 +148,6 @@ func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
 		defer cancel()
 		_ = w.Stop(sctx)
 	})
-
 	n, _, err := store.Save(ctx, "badge-1", 7, "NEW_BADGE", nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -156,16 +157,62 @@ func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
 		map[string]any{"notificationId": n.ID, "userId": 7, "type": "NEW_BADGE", "data": map[string]any{}}, queue.WithJobID(id)); err != nil {
 		t.Fatal(err)
 	}
+	return emailRunner{backend: backend, store: store, jobID: id, notice: n.ID}
+}
+
+// waitJob waits for the email job to reach state.
+func (e emailRunner) waitJob(t *testing.T, state queue.State) *queue.Job {
+	t.Helper()
 	var job *queue.Job
+	var err error
 	testenv.Eventually(t, 10*time.Second, func() bool {
-		job, err = backend.Job(ctx, notification.EmailQueue, id)
-		return err == nil && job.State == queue.StateFailed
-	}, "the job never died (last: %+v, %v)", &job, &err)
-	if job.Attempt != 2 {
+		job, err = e.backend.Job(t.Context(), notification.EmailQueue, e.jobID)
+		return err == nil && job.State == state
+	}, "the job never reached %s (last: %+v, %v)", state, &job, &err)
+	return job
+}
+
+// waitDelivery waits for the inbox to record the email delivery in state.
+func (e emailRunner) waitDelivery(t *testing.T, state string) notification.Delivery {
+	t.Helper()
+	var d notification.Delivery
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		var ok bool
+		d, ok, _ = e.store.DeliveryOf(t.Context(), e.notice, "email")
+		return ok && d.State == state
+	}, "the delivery is not recorded %s (last: %+v)", state, &d)
+	return d
+}
+
+// A delivery whose attempts all run out of time (queue.job_timeout) is
+// dead in the queue, and the inbox says failed, not pending: on a real
+// worker over the memory queue, the last attempt's timeout counts like
+// any other failure.
+func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
+	t.Parallel()
+	var qcfg queue.Config
+	qcfg.JobTimeout = 100 * time.Millisecond
+	qcfg.Retry.MaxAttempts = 2
+	qcfg.Retry.Backoff.Initial = 10 * time.Millisecond
+	e := startEmailRunner(t, qcfg)
+	if job := e.waitJob(t, queue.StateFailed); job.Attempt != 2 {
 		t.Fatalf("dead after %d attempts, want 2", job.Attempt)
 	}
-	testenv.Eventually(t, 5*time.Second, func() bool {
-		d, ok, _ := store.DeliveryOf(ctx, n.ID, "email")
-		return ok && d.State == notification.StateFailed
-	}, "the dead delivery is not recorded failed")
+	e.waitDelivery(t, notification.StateFailed)
+}
+
+// A delivery an admin cancels while it runs is never retried, so the inbox
+// must not say pending: it says skipped, cancelled.
+func TestRunnerRecordsCancelledDeliverySkipped(t *testing.T) {
+	t.Parallel()
+	e := startEmailRunner(t, queue.Config{})
+	e.waitJob(t, queue.StateActive)
+	if err := queue.NewAdmin(queue.Config{Queues: []string{notification.EmailQueue}}, e.backend).
+		Act(t.Context(), notification.EmailQueue, e.jobID, queue.ActCancel); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, queue.StateCancelled)
+	if d := e.waitDelivery(t, notification.StateSkipped); d.Detail != "cancelled" {
+		t.Fatalf("detail %q, want cancelled", d.Detail)
+	}
 }
