@@ -25,16 +25,7 @@ func TestFanoutQueuesByPreferences(t *testing.T) {
 	store, prefs := stores(t, "sqlite")
 	var qcfg queue.Config
 	qcfg.Queues = []string{notification.Queue, notification.EmailQueue, notification.PushQueue}
-	qcfg.SetDefaults()
-	backend, err := memory.New(qcfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = backend.Close() })
-	client, err := queue.NewClient(qcfg, backend, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	backend, client := memoryQueue(t, &qcfg)
 	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
 	h := notification.NewHandler(store, &pusher{}, &notification.Fanout{
 		Prefs: prefs, Queue: client, Settings: settings(t), Now: func() time.Time { return now },
@@ -110,6 +101,23 @@ func (hangingChannel) Deliver(ctx context.Context, _ notification.Notification, 
 	return ctx.Err()
 }
 
+// memoryQueue opens the memory queue and a client over it for qcfg (its
+// defaults filled in), closed when the test ends.
+func memoryQueue(t *testing.T, qcfg *queue.Config) (*memory.Backend, *queue.Client) {
+	t.Helper()
+	qcfg.SetDefaults()
+	backend, err := memory.New(*qcfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = backend.Close() })
+	client, err := queue.NewClient(*qcfg, backend, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backend, client
+}
+
 // emailRunner runs a Runner over hangingChannel on a real worker over the
 // memory queue, and queues one email job for a stored notification: the
 // job's id, the notification's, and what the test reads them through.
@@ -125,16 +133,7 @@ func startEmailRunner(t *testing.T, qcfg queue.Config) emailRunner {
 	ctx := t.Context()
 	store, prefs := stores(t, "sqlite")
 	qcfg.Queues = []string{notification.EmailQueue}
-	qcfg.SetDefaults()
-	backend, err := memory.New(qcfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = backend.Close() })
-	client, err := queue.NewClient(qcfg, backend, slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	backend, client := memoryQueue(t, &qcfg)
 	r := notification.NewRunner(hangingChannel{}, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
 	w, err := queue.NewWorker(qcfg, backend, []queue.Handler{r.QueueHandler()}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -16,24 +15,6 @@ import (
 	"github.com/tipbox/tipbox/core/queue/queuetest"
 	"github.com/tipbox/tipbox/internal/testenv"
 )
-
-// lockedBuffer is a log sink the worker's goroutines write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestHandlerIgnoringItsContext: a handler that ignores its context past
 // its 50 ms timeout is logged and counted (tipbox_queue_handler_overruns_total)
@@ -55,7 +36,7 @@ func TestHandlerIgnoringItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	release := make(chan struct{})
 	var mu sync.Mutex
