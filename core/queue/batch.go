@@ -33,8 +33,10 @@ type BatchHandler struct {
 	MaxSize     int
 	MaxWait     time.Duration
 	Handle      BatchFunc
-	// Timeout bounds each batch run (0: queue.job_timeout); Retry is the
-	// jobs' retry policy (nil: the queue's).
+	// Timeout bounds each batch run, not the wait for the batch (0:
+	// queue.job_timeout): every job of a batch that ran past it fails with
+	// ErrTimeout, whatever Handle answered for it. Retry is the jobs'
+	// retry policy (nil: the queue's).
 	Timeout time.Duration
 	Retry   *RetryPolicy
 }
@@ -166,12 +168,22 @@ func (b *batcher) run(r *batchRun) {
 		var c context.CancelFunc
 		ctx, c = context.WithTimeoutCause(ctx, b.timeout, ErrTimeout)
 		defer c()
+		overrun := time.AfterFunc(b.timeout+overrunGrace, func() {
+			b.w.metrics.queue(b.h.Queue).overruns.Add(float64(len(r.items)))
+			b.w.logger.LogAttrs(context.Background(), slog.LevelWarn,
+				"batch handler still running past its timeout: it ignores its context; its slot stays taken until it returns",
+				slog.String("queue", b.h.Queue), slog.String("job", b.h.Name), slog.Int("jobs", len(r.items)),
+				slog.Duration("timeout", b.timeout))
+		})
+		defer overrun.Stop()
 	}
 	jobs := make([]*Job, len(r.items))
 	for i, it := range r.items {
 		jobs[i] = it.job
 	}
+	started := time.Now()
 	errs := b.call(ctx, jobs)
+	ran := time.Since(started)
 	timedOut := context.Cause(ctx) == ErrTimeout
 	b.mu.Lock()
 	for _, it := range r.items {
@@ -180,8 +192,11 @@ func (b *batcher) run(r *batchRun) {
 		}
 	}
 	b.mu.Unlock()
+	// The batch's run is each of its jobs' attempt: one that ran past its
+	// timeout (the batch's, or a job's own shorter or longer one) failed,
+	// whatever the handler answered for it.
 	for i, it := range r.items {
-		if timedOut && errs[i] != nil {
+		if timedOut || it.job.Timeout > 0 && ran > it.job.Timeout {
 			it.d.timedOut.Store(true)
 		}
 		it.done <- errs[i]

@@ -20,7 +20,8 @@ type Handler struct {
 	Queue, Name string
 	Handle      HandlerFunc
 	// Timeout bounds each attempt of this handler's jobs (0: the job's
-	// WithTimeout, else queue.job_timeout). A job's own timeout wins.
+	// WithTimeout, else queue.job_timeout). A job's own timeout wins. With
+	// Batch set it bounds each batch's run instead (BatchHandler).
 	Timeout time.Duration
 	// Retry is this handler's retry policy (nil: the queue's). A job's
 	// own policy wins field by field.

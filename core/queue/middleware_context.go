@@ -32,6 +32,8 @@ func (w *Worker) contextMiddleware(next message.HandlerFunc) message.HandlerFunc
 		if disp := w.dispatch[job.Queue]; disp != nil {
 			d.handler = disp.handler(job.Name)
 		}
+		// A batch handler's job is timed by its batch's run (batcher.run),
+		// not from here: the wait for its batch is no part of its attempt.
 		timeout := job.Timeout
 		if timeout == 0 && d.handler != nil {
 			timeout = d.handler.Timeout
@@ -39,7 +41,7 @@ func (w *Worker) contextMiddleware(next message.HandlerFunc) message.HandlerFunc
 		if timeout == 0 {
 			timeout = w.cfg.JobTimeout
 		}
-		if timeout > 0 {
+		if timeout > 0 && (d.handler == nil || d.handler.Batch == nil) {
 			var cancelT context.CancelFunc
 			ctx, cancelT = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
 			defer cancelT()

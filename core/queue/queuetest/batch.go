@@ -186,3 +186,80 @@ func testBatchClaims(t *testing.T, h Harness) {
 		t.Logf("mixed %v: largest claim asked %d, got %d", mixed, asked, got)
 	}
 }
+
+// testBatchTimeout: a batch handler's Timeout bounds its run. A batch that
+// returns no error for its jobs only after its timeout (it honoured its
+// cancelled context late, or not at all) fails them with "timeout", and
+// they are retried per the handler's policy, a job with a longer timeout
+// of its own too; a batch that runs within its timeout completes its jobs
+// however long they waited for their batch.
+func testBatchTimeout(t *testing.T, h Harness) {
+	e := NewEnv(t, h, Config())
+	ctx := context.Background()
+	var mu sync.Mutex
+	runs := map[string]int{}
+	count := func(jobs []*queue.Job) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, j := range jobs {
+			runs[j.ID]++
+		}
+	}
+	e.StartWorker(
+		queue.BatchHandler{Queue: "jobs", Name: "late", MaxSize: 3, MaxWait: 20 * time.Millisecond,
+			Timeout: 100 * time.Millisecond,
+			Retry:   &queue.RetryPolicy{MaxAttempts: 2, Backoff: queue.BackoffFixed, Delay: 10 * time.Millisecond},
+			Handle: func(ctx context.Context, jobs []*queue.Job) []error {
+				count(jobs)
+				<-ctx.Done()
+				time.Sleep(20 * time.Millisecond) // winds down, and reports success
+				return make([]error, len(jobs))
+			}}.Handler(),
+		// Its jobs wait 300 ms for their batch, three times its timeout.
+		queue.BatchHandler{Queue: "jobs", Name: "patient", MaxSize: 100, MaxWait: 300 * time.Millisecond,
+			Timeout: 100 * time.Millisecond, Retry: &queue.RetryPolicy{MaxAttempts: 1},
+			Handle: func(_ context.Context, jobs []*queue.Job) []error {
+				count(jobs)
+				return make([]error, len(jobs))
+			}}.Handler())
+	var late, patient []string
+	for i := range 3 {
+		id, err := e.Client.Enqueue(ctx, "jobs", "late", i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late = append(late, id)
+		if id, err = e.Client.Enqueue(ctx, "jobs", "patient", i); err != nil {
+			t.Fatal(err)
+		}
+		patient = append(patient, id)
+	}
+	// A job's own timeout, longer than the batch's, does not save it from
+	// the batch's.
+	id, err := e.Client.Enqueue(ctx, "jobs", "late", 3, queue.WithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	late = append(late, id)
+	for _, id := range late {
+		testenv.Eventually(t, scale(h, 5*time.Second), func() bool { return e.job(id).State == queue.StateFailed },
+			"a late batch's job not failed: %+v", testenv.Later(func() any { return e.job(id) }))
+		j := e.job(id)
+		mu.Lock()
+		n := runs[id]
+		mu.Unlock()
+		if j.Error != "timeout" || j.AttemptsMade() != 2 || n != 2 {
+			t.Fatalf("late batch's job %+v after %d runs, want failed with timeout after 2", j, n)
+		}
+	}
+	for _, id := range patient {
+		testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
+			s := e.job(id).State
+			return s == queue.StateCompleted || s == queue.StateFailed
+		},
+			"a patient job not done: %+v", testenv.Later(func() any { return e.job(id) }))
+		if j := e.job(id); j.State != queue.StateCompleted {
+			t.Fatalf("a job whose batch ran within its timeout: %+v", j)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func Run(t *testing.T, h Harness) {
 		{"GroupNewcomer", testGroupNewcomer, false},
 		{"BatchShutdown", testBatchShutdown, false},
 		{"BatchClaims", testBatchClaims, false},
+		{"BatchTimeout", testBatchTimeout, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
