@@ -136,7 +136,7 @@ func TestBatchHandlerIgnoringItsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	release := make(chan struct{})
 	var mu sync.Mutex
