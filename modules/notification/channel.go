@@ -121,6 +121,34 @@ func counts(ctx context.Context) bool {
 	return ctx.Err() == nil || errors.Is(context.Cause(ctx), queue.ErrTimeout)
 }
 
+// record stores the delivery's state. The record must not be lost to a
+// cancelled job context, so it runs on its own deadline; a failure is
+// logged, not retried: a retry would send a delivered message again.
+func (r *Runner) record(ctx context.Context, p channelPayload, d Delivery) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.store.SetDelivery(rctx, p.ID, r.ch.Name(), d); err != nil {
+		r.log.ErrorContext(ctx, "recording a delivery failed", "notification_id", p.ID, "state", d.State, "err", err)
+	}
+}
+
+// interrupted returns err, the failure of a step before the delivery was
+// tried. When an admin's cancel caused it, the job will not run again, so
+// the delivery is recorded skipped first, unless an earlier delivery of
+// the job finished it.
+func (r *Runner) interrupted(ctx context.Context, p channelPayload, err error) error {
+	if !errors.Is(context.Cause(ctx), queue.ErrCancelled) {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if d, ok, derr := r.store.DeliveryOf(rctx, p.ID, r.ch.Name()); derr == nil && !(ok && d.Done()) {
+		r.metrics.deliveries.WithLabelValues(r.ch.Name(), StateSkipped).Inc()
+		r.record(ctx, p, Delivery{State: StateSkipped, Detail: "cancelled"})
+	}
+	return err
+}
+
 // Handle runs one attempt of a channel job.
 func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	var p channelPayload
@@ -129,13 +157,13 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 	}
 	name := r.ch.Name()
 	if d, ok, err := r.store.DeliveryOf(ctx, p.ID, name); err != nil {
-		return err
+		return r.interrupted(ctx, p, err)
 	} else if ok && d.Done() {
 		return nil // done by an earlier delivery of this job
 	}
 	stored, err := r.prefs.Get(ctx, p.UserID)
 	if err != nil {
-		return err
+		return r.interrupted(ctx, p, err)
 	}
 	prefs := r.settings.Effective(stored)
 	var outcome error
@@ -164,13 +192,7 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 		state = "retry"
 	}
 	r.metrics.deliveries.WithLabelValues(name, state).Inc()
-	// The record must not be lost to a cancelled job context.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := r.store.SetDelivery(rctx, p.ID, name, d); err != nil {
-		// Not retried for this: a retry would send a delivered message again.
-		r.log.ErrorContext(ctx, "recording a delivery failed", "notification_id", p.ID, "state", d.State, "err", err)
-	}
+	r.record(ctx, p, d)
 	if outcome != nil {
 		r.log.WarnContext(ctx, "delivery failed", "notification_id", p.ID, "user_id", p.UserID, "attempt", job.Attempt,
 			"state", d.State, "err", outcome)

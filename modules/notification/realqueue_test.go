@@ -2,6 +2,7 @@ package notification_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -128,13 +129,13 @@ type emailRunner struct {
 	notice  int64
 }
 
-func startEmailRunner(t *testing.T, qcfg queue.Config) emailRunner {
+func startEmailRunner(t *testing.T, qcfg queue.Config, ch notification.Channel) emailRunner {
 	t.Helper()
 	ctx := t.Context()
 	store, prefs := stores(t, "sqlite")
 	qcfg.Queues = []string{notification.EmailQueue}
 	backend, client := memoryQueue(t, &qcfg)
-	r := notification.NewRunner(hangingChannel{}, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
+	r := notification.NewRunner(ch, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
 	w, err := queue.NewWorker(qcfg, backend, []queue.Handler{r.QueueHandler()}, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -193,19 +194,35 @@ func TestRunnerRecordsTimedOutDeliveryFailed(t *testing.T) {
 	qcfg.JobTimeout = 100 * time.Millisecond
 	qcfg.Retry.MaxAttempts = 2
 	qcfg.Retry.Backoff.Initial = 10 * time.Millisecond
-	e := startEmailRunner(t, qcfg)
+	e := startEmailRunner(t, qcfg, hangingChannel{})
 	if job := e.waitJob(t, queue.StateFailed); job.Attempt != 2 {
 		t.Fatalf("dead after %d attempts, want 2", job.Attempt)
 	}
 	e.waitDelivery(t, notification.StateFailed)
 }
 
+// enteredChannel is hangingChannel that says when a delivery began.
+type enteredChannel struct {
+	hangingChannel
+	entered chan struct{}
+}
+
+func (c enteredChannel) Deliver(ctx context.Context, n notification.Notification, p notification.Preferences) error {
+	c.entered <- struct{}{}
+	return c.hangingChannel.Deliver(ctx, n, p)
+}
+
 // A delivery an admin cancels while it runs is never retried, so the inbox
 // must not say pending: it says skipped, cancelled.
 func TestRunnerRecordsCancelledDeliverySkipped(t *testing.T) {
 	t.Parallel()
-	e := startEmailRunner(t, queue.Config{})
-	e.waitJob(t, queue.StateActive)
+	ch := enteredChannel{entered: make(chan struct{}, 1)}
+	e := startEmailRunner(t, queue.Config{}, ch)
+	select {
+	case <-ch.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery never began")
+	}
 	if err := queue.NewAdmin(queue.Config{Queues: []string{notification.EmailQueue}}, e.backend).
 		Act(t.Context(), notification.EmailQueue, e.jobID, queue.ActCancel); err != nil {
 		t.Fatal(err)
@@ -213,5 +230,39 @@ func TestRunnerRecordsCancelledDeliverySkipped(t *testing.T) {
 	e.waitJob(t, queue.StateCancelled)
 	if d := e.waitDelivery(t, notification.StateSkipped); d.Detail != "cancelled" {
 		t.Fatalf("detail %q, want cancelled", d.Detail)
+	}
+}
+
+// A cancel that lands before the delivery begins (the handler's first read
+// fails with the cancelled context) is recorded too, and never over a
+// delivery an earlier run finished.
+func TestRunnerRecordsCancelBeforeDelivery(t *testing.T) {
+	t.Parallel()
+	store, prefs := stores(t, "sqlite")
+	r := notification.NewRunner(hangingChannel{}, store, prefs, settings(t), nil, slog.New(slog.DiscardHandler))
+	cancelled, cancel := context.WithCancelCause(t.Context())
+	cancel(queue.ErrCancelled)
+	job := func(key string) (int64, *queue.Job) {
+		n, _, err := store.Save(t.Context(), key, 7, "NEW_BADGE", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(map[string]any{"notificationId": n.ID, "userId": 7, "type": "NEW_BADGE", "data": map[string]any{}})
+		return n.ID, &queue.Job{ID: "email-" + strconv.FormatInt(n.ID, 10), Payload: payload, Attempt: 1, MaxAttempts: 3}
+	}
+	id, j := job("badge-1")
+	if err := r.Handle(cancelled, j); err == nil {
+		t.Fatal("a cancelled attempt answered no error")
+	}
+	if d, _, _ := store.DeliveryOf(t.Context(), id, "email"); d.State != notification.StateSkipped || d.Detail != "cancelled" {
+		t.Fatalf("delivery %+v, want skipped: cancelled", d)
+	}
+	id, j = job("badge-2")
+	if err := store.SetDelivery(t.Context(), id, "email", notification.Delivery{State: notification.StateSent}); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Handle(cancelled, j)
+	if d, _, _ := store.DeliveryOf(t.Context(), id, "email"); d.State != notification.StateSent {
+		t.Fatalf("a sent delivery became %+v", d)
 	}
 }
