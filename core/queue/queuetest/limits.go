@@ -259,6 +259,11 @@ func testGroupLimit(t *testing.T, h Harness) {
 	}
 	var mu sync.Mutex
 	starts := map[string][]time.Time{}
+	// The window opens before the worker starts, so no claim precedes it:
+	// a handler that starts late (a loaded machine) can only move starts
+	// out of the window, never crowd more into it, which a window anchored
+	// at the first start would allow.
+	from := time.Now()
 	e.StartWorker(queue.Handler{Queue: "jobs", Handle: func(_ context.Context, j *queue.Job) error {
 		mu.Lock()
 		starts[j.Group] = append(starts[j.Group], time.Now())
@@ -269,21 +274,18 @@ func testGroupLimit(t *testing.T, h Harness) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, g := range []string{"x", "y"} {
-		s := starts[g]
-		if len(s) == 0 {
-			t.Fatalf("group %s never ran", g)
-		}
 		n := 0
-		for _, at := range s {
-			if at.Sub(s[0]) < time.Second {
+		for _, at := range starts[g] {
+			if at.Sub(from) < 2*time.Second {
 				n++
 			}
 		}
-		t.Logf("group %s: %d starts in its first second (limit 5/500ms)", g, n)
-		// 10 per second, one start every 100 ms; a loaded machine starts
-		// late, never early.
-		if n > 11 || n < 5 {
-			t.Fatalf("group %s: %d starts in its first second, want about 10", g, n)
+		t.Logf("group %s: %d starts in the first 2 s (limit 5/500ms)", g, n)
+		// 10 a second, one start every 100 ms, plus the limit's burst (a
+		// tenth of N, rounded up): at most 21 in 2 s; a loaded machine
+		// starts late, never early.
+		if n > 21 || n < 8 {
+			t.Fatalf("group %s: %d starts in the first 2 s, want about 20", g, n)
 		}
 	}
 }
