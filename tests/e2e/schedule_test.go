@@ -96,8 +96,9 @@ func scheduleAcrossPrograms(t *testing.T, driver string) {
 		t.Fatalf("%d jobs for the ticks in (%s, %s], want 30: %v", len(inWindow),
 			windowFrom.Format(time.TimeOnly), windowTo.Format(time.TimeOnly), inWindow)
 	}
-	// Every tick from the first (the API that took the PUT made it) on.
-	everySecond(t, ticks, ticks[0], windowTo.UnixMilli())
+	// Until every process has read the schedule, only the API that took
+	// the PUT fires it; that one process running late skips ticks, by the
+	// skip policy, so the ticks before the window are not all required.
 	if first := time.UnixMilli(ticks[0]); first.Before(putAt.Add(-time.Second)) || first.After(putAt.Add(2*time.Second)) {
 		t.Fatalf("first tick %s, the scheduler was put at %s", first.Format(time.StampMilli), putAt.Format(time.StampMilli))
 	}
