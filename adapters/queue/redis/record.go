@@ -21,8 +21,10 @@ import (
 //	 "error":null,"name":"NEW_BADGE","maxAttempts":3,"enqueuedAt":1796228101135,
 //	 "correlationId":"…","payload":{…}}
 //
-// runAt is 0 for a job due from its creation (the usual enqueue) and reads
-// back as enqueuedAt: 12 bytes less in most records (docs/benchmarks.md).
+// runAt is 0 for a job due at its creation time (the usual enqueue) and
+// reads back as enqueuedAt: 12 bytes less in most records
+// (docs/benchmarks.md). A scheduled job keeps its tick, earlier than its
+// enqueue.
 //
 // token numbers the job's current placement in a waiting list (and so its
 // delivery while active; 0 otherwise): a waiting-list element, a lease or a
@@ -79,7 +81,7 @@ func encode(j *queue.Job, token bool) ([]byte, int) {
 	b = append(b, `,"progress":`...)
 	b = strconv.AppendInt(b, int64(j.Percent), 10)
 	b = append(b, `,"runAt":`...)
-	if !j.RunAt.After(j.EnqueuedAt) {
+	if j.RunAt.IsZero() || j.RunAt.Equal(j.EnqueuedAt) {
 		b = append(b, '0')
 	} else {
 		b = strconv.AppendInt(b, dueMillis(j.RunAt), 10)
