@@ -57,18 +57,7 @@ func TestHandlerIgnoringItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_ = w.Stop(stopCtx)
-	})
-	c, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startOverrunWorker(t, w, cfg, b)
 	stubborn, err := c.Enqueue(ctx, "jobs", "stubborn", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -154,18 +143,7 @@ func TestBatchHandlerIgnoringItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := w.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stopCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		_ = w.Stop(stopCtx)
-	})
-	c, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := startOverrunWorker(t, w, cfg, b)
 	var ids []string
 	for range 2 {
 		id, err := c.Enqueue(ctx, "jobs", "stubborn", nil)
@@ -198,4 +176,23 @@ tipbox_queue_handler_overruns_total{queue="jobs"} 2
 			return err == nil && j.State == queue.StateFailed && j.Error == "timeout"
 		}, "a job of the stubborn batch did not fail with timeout")
 	}
+}
+
+// startOverrunWorker starts w, stopped when the test ends, and returns a
+// client of its queue.
+func startOverrunWorker(t *testing.T, w *queue.Worker, cfg queue.Config, b queue.Backend) *queue.Client {
+	t.Helper()
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = w.Stop(stopCtx)
+	})
+	c, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
