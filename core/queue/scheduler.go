@@ -27,6 +27,12 @@ type Scheduler struct {
 	// Retry is how long it waits before trying again to store the declared
 	// schedules when the store failed (default 1 s).
 	Retry time.Duration
+	// Grace is how far behind a running process may fall and still make
+	// every tick that came due meanwhile (default 1 min): a store that
+	// answers slowly or a starved CPU delays ticks, it does not drop them.
+	// A tick further behind counts as missed, as one due while no process
+	// ran (a process suspended for an hour does not fire an hour of ticks).
+	Grace time.Duration
 	now   func() time.Time
 
 	wake   chan struct{}
@@ -40,7 +46,7 @@ type Scheduler struct {
 // are the schedules modules declare in code (stored at Start).
 func NewScheduler(cfg Config, store Scheduling, declared []Schedule, logger *slog.Logger) *Scheduler {
 	return &Scheduler{cfg: cfg, store: store, declared: declared, logger: logger, Refresh: 10 * time.Second,
-		Retry: time.Second, now: time.Now, wake: make(chan struct{}, 1), seen: map[string]bool{}}
+		Retry: time.Second, Grace: time.Minute, now: time.Now, wake: make(chan struct{}, 1), seen: map[string]bool{}}
 }
 
 // Start checks the declared schedules and starts ticking. A schedule
@@ -145,11 +151,14 @@ func (s *Scheduler) loop(ctx context.Context) {
 			reloadAt = now.Add(s.Refresh)
 			s.catchUp(ctx, scheds, now)
 		}
-		// Fire what came due since the last pass: the latest tick of each
-		// schedule in (prev, now] (ticks skipped while this process was
-		// late are skipped, as when it was down).
+		// Fire what came due since the last pass, oldest first: every tick
+		// of each schedule in (prev, now], back to Grace.
+		from := prev
+		if g := now.Add(-s.Grace); g.After(from) {
+			from = g
+		}
 		for _, sc := range scheds {
-			if tick := sc.latest(prev, now); !tick.IsZero() {
+			for tick := sc.Next(from); !tick.IsZero() && !tick.After(now) && ctx.Err() == nil; tick = sc.Next(tick) {
 				s.fire(ctx, sc, tick)
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -91,5 +93,76 @@ func TestSchedulerRefusesABadSchedule(t *testing.T) {
 			_ = s.Stop(context.Background())
 			t.Errorf("Start accepted %+v", sc)
 		}
+	}
+}
+
+// slowTickStore stalls its first tick's enqueue, as a store answering
+// slowly under load does, and records every tick asked for.
+type slowTickStore struct {
+	queue.Scheduling
+	stall time.Duration
+	mu    sync.Mutex
+	ticks []time.Time
+}
+
+func (s *slowTickStore) EnqueueTick(ctx context.Context, q, id string, tick time.Time, nr queue.NewRecord) (bool, error) {
+	s.mu.Lock()
+	first := len(s.ticks) == 0
+	s.ticks = append(s.ticks, tick)
+	s.mu.Unlock()
+	if first {
+		time.Sleep(s.stall)
+	}
+	return s.Scheduling.EnqueueTick(ctx, q, id, tick, nr)
+}
+
+// A process that runs but falls behind (its store answered one tick
+// slowly) still makes the ticks that came due meanwhile: skip is for ticks
+// due while no process ran, not for a late one.
+func TestSchedulerLateProcessMakesEveryTick(t *testing.T) {
+	t.Parallel()
+	ticks := lateTicks(t, 2500*time.Millisecond, time.Minute)
+	for i := 1; i < len(ticks); i++ {
+		if d := ticks[i].Sub(ticks[i-1]); d != time.Second {
+			t.Fatalf("ticks %s then %s: %s apart (all %v)", ticks[i-1].Format(time.StampMilli), ticks[i].Format(time.StampMilli), d, ticks)
+		}
+	}
+}
+
+// Beyond Grace a late process counts the ticks as missed: the first tick
+// after a 3.2 s stall with a 1 s grace is 3 s after the one that stalled.
+func TestSchedulerBeyondGraceSkips(t *testing.T) {
+	t.Parallel()
+	ticks := lateTicks(t, 3200*time.Millisecond, time.Second)
+	if d := ticks[1].Sub(ticks[0]); d != 3*time.Second {
+		t.Fatalf("first ticks %s apart, want 3s (all %v)", d, ticks)
+	}
+}
+
+// lateTicks runs an every-second schedule whose first tick's enqueue
+// stalls for stall, and returns the ticks asked for over the next 4 s.
+func lateTicks(t *testing.T, stall, grace time.Duration) []time.Time {
+	t.Helper()
+	cfg, down := newSchedulerStore(t)
+	store := &slowTickStore{Scheduling: down.Scheduling, stall: stall}
+	s := queue.NewScheduler(cfg, store, []queue.Schedule{{ID: "tick", Queue: "q", Name: "tick", Every: queue.Duration(time.Second)}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s.Grace = grace
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		store.mu.Lock()
+		ticks := slices.Clone(store.ticks)
+		store.mu.Unlock()
+		if len(ticks) > 1 && ticks[len(ticks)-1].Sub(ticks[0]) >= 4*time.Second {
+			return ticks
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ticks %v after 10 s", ticks)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
