@@ -186,7 +186,7 @@ func testJobAPI(t *testing.T, h Harness) {
 	testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
 		s := e.Stats("jobs")
 		return s.Completed == 1 && s.Failed == 1
-	}, "jobs not finished: %+v", e.Stats("jobs"))
+	}, "jobs not finished: %+v", testenv.Later(func() any { return e.Stats("jobs") }))
 
 	type tc struct {
 		method, path, token, body string

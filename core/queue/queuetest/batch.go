@@ -166,7 +166,7 @@ func testBatchClaims(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		testenv.Eventually(t, scale(h, 20*time.Second), func() bool { return e.Stats("jobs").Completed == 600 },
-			"mixed %v: not done: %+v", mixed, e.Stats("jobs"))
+			"mixed %v: not done: %+v", mixed, testenv.Later(func() any { return e.Stats("jobs") }))
 		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err = w.Stop(stop)
 		cancel()

@@ -354,7 +354,7 @@ func testRetention(t *testing.T, h Harness) {
 	testenv.Eventually(t, scale(h, 5*time.Second), func() bool {
 		s := e.Stats("jobs")
 		return s.Completed == 40 && s.Failed == 20
-	}, "jobs not done: %+v", e.Stats("jobs"))
+	}, "jobs not done: %+v", testenv.Later(func() any { return e.Stats("jobs") }))
 	failed, err := e.Admin.Failed(ctx, "jobs", 100)
 	if err != nil || len(failed) != 5 {
 		t.Fatalf("dead letters kept: %d (%v), want 5", len(failed), err)
@@ -483,7 +483,7 @@ func testBulkAndPanic(t *testing.T, h Harness) {
 		}
 		return nil
 	}})
-	testenv.Eventually(t, scale(h, 10*time.Second), func() bool { return e.Stats("jobs").Completed == 1001 }, "jobs not done: %+v", e.Stats("jobs"))
+	testenv.Eventually(t, scale(h, 10*time.Second), func() bool { return e.Stats("jobs").Completed == 1001 }, "jobs not done: %+v", testenv.Later(func() any { return e.Stats("jobs") }))
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range ids {
