@@ -144,6 +144,11 @@ func (s *Scheduler) loop(ctx context.Context) {
 	var scheds []Schedule
 	var reloadAt time.Time
 	prev := s.now()
+	// known holds each schedule's timing as of the last pass: only ticks
+	// of a schedule this process already ran, unchanged, are made back to
+	// prev; one it has just met (new, or changed) makes no earlier tick
+	// than the one due now.
+	known := map[string]Schedule{}
 	for ctx.Err() == nil {
 		now := s.now()
 		if !now.Before(reloadAt) {
@@ -152,24 +157,34 @@ func (s *Scheduler) loop(ctx context.Context) {
 			s.catchUp(ctx, scheds, now)
 		}
 		// Fire what came due since the last pass, oldest first: every tick
-		// of each schedule in (prev, now], back to Grace.
+		// of each known schedule in (prev, now], back to Grace; the latest
+		// one in it of a schedule just met.
 		from := prev
 		if g := now.Add(-s.Grace); g.After(from) {
 			from = g
 		}
+		next := map[string]Schedule{}
 		for _, sc := range scheds {
+			key := sc.Queue + "/" + sc.ID
+			next[key] = sc
+			if k, ok := known[key]; !ok || k.Every != sc.Every || k.Cron != sc.Cron || k.TimeZone != sc.TimeZone {
+				if tick := sc.latest(prev, now); !tick.IsZero() {
+					s.fire(ctx, sc, tick)
+				}
+				continue
+			}
 			for tick := sc.Next(from); !tick.IsZero() && !tick.After(now) && ctx.Err() == nil; tick = sc.Next(tick) {
 				s.fire(ctx, sc, tick)
 			}
 		}
-		prev = now
-		next := reloadAt
+		known, prev = next, now
+		wakeAt := reloadAt
 		for _, sc := range scheds {
-			if n := sc.Next(now); !n.IsZero() && n.Before(next) {
-				next = n
+			if n := sc.Next(now); !n.IsZero() && n.Before(wakeAt) {
+				wakeAt = n
 			}
 		}
-		t := time.NewTimer(max(next.Sub(s.now()), 0))
+		t := time.NewTimer(max(wakeAt.Sub(s.now()), 0))
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tipbox/tipbox/adapters/queue/memory"
 	"github.com/tipbox/tipbox/core/queue"
+	"github.com/tipbox/tipbox/internal/testenv"
 )
 
 var errDown = errors.New("store down")
@@ -164,5 +165,35 @@ func lateTicks(t *testing.T, stall, grace time.Duration) []time.Time {
 			t.Fatalf("ticks %v after 10 s", ticks)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A schedule this process first sees (created through another process, or
+// through Admin here) makes no tick from before it was seen, however long
+// the process had been running: only the tick due at that moment.
+func TestSchedulerNewScheduleMakesNoEarlierTick(t *testing.T) {
+	t.Parallel()
+	cfg, down := newSchedulerStore(t)
+	store := &slowTickStore{Scheduling: down.Scheduling}
+	s := queue.NewScheduler(cfg, store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	time.Sleep(2500 * time.Millisecond) // the process runs with no schedule: what is tested
+	putAt := time.Now()
+	if err := store.PutSchedule(t.Context(), "q", queue.Schedule{ID: "tick", Queue: "q", Name: "tick", Every: queue.Duration(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	s.Changed()
+	var ticks []time.Time
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		ticks = slices.Clone(store.ticks)
+		return len(ticks) >= 2
+	}, "ticks %v", testenv.Later(func() any { return ticks }))
+	if ticks[0].Before(putAt.Truncate(time.Second)) {
+		t.Fatalf("first tick %s, the schedule was put at %s", ticks[0].Format(time.StampMilli), putAt.Format(time.StampMilli))
 	}
 }
