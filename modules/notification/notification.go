@@ -75,8 +75,12 @@ const (
 	StatePending = "pending" // a job is queued (or waits for quiet hours to end)
 	StateSent    = "sent"
 	StateFailed  = "failed"  // given up: refused for good, or out of attempts
-	StateSkipped = "skipped" // not sent, by the user's preferences or for want of an address
+	StateSkipped = "skipped" // not sent: by the user's preferences, for want of an address, or its job was cancelled
 )
+
+// DetailCancelled is the Detail of a delivery skipped because an admin
+// cancelled its job.
+const DetailCancelled = "cancelled"
 
 // Delivery is one channel's state for a notification. Detail says why a
 // delivery was skipped or failed (or why a pending one is being retried).
@@ -88,8 +92,12 @@ type Delivery struct {
 }
 
 // Done reports whether the delivery needs no more attempts: sent or
-// skipped. A failed one runs again when its dead job is retried.
-func (d Delivery) Done() bool { return d.State == StateSent || d.State == StateSkipped }
+// skipped. A failed one runs again when its dead job is retried, and so
+// does one skipped because its job was cancelled, when an admin retries
+// the cancelled job.
+func (d Delivery) Done() bool {
+	return d.State == StateSent || d.State == StateSkipped && d.Detail != DetailCancelled
+}
 
 // Store is the inbox in the database. Safe for concurrent use.
 type Store struct{ db *database.DB }
