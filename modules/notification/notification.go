@@ -244,6 +244,33 @@ func (s *Store) SetDelivery(ctx context.Context, id int64, channel string, d Del
 	return nil
 }
 
+// SkipCancelled records the channel's deliveries of the notifications ids
+// skipped, detail cancelled, where they are still pending (none recorded
+// yet, or a retry's pending), in one statement; it returns how many it
+// changed. Ids of no stored notification are ignored.
+func (s *Store) SkipCancelled(ctx context.Context, channel string, ids []int64) (int, error) {
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, channel, time.Now().UTC().UnixMicro())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	// The WHERE of the SELECT also keeps SQLite from reading ON CONFLICT
+	// as a join's constraint.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO notification_deliveries (notification_id, channel, state, detail, updated_at)
+		SELECT id, $1, '`+StateSkipped+`', '`+DetailCancelled+`', $2 FROM notifications WHERE id IN `+placeholders(2, len(ids))+`
+		ON CONFLICT (notification_id, channel) DO UPDATE
+		SET state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at
+		WHERE notification_deliveries.state = '`+StatePending+`'`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("notification: record cancelled deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("notification: record cancelled deliveries: %w", err)
+	}
+	return int(n), nil
+}
+
 // DeliveryOf returns the recorded state of a channel's delivery, and
 // false when none is recorded yet.
 func (s *Store) DeliveryOf(ctx context.Context, id int64, channel string) (Delivery, bool, error) {
