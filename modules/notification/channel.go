@@ -144,7 +144,7 @@ func (r *Runner) interrupted(ctx context.Context, p channelPayload, err error) e
 	defer cancel()
 	if d, ok, derr := r.store.DeliveryOf(rctx, p.ID, r.ch.Name()); derr == nil && !(ok && d.Done()) {
 		r.metrics.deliveries.WithLabelValues(r.ch.Name(), StateSkipped).Inc()
-		r.record(ctx, p, Delivery{State: StateSkipped, Detail: "cancelled"})
+		r.record(ctx, p, Delivery{State: StateSkipped, Detail: DetailCancelled})
 	}
 	return err
 }
@@ -181,7 +181,7 @@ func (r *Runner) Handle(ctx context.Context, job *queue.Job) error {
 		outcome = nil
 	case errors.Is(context.Cause(ctx), queue.ErrCancelled):
 		// An admin cancelled the job: it will not run again.
-		d = Delivery{State: StateSkipped, Detail: "cancelled"}
+		d = Delivery{State: StateSkipped, Detail: DetailCancelled}
 	case queue.IsPermanent(outcome) || job.Attempt >= job.MaxAttempts && counts(ctx):
 		d = Delivery{State: StateFailed, Detail: outcome.Error()}
 	default:

@@ -48,6 +48,9 @@ var Module = module.Spec{
 		fx.Annotate(newHandler, fx.ParamTags(``, ``, ``, ``, ``, `group:"notification.channels"`)),
 	)},
 	Routes: []any{NewRoutes, NewChannelRoutes},
+	// Where workers run, the deliveries of channel jobs cancelled before
+	// they ran are recorded skipped (see CancelSweep).
+	Tasks: []module.Task{{Name: "cancelled_deliveries", In: module.Workers, Run: cancelSweepTask}},
 	Jobs: []any{
 		func(h *Handler) queue.Handler { return h.QueueHandler() },
 		func(c *EmailChannel, s *Store, p *PrefStore, set Settings, m *Metrics, log *slog.Logger) queue.Handler {
@@ -57,6 +60,19 @@ var Module = module.Spec{
 			return NewRunner(c, s, p, set, m, log).QueueHandler()
 		},
 	},
+}
+
+type cancelSweepIn struct {
+	fx.In
+	Store    *Store
+	Queue    queue.Backend
+	Channels []Channel `group:"notification.channels"`
+	Metrics  *Metrics
+	Log      *slog.Logger
+}
+
+func cancelSweepTask(in cancelSweepIn) func(context.Context) error {
+	return NewCancelSweep(in.Store, in.Queue, in.Channels, in.Metrics, in.Log).Run
 }
 
 func newTemplates(cfg Config) (*Templates, error) {

@@ -75,8 +75,12 @@ const (
 	StatePending = "pending" // a job is queued (or waits for quiet hours to end)
 	StateSent    = "sent"
 	StateFailed  = "failed"  // given up: refused for good, or out of attempts
-	StateSkipped = "skipped" // not sent, by the user's preferences or for want of an address
+	StateSkipped = "skipped" // not sent: by the user's preferences, for want of an address, or its job was cancelled
 )
+
+// DetailCancelled is the Detail of a delivery skipped because an admin
+// cancelled its job.
+const DetailCancelled = "cancelled"
 
 // Delivery is one channel's state for a notification. Detail says why a
 // delivery was skipped or failed (or why a pending one is being retried).
@@ -88,8 +92,12 @@ type Delivery struct {
 }
 
 // Done reports whether the delivery needs no more attempts: sent or
-// skipped. A failed one runs again when its dead job is retried.
-func (d Delivery) Done() bool { return d.State == StateSent || d.State == StateSkipped }
+// skipped. A failed one runs again when its dead job is retried, and so
+// does one skipped because its job was cancelled, when an admin retries
+// the cancelled job.
+func (d Delivery) Done() bool {
+	return d.State == StateSent || d.State == StateSkipped && d.Detail != DetailCancelled
+}
 
 // Store is the inbox in the database. Safe for concurrent use.
 type Store struct{ db *database.DB }
@@ -234,6 +242,33 @@ func (s *Store) SetDelivery(ctx context.Context, id int64, channel string, d Del
 		return fmt.Errorf("notification: record delivery: %w", err)
 	}
 	return nil
+}
+
+// SkipCancelled records the channel's deliveries of the notifications ids
+// skipped, detail cancelled, where they are still pending (none recorded
+// yet, or a retry's pending), in one statement; it returns how many it
+// changed. Ids of no stored notification are ignored.
+func (s *Store) SkipCancelled(ctx context.Context, channel string, ids []int64) (int, error) {
+	args := make([]any, 0, len(ids)+2)
+	args = append(args, channel, time.Now().UTC().UnixMicro())
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	// The WHERE of the SELECT also keeps SQLite from reading ON CONFLICT
+	// as a join's constraint.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO notification_deliveries (notification_id, channel, state, detail, updated_at)
+		SELECT id, $1, '`+StateSkipped+`', '`+DetailCancelled+`', $2 FROM notifications WHERE id IN `+placeholders(2, len(ids))+`
+		ON CONFLICT (notification_id, channel) DO UPDATE
+		SET state = excluded.state, detail = excluded.detail, updated_at = excluded.updated_at
+		WHERE notification_deliveries.state = '`+StatePending+`'`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("notification: record cancelled deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("notification: record cancelled deliveries: %w", err)
+	}
+	return int(n), nil
 }
 
 // DeliveryOf returns the recorded state of a channel's delivery, and

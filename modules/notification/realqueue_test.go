@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,5 +265,56 @@ func TestRunnerRecordsCancelBeforeDelivery(t *testing.T) {
 	_ = r.Handle(cancelled, j)
 	if d, _, _ := store.DeliveryOf(t.Context(), id, "email"); d.State != notification.StateSent {
 		t.Fatalf("a sent delivery became %+v", d)
+	}
+}
+
+// hangOnceChannel holds its first delivery until its context ends (saying
+// when it began) and sends every later one.
+type hangOnceChannel struct {
+	hangingChannel
+	entered chan struct{}
+	mu      sync.Mutex
+	calls   int
+}
+
+func (c *hangOnceChannel) Deliver(ctx context.Context, n notification.Notification, p notification.Preferences) error {
+	c.mu.Lock()
+	c.calls++
+	first := c.calls == 1
+	c.mu.Unlock()
+	if !first {
+		return nil
+	}
+	c.entered <- struct{}{}
+	return c.hangingChannel.Deliver(ctx, n, p)
+}
+
+// A delivery skipped because its job was cancelled is not done: when an
+// admin retries the cancelled job, it is delivered and the inbox says
+// sent.
+func TestRunnerDeliversRetriedCancelledJob(t *testing.T) {
+	t.Parallel()
+	ch := &hangOnceChannel{entered: make(chan struct{}, 1)}
+	e := startEmailRunner(t, queue.Config{}, ch)
+	select {
+	case <-ch.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the delivery never began")
+	}
+	admin := queue.NewAdmin(queue.Config{Queues: []string{notification.EmailQueue}}, e.backend)
+	if err := admin.Act(t.Context(), notification.EmailQueue, e.jobID, queue.ActCancel); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, queue.StateCancelled)
+	e.waitDelivery(t, notification.StateSkipped)
+	if err := admin.Retry(t.Context(), notification.EmailQueue, e.jobID); err != nil {
+		t.Fatal(err)
+	}
+	e.waitJob(t, queue.StateCompleted)
+	e.waitDelivery(t, notification.StateSent)
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.calls != 2 {
+		t.Fatalf("%d deliveries, want 2", ch.calls)
 	}
 }
