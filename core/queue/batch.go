@@ -169,11 +169,12 @@ func (b *batcher) run(r *batchRun) {
 		ctx, c = context.WithTimeoutCause(ctx, b.timeout, ErrTimeout)
 		defer c()
 		overrun := time.AfterFunc(b.timeout+overrunGrace, func() {
-			b.w.metrics.queue(b.h.Queue).overruns.Add(float64(len(r.items)))
+			// The line first: whoever sees the count finds the line.
 			b.w.logger.LogAttrs(context.Background(), slog.LevelWarn,
 				"batch handler still running past its timeout: it ignores its context; its slot stays taken until it returns",
 				slog.String("queue", b.h.Queue), slog.String("job", b.h.Name), slog.Int("jobs", len(r.items)),
 				slog.Duration("timeout", b.timeout))
+			b.w.metrics.queue(b.h.Queue).overruns.Add(float64(len(r.items)))
 		})
 		defer overrun.Stop()
 	}

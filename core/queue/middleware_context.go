@@ -46,11 +46,12 @@ func (w *Worker) contextMiddleware(next message.HandlerFunc) message.HandlerFunc
 			ctx, cancelT = context.WithTimeoutCause(ctx, timeout, ErrTimeout)
 			defer cancelT()
 			overrun := time.AfterFunc(timeout+overrunGrace, func() {
-				w.metrics.queue(job.Queue).overruns.Inc()
+				// The line first: whoever sees the count finds the line.
 				w.logger.LogAttrs(context.Background(), slog.LevelWarn,
 					"job handler still running past its timeout: it ignores its context; its slot stays taken until it returns",
 					slog.String("queue", job.Queue), slog.String("job", job.Name), slog.String("id", job.ID),
 					slog.Duration("timeout", timeout))
+				w.metrics.queue(job.Queue).overruns.Inc()
 			})
 			defer overrun.Stop()
 		}
