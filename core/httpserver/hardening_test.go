@@ -372,6 +372,84 @@ func TestRateLimitPerCaller(t *testing.T) {
 	}
 }
 
+// callerRoutes are raw routes whose requests name their user in ?as=,
+// and are paced by the server with ?paced=1.
+type callerRoutes struct{ httpserver.RoutesFunc }
+
+func (callerRoutes) RateCaller(c *fiber.Ctx) httpserver.Caller {
+	id, _ := strconv.ParseInt(c.Query("as"), 10, 64)
+	return httpserver.Caller{UserID: id, Paced: c.Query("paced") == "1"}
+}
+
+// Raw routes are limited like declared ones, whatever way they register
+// (route, group, middleware), each request once even where the /api guard
+// limits it too; a CallerRoutes names the user of a request without a
+// bearer token, which then has its own bucket, or a request it paces,
+// which is not counted.
+func TestRateLimitRawRoutes(t *testing.T) {
+	t.Parallel()
+	one, five := 1, 5
+	ok := func(c *fiber.Ctx) error { return c.SendString("ok") }
+	raw := callerRoutes{func(r fiber.Router) {
+		r.Get("/raw", ok)
+		r.Get("/api/v1/raw", ok)
+		r.Group("/grp", func(c *fiber.Ctx) error { return c.Next() }).Get("/x", ok)
+		r.Use("/mw", func(c *fiber.Ctx) error { return c.SendString("mw") })
+	}}
+	get := func(s *testServer, path, tok string) int {
+		req := httptest.NewRequest("GET", path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := s.App().Test(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == 429 {
+			if e := errorOf(t, resp.Body); resp.Header.Get("Retry-After") == "" || e.Code != "rate_limited" {
+				t.Fatalf("%s: 429 without Retry-After or code: %+v", path, e)
+			}
+		}
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/raw", "/grp/x", "/mw", "/raw?as=5"} {
+		s := newHardened(t, httpserver.Config{RateLimit: httpserver.RateLimitConfig{RPS: &one, Burst: &five}}, []httpserver.Routes{raw})
+		limited := 0
+		for range 20 {
+			if get(s, path, "") == 429 {
+				limited++
+			}
+		}
+		if limited < 14 {
+			t.Errorf("%s: %d of 20 requests limited, want at least 14 (burst 5, 1/s)", path, limited)
+		}
+		if path != "/raw" {
+			continue
+		}
+		// The IP is spent: a caller the routes name, or a bearer token, has
+		// its own bucket. A raw route under /api also passes the guard's
+		// limit, and counts once: 5 of 10 pass, not 2 or 3.
+		if st := get(s, "/raw?as=6", ""); st != 200 {
+			t.Errorf("/raw?as=6 after the IP's bucket was spent: %d", st)
+		}
+		for range 10 {
+			if st := get(s, "/raw?paced=1", ""); st != 200 {
+				t.Fatalf("/raw?paced=1 after the IP's bucket was spent: %d", st)
+			}
+		}
+		tok := s.token(t, 7, auth.RoleUser)
+		passed := 0
+		for range 10 {
+			if get(s, "/api/v1/raw", tok) == 200 {
+				passed++
+			}
+		}
+		if passed < 5 || passed > 8 {
+			t.Errorf("/api/v1/raw: %d of 10 passed, want 5 (more if tokens came back meanwhile)", passed)
+		}
+	}
+}
+
 // Writes and admin actions leave one audit line: who, what, target,
 // outcome.
 func TestAuditLines(t *testing.T) {

@@ -152,22 +152,36 @@ func newRateLimiter(l RateLimiter, cfg RateLimitConfig, log *slog.Logger, reg pr
 
 const rateCheckedLocal = "tipbox.ratelimit.checked"
 
-// key is the caller: the user of a valid token, else the client IP.
-func rateKey(c *fiber.Ctx) string {
+// rateKey is the caller: the user of a valid bearer token, else the user
+// a raw route's own credential names (who), else the client IP.
+func rateKey(c *fiber.Ctx, who Caller) string {
 	if p, ok := auth.PrincipalFrom(c); ok {
 		return "user:" + strconv.FormatInt(p.UserID, 10)
+	}
+	if who.UserID > 0 {
+		return "user:" + strconv.FormatInt(who.UserID, 10)
 	}
 	return "ip:" + c.IP()
 }
 
-func (rl *rateLimiter) handler() fiber.Handler {
+// handler is the limit as middleware; caller, when not nil, is a raw
+// route's CallerRoutes.RateCaller.
+func (rl *rateLimiter) handler(caller func(*fiber.Ctx) Caller) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		// Once per request: the /api guard and the route both run it.
+		// Once per request: the /api guard and the route both run it (so
+		// do the middleware and the route of a raw Routes).
 		if done, _ := c.Locals(rateCheckedLocal).(bool); done {
 			return c.Next()
 		}
 		c.Locals(rateCheckedLocal, true)
-		key := rateKey(c)
+		var who Caller
+		if caller != nil {
+			who = caller(c)
+		}
+		if who.Paced {
+			return c.Next()
+		}
+		key := rateKey(c, who)
 		res, err := rl.shared.Allow(c.UserContext(), key)
 		if err != nil {
 			rl.errors.Inc()

@@ -46,13 +46,39 @@ func AsEndpoints(constructor any) fx.Option {
 }
 
 // Routes registers handlers on the app's root router by itself. It is for
-// protocols that authenticate and bound themselves (the websocket upgrade
-// reads ?token= and has its own socket caps); such routes are mounted
-// after every Endpoints route, are not rate limited, and any under /api
-// still pass the default-deny guard (a valid token). A Routes that also
+// protocols that authenticate themselves (the websocket upgrade reads
+// ?token=); such routes are mounted after every Endpoints route, any under
+// /api still pass the default-deny guard (a valid token), and every
+// handler chain they register starts with the rate limit per caller, like
+// an Endpoints route's (a request counts once). A Routes that also
 // implements Endpoints is mounted as Endpoints.
 type Routes interface {
 	RegisterRoutes(r fiber.Router)
+}
+
+// CallerRoutes is a Routes that knows more of its requests than the
+// server does (the server reads only the Authorization header): its
+// routes' rate limit asks RateCaller first.
+type CallerRoutes interface {
+	Routes
+	// RateCaller describes c for the rate limit. It runs before the limit,
+	// on every request: it must cost no more than the route's own check of
+	// c's credential.
+	RateCaller(c *fiber.Ctx) Caller
+}
+
+// Caller is what a CallerRoutes says of a request.
+type Caller struct {
+	// UserID, when positive, is the user the request's own credential
+	// names (a ?token=, a session): without a valid bearer token it is
+	// limited as that user (its bucket shared with the user's /api
+	// requests) rather than by IP.
+	UserID int64
+	// Paced marks a request whose rate the server sets, not the client (a
+	// long poll, answered only when the server has something to send): it
+	// is not counted. Only the route's own state may say so, never
+	// something the request carries alone.
+	Paced bool
 }
 
 // RoutesFunc adapts a function to Routes.

@@ -75,13 +75,15 @@ type Server struct {
 //  4. public Endpoints routes;
 //  5. with WithAuth, a guard on /api: rate limit, then a valid token;
 //  6. the other Endpoints routes;
-//  7. Routes (raw; those that also implement Endpoints are in 4 and 6);
+//  7. Routes (raw; those that also implement Endpoints are in 4 and 6),
+//     each handler chain they register behind the rate limit;
 //  8. 404 for the rest.
 //
 // Each Endpoints route runs, in its own chain: the rate limit per caller,
 // its audit line (writes and role-restricted routes), its Access check,
 // its handler. The limit is on the route, not on a header the client
-// chooses, so nothing a request carries exempts it.
+// chooses, so nothing a request carries exempts it; a request is counted
+// once however many chains it passes (the /api guard, a route).
 func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, gatherer prometheus.Gatherer,
 	checks *health.Registry, routes []Routes, opts ...Option) (*Server, error) {
 	cfg.SetDefaults()
@@ -164,17 +166,17 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 	if o.verifier != nil {
 		app.Use(o.verifier.Identify())
 	}
+	var rl *rateLimiter
 	var limit fiber.Handler
 	if cfg.RateLimit.Enabled() {
 		l := o.limiter
 		if l == nil {
 			l = NewMemoryRateLimiter(*cfg.RateLimit.RPS, *cfg.RateLimit.Burst)
 		}
-		rl, err := newRateLimiter(l, cfg.RateLimit, log, reg, name)
-		if err != nil {
+		if rl, err = newRateLimiter(l, cfg.RateLimit, log, reg, name); err != nil {
 			return nil, err
 		}
-		limit = rl.handler()
+		limit = rl.handler(nil)
 	}
 	app.Use(decompress(cfg.BodyLimit))
 
@@ -194,7 +196,15 @@ func New(name string, cfg Config, log *slog.Logger, reg prometheus.Registerer, g
 		mountOne(app, r, a, limit)
 	}
 	for _, r := range raw {
-		r.RegisterRoutes(app)
+		if rl == nil {
+			r.RegisterRoutes(app)
+			continue
+		}
+		rawLimit := limit
+		if cr, ok := r.(CallerRoutes); ok {
+			rawLimit = rl.handler(cr.RateCaller)
+		}
+		r.RegisterRoutes(limitedRouter{r: app, limit: rawLimit})
 	}
 	app.Use(notFound)
 	return s, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/tipbox/tipbox/core/httpserver"
 	"github.com/tipbox/tipbox/core/realtime"
 	rt "github.com/tipbox/tipbox/core/realtime/realtimetest"
 )
@@ -61,7 +62,9 @@ func BenchmarkHeldSockets(b *testing.B) {
 	}
 	for _, proto := range []string{"ws", "socketio"} {
 		b.Run("proto="+proto, func(b *testing.B) {
-			s := rt.StartServer(b, realtime.Config{MaxSockets: n + 10}, nil, rt.Options{})
+			// Thousands of handshakes from one address: no rate limit.
+			off := 0
+			s := rt.StartServer(b, realtime.Config{MaxSockets: n + 10}, nil, rt.Options{RateLimit: httpserver.RateLimitConfig{RPS: &off}})
 			base, baseRSS := inUse(), rt.RSS()
 			const first = 1_000_000
 			url := s.URL

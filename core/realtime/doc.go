@@ -20,7 +20,9 @@
 // lose the push, never the notification (the inbox has it), and the
 // publisher is never held up.
 //
-// Socket life (see Hub): the upgrade is authenticated (token in
+// Socket life (see Hub): the request passes the server's per-caller HTTP
+// rate limit (the user of its token or Socket.IO session, else its IP: see
+// the handlers' RateCaller), the upgrade is authenticated (token in
 // "Authorization: Bearer" or ?token=), checked against the allowed origins,
 // and the socket is registered before the 101 is sent, so an event
 // published once the client is connected reaches it. One writer goroutine

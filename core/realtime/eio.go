@@ -57,6 +57,20 @@ type eio struct {
 	finished  bool
 }
 
+// rateCaller describes a request of this session for the rate limit (see
+// SocketIOHandler.RateCaller): its user once the Socket.IO connect was
+// accepted; a poll paced when it will wait for the server.
+func (e *eio) rateCaller(poll bool) httpserver.Caller {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var who httpserver.Caller
+	if e.connected {
+		who.UserID = e.s.userID // written before connected was set (under e.mu)
+	}
+	who.Paced = poll && e.transport == "polling" && !e.polling && !e.closed
+	return who
+}
+
 // armPing schedules the next ping: every ping_interval the server sends
 // "2" and expects "3" within pong_timeout, as the handshake announced.
 func (e *eio) armPing() {

@@ -46,8 +46,17 @@ func NewHandler(hub *Hub, v *auth.Verifier, production bool) *Handler {
 	return h
 }
 
-// RegisterRoutes implements httpserver.Routes.
+// RegisterRoutes implements httpserver.Routes. The server puts every
+// upgrade request behind http.rate_limit before handle runs (a refused
+// one is a plain HTTP 429).
 func (h *Handler) RegisterRoutes(r fiber.Router) { r.Get(Path, h.handle) }
+
+// RateCaller implements httpserver.CallerRoutes: an upgrade with a valid
+// token (header or ?token=) is limited as its user.
+func (h *Handler) RateCaller(c *fiber.Ctx) httpserver.Caller {
+	p, _ := authenticate(c, h.auth) // the zero Principal when invalid
+	return httpserver.Caller{UserID: p.UserID}
+}
 
 // handle refuses, in the common error format and before any upgrade: a
 // request that is not a websocket upgrade (426), no or a bad token (401), a
@@ -91,9 +100,29 @@ func (h *Handler) handle(c *fiber.Ctx) error {
 	return nil
 }
 
+// authVerdict is authenticate's answer, kept for the rest of the request
+// (under a key that is not a string: contrib/websocket does not copy it).
+type authVerdict struct {
+	p   auth.Principal
+	err error
+}
+
+type authVerdictKey struct{}
+
 // authenticate reads the token of a socket request (Authorization: Bearer
-// or ?token=; the header wins) and verifies it.
+// or ?token=; the header wins) and verifies it, once per request: the
+// rate limit's RateCaller asks first, and a bad token (which the
+// verifier does not remember) must not cost two verifications.
 func authenticate(c *fiber.Ctx, v *auth.Verifier) (auth.Principal, error) {
+	if a, ok := c.Locals(authVerdictKey{}).(authVerdict); ok {
+		return a.p, a.err
+	}
+	p, err := verifyToken(c, v)
+	c.Locals(authVerdictKey{}, authVerdict{p: p, err: err})
+	return p, err
+}
+
+func verifyToken(c *fiber.Ctx, v *auth.Verifier) (auth.Principal, error) {
 	tok := c.Query("token")
 	if hdr := c.Get(fiber.HeaderAuthorization); hdr != "" {
 		t, err := auth.BearerToken(hdr)

@@ -56,11 +56,51 @@ func NewSocketIOHandler(hub *Hub, v *auth.Verifier, production bool) *SocketIOHa
 	return h
 }
 
-// RegisterRoutes implements httpserver.Routes.
+// RegisterRoutes implements httpserver.Routes. The server puts every
+// request here behind http.rate_limit, like an /api request (handshakes,
+// posts, upgrades, preflights), except the polls RateCaller says are
+// paced by the server.
 func (h *SocketIOHandler) RegisterRoutes(r fiber.Router) {
 	r.Get(SocketIOPath, h.handle)
 	r.Post(SocketIOPath, h.handle)
 	r.Options(SocketIOPath, h.preflight)
+}
+
+// RateCaller implements httpserver.CallerRoutes. A request of a session
+// signed in with the Socket.IO connect is its user's (the sid, random and
+// bound to the session, is its credential), and so is a handshake with a
+// valid token; the rest (a handshake without one, the connect itself) is
+// limited by IP.
+//
+// A poll (GET) of an open polling session with no poll waiting is not
+// counted: the server paces it. It is answered only when the session has
+// something queued, else it waits (up to ping_interval, for a ping); a
+// second poll while one waits closes the session. So polls come as fast
+// as the server has packets for the client, and what puts packets there
+// is counted: the user's own requests, the client's posts (an answer to
+// its ping), or events. Counting them anyway would refuse a client
+// receiving many events (on loopback, a polling client sent 100 events a
+// second polls about 60 times a second, 1000 a second 300 to 350 times,
+// over the default limit in under a second), and a refused poll is a
+// transport error to socket.io-client: it drops the session and
+// reconnects, which costs both sides more than the poll. Polls of an
+// unknown, closed or upgraded session, or overlapping ones, are answered
+// at once without waiting: those are counted.
+func (h *SocketIOHandler) RateCaller(c *fiber.Ctx) httpserver.Caller {
+	if sid := c.Query("sid"); sid != "" {
+		h.mu.Lock()
+		e := h.sessions[sid]
+		h.mu.Unlock()
+		if e == nil {
+			return httpserver.Caller{}
+		}
+		return e.rateCaller(c.Method() == fiber.MethodGet && c.Query("transport") == "polling")
+	}
+	if c.Get(fiber.HeaderAuthorization) == "" && c.Query("token") == "" {
+		return httpserver.Caller{}
+	}
+	p, _ := authenticate(c, h.auth) // the zero Principal when invalid
+	return httpserver.Caller{UserID: p.UserID}
 }
 
 // Engine.IO error answers ({"code","message"} inside the API's error

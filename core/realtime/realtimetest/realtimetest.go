@@ -47,6 +47,9 @@ type Options struct {
 	History realtime.History
 	// Presence, when set, is the hub's presence store.
 	Presence realtime.PresenceStore
+	// RateLimit is the server's http.rate_limit (default: the defaults;
+	// a test that opens hundreds of sockets at once turns it off).
+	RateLimit httpserver.RateLimitConfig
 }
 
 // StartServer starts a real server on 127.0.0.1:0 with a hub configured by
@@ -77,7 +80,7 @@ func StartServer(t testing.TB, cfg realtime.Config, bus realtime.Bus, opts Optio
 	if opts.Presence != nil {
 		hub.SetPresence(opts.Presence)
 	}
-	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0"}, log, reg, reg,
+	srv, err := httpserver.New("test", httpserver.Config{Addr: "127.0.0.1:0", RateLimit: opts.RateLimit}, log, reg, reg,
 		health.NewRegistry(nil, 0), []httpserver.Routes{
 			realtime.NewHandler(hub, v, opts.Production),
 			realtime.NewSocketIOHandler(hub, v, opts.Production),
