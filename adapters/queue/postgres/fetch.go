@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,27 +13,16 @@ import (
 )
 
 // settleOnlySQL settles (sql/settle.sql); fastSQL settles and claims in
-// one statement (sql/fast.sql follows); claimLockedSQL is sql/claim.sql
-// for a queue with a limit, which locks the queue's row.
+// one statement (sql/fast.sql follows), and limitedSQL likewise for a
+// queue with a limit and no groups (sql/limited.sql follows);
+// claimLockedSQL is sql/claim.sql for a queue with a limit, which locks
+// the queue's row.
 var (
 	settleOnlySQL  = settleSQL + "SELECT * FROM st"
 	fastSQL        = settleSQL + fastClaimSQL
+	limitedSQL     = settleSQL + limitedClaimSQL
 	claimLockedSQL = strings.Replace(claimSQL, "/*lock*/", "FOR UPDATE", 1)
-	// settleClaimLockedSQL settles and claims in one statement for a queue
-	// with a limit: sql/claim.sql (the queue's row locked) after
-	// sql/settle.sql, its $3-$8 moved to $10-$15 and its st named qs.
-	settleClaimLockedSQL = settleSQL + afterSettle(claimLockedSQL)
 )
-
-// afterSettle makes a claim statement (sql/claim.sql) the continuation of
-// sql/settle.sql's CTEs.
-func afterSettle(claim string) string {
-	for i := 8; i >= 3; i-- {
-		claim = strings.ReplaceAll(claim, "$"+strconv.Itoa(i), "$"+strconv.Itoa(i+7))
-	}
-	claim = regexp.MustCompile(`\bst\b`).ReplaceAllString(claim, "qs")
-	return strings.Replace(claim, "WITH qs AS", ", qs AS", 1)
-}
 
 // token is a delivery's number, as Fetch set it.
 func token(j *queue.Job) int64 {
@@ -115,8 +103,8 @@ func (b *Backend) trim(ctx context.Context, ex execer, q string, state queue.Sta
 // Fetch settles req.Settle and claims up to req.Max due jobs: in one
 // statement in the common case (no groups, and no dead letter,
 // postponement or grouped job among the settlements: sql/fast.sql, or
-// sql/claim.sql for a queue with a limit), else settling then claiming in
-// one transaction.
+// sql/limited.sql for a queue with a limit), else settling then claiming
+// in one transaction.
 func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.Job, error) {
 	now := b.now()
 	b.mu.Lock()
@@ -145,15 +133,14 @@ func (b *Backend) Fetch(ctx context.Context, req queue.FetchRequest) ([]*queue.J
 		// grouped: the full claim tells (and takes what its rules allow).
 		more, err := b.claim(ctx, b.db, req.Queue, req.Max-len(jobs), now)
 		return append(jobs, more...), err
-	case len(req.Settle) == 0:
-		return b.claim(ctx, b.db, req.Queue, req.Max, now)
 	case req.Max > 0 && limited && !grouped && !slices.ContainsFunc(req.Settle, func(st queue.Settlement) bool {
 		return st.Outcome == queue.Dead || st.Outcome == queue.Postponed || st.Job.Group != ""
 	}):
 		// A limited queue's common case: one statement, as sql/fast.sql
-		// is for the others (its claim does not see the settlements,
-		// which it does not need here).
+		// is for the others (sql/limited.sql).
 		return b.claimAfter(ctx, req.Queue, req.Max, now, b.settleArgs(req.Queue, now, req.Settle))
+	case len(req.Settle) == 0:
+		return b.claim(ctx, b.db, req.Queue, req.Max, now)
 	}
 	var jobs []*queue.Job
 	var freed bool
@@ -193,7 +180,8 @@ func (b *Backend) claim(ctx context.Context, ex execer, q string, n int, now tim
 }
 
 // claimAfter settles (settle: settleArgs) and claims through a limited
-// queue's rules in one statement.
+// queue's rules in one statement (sql/limited.sql); a queue found to have
+// groups then claims through sql/claim.sql.
 func (b *Backend) claimAfter(ctx context.Context, q string, n int, now time.Time, settle []any) ([]*queue.Job, error) {
 	return b.claimWith(ctx, b.db, q, n, now, settle)
 }
@@ -218,7 +206,7 @@ func (b *Backend) claimWith(ctx context.Context, ex execer, q string, n int, now
 	var blocked sql.NullTime
 	args := []any{q, now, n, b.cfg.GroupConcurrency, int64(step), int64(tol), int64(gstep), int64(gtol)}
 	if settle != nil {
-		stmt, args = settleClaimLockedSQL, append(settle, args[2:]...)
+		stmt, args = limitedSQL, append(settle, n, int64(step), int64(tol))
 	}
 	rows, err := ex.QueryContext(ctx, stmt, args...)
 	jobs, err := collect(rows, err, func(r *sql.Rows) (*queue.Job, error) {
@@ -234,6 +222,9 @@ func (b *Backend) claimWith(ctx context.Context, ex execer, q string, n int, now
 	b.mu.Lock() // the next Fetch skips sql/fast.sql while the queue has groups
 	b.wake[q].grouped = grouped
 	b.mu.Unlock()
+	if settle != nil && grouped { // sql/limited.sql took none
+		return b.claim(ctx, ex, q, n, now)
+	}
 	switch {
 	case paused:
 		return nil, queue.ErrPaused

@@ -21,6 +21,8 @@ var (
 	settleSQL string
 	//go:embed sql/fast.sql
 	fastClaimSQL string
+	//go:embed sql/limited.sql
+	limitedClaimSQL string
 	//go:embed sql/claim.sql
 	claimSQL string
 	//go:embed sql/reclaim.sql

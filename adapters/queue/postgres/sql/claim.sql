@@ -25,7 +25,7 @@ WITH st AS MATERIALIZED (
 	FROM tipbox_queue.queues q WHERE q.name = $1 /*lock*/
 ), lim AS (
 	SELECT st.*, CASE WHEN $5::bigint = 0 THEN $3::int
-		ELSE least($3::int, trunc((extract(epoch FROM $2 - st.tat) * 1e9 + $6::bigint) / nullif($5::bigint, 0))::int + 1)
+		ELSE least($3::int, floor((extract(epoch FROM $2 - st.tat) * 1e9 + $6::bigint) / nullif($5::bigint, 0))::int + 1)
 		END AS want
 	FROM st
 ), ok AS (
