@@ -2,6 +2,7 @@ package memory
 
 import (
 	"container/heap"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -444,7 +445,9 @@ func (s *qstate) allowance(want int, now time.Time) (int, time.Time) {
 	if s.tat.Before(now) {
 		s.tat = now
 	}
-	n := min(want, int(float64(now.Add(tol).Sub(s.tat))/float64(step))+1)
+	// Rounded down (not towards zero): a claim a fraction of a slot early
+	// gets nothing.
+	n := min(want, int(math.Floor(float64(now.Add(tol).Sub(s.tat))/float64(step)))+1)
 	if n <= 0 {
 		return 0, s.tat.Add(-tol)
 	}
