@@ -86,18 +86,23 @@ func (u cpuUse) since(start cpuUse, n int) map[string]time.Duration {
 // formatCPU writes per-part CPU as "api 0.61, worker 0.84, … ms (total
 // 2.90 ms)".
 func formatCPU(per map[string]time.Duration) string {
+	return formatCPUIn(per, time.Millisecond, "ms")
+}
+
+// formatCPUIn is formatCPU in another unit ("api 21.3, client 18.0 µs").
+func formatCPUIn(per map[string]time.Duration, unit time.Duration, name string) string {
 	if len(per) == 0 {
 		return "not measured"
 	}
 	var parts []string
 	var total time.Duration
-	for _, name := range cpuParts {
-		if t, ok := per[name]; ok {
-			parts = append(parts, fmt.Sprintf("%s %.2f", name, float64(t.Microseconds())/1000))
+	for _, part := range cpuParts {
+		if t, ok := per[part]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f", part, float64(t)/float64(unit)))
 			total += t
 		}
 	}
-	return fmt.Sprintf("%s ms (total %.2f ms)", strings.Join(parts, ", "), float64(total.Microseconds())/1000)
+	return fmt.Sprintf("%s %s (total %.2f %s)", strings.Join(parts, ", "), name, float64(total)/float64(unit), name)
 }
 
 // procCPU is the user + system CPU time of pid so far (/proc/pid/stat,

@@ -176,6 +176,9 @@ type readResult struct {
 	Ratio                   float64
 	HitShare                float64 // X-Cache: HIT among profile answers
 	HealthReqs, ProfileReqs int
+	// CPU a request of each kind, per part (the API, the worker, Redis,
+	// this client): where the profile read's extra cost lies.
+	HealthCPU, ProfileCPU map[string]time.Duration
 }
 
 // reads drives /healthz and the cached profile GET alternately, rounds
@@ -195,20 +198,32 @@ func (r *rig) reads(seconds float64, rounds, conc int, profileDir string) (readR
 	var hLat, pLat []time.Duration
 	var hTime, pTime time.Duration
 	var hits int
-	for round := range rounds {
-		n, lat, took, _, err := r.hammer(seconds, conc, func(int) (string, string) { return r.d.base + "/healthz", "" })
-		if err != nil {
-			return res, err
-		}
-		res.HealthReqs += n
-		hLat, hTime = append(hLat, lat...), hTime+took
+	var hCPU, pCPU map[string]time.Duration
+	// profile takes a CPU profile of the API during the first round's run
+	// of one kind.
+	profile := func(round int, file string) *sync.WaitGroup {
 		var prof sync.WaitGroup
 		if profileDir != "" && round == 0 {
 			prof.Go(func() {
 				fetchProfile(r.d.apiAdmin+"/debug/pprof/profile?seconds="+strconv.Itoa(max(1, int(seconds))),
-					filepath.Join(profileDir, r.d.profile+"-api-reads.pprof"))
+					filepath.Join(profileDir, r.d.profile+"-api-"+file+".pprof"))
 			})
 		}
+		return &prof
+	}
+	for round := range rounds {
+		prof := profile(round, "healthz")
+		c0 := r.d.cpu()
+		n, lat, took, _, err := r.hammer(seconds, conc, func(int) (string, string) { return r.d.base + "/healthz", "" })
+		if err != nil {
+			return res, err
+		}
+		hCPU = addCPU(hCPU, r.d.cpu().since(c0, 1))
+		prof.Wait()
+		res.HealthReqs += n
+		hLat, hTime = append(hLat, lat...), hTime+took
+		prof = profile(round, "reads")
+		c0 = r.d.cpu()
 		n, lat, took, h, err := r.hammer(seconds, conc, func(i int) (string, string) {
 			u := i % len(r.users)
 			return r.profileURL(u), r.tokens[u]
@@ -216,6 +231,7 @@ func (r *rig) reads(seconds float64, rounds, conc int, profileDir string) (readR
 		if err != nil {
 			return res, err
 		}
+		pCPU = addCPU(pCPU, r.d.cpu().since(c0, 1))
 		prof.Wait()
 		res.ProfileReqs += n
 		hits += h
@@ -226,7 +242,31 @@ func (r *rig) reads(seconds float64, rounds, conc int, profileDir string) (readR
 	res.HealthP99, res.ProfileP99 = pct(hLat, 99), pct(pLat, 99)
 	res.Ratio = res.ProfileRPS / res.HealthRPS
 	res.HitShare = float64(hits) / float64(res.ProfileReqs)
+	res.HealthCPU, res.ProfileCPU = perRequest(hCPU, res.HealthReqs), perRequest(pCPU, res.ProfileReqs)
 	return res, nil
+}
+
+// addCPU adds the CPU of one run to a sum.
+func addCPU(sum, run map[string]time.Duration) map[string]time.Duration {
+	if sum == nil {
+		sum = map[string]time.Duration{}
+	}
+	for k, v := range run {
+		sum[k] += v
+	}
+	return sum
+}
+
+// perRequest divides summed CPU by the requests it served.
+func perRequest(sum map[string]time.Duration, n int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	if n <= 0 {
+		return out
+	}
+	for k, v := range sum {
+		out[k] = v / time.Duration(n)
+	}
+	return out
 }
 
 func (r *rig) profileURL(i int) string {

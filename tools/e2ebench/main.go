@@ -102,7 +102,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.PostgresDSN, "postgres", envOr("TIPBOX_TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
 		"PostgreSQL admin DSN (a database of the run is created there)")
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level of the programs")
-	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first profile read round, the analytics run and the paced push runs (with execution traces; analytics also saves the Redis commands sent)")
+	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first read round (the API, /healthz and the profile read apart), the analytics run and the paced push runs (with execution traces; analytics also saves the Redis commands sent)")
 	fs.StringVar(&o.SeriesDir, "series", "", "directory for one file per paced push run: each grant's send time, grant → frame and POST latency (ms)")
 	fs.IntVar(&o.EventProfile, "events-pprof-seconds", 3, "with -pprof: seconds profiled from the first analytics POST")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
@@ -238,7 +238,8 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 			return res, err
 		}
 		res.Reads = &rr
-		progress("reads: healthz %.0f/s, profile %.0f/s (%.0f %%)", rr.HealthRPS, rr.ProfileRPS, 100*rr.Ratio)
+		progress("reads: healthz %.0f/s, profile %.0f/s (%.0f %%); CPU a request: healthz %s; profile %s", rr.HealthRPS, rr.ProfileRPS, 100*rr.Ratio,
+			formatCPUIn(rr.HealthCPU, time.Microsecond, "µs"), formatCPUIn(rr.ProfileCPU, time.Microsecond, "µs"))
 	}
 	if only["analytics"] && ctx.Err() == nil {
 		ar, err := r.analytics(o.Events, o.EventConns, o.ProfileDir, o.EventProfile)

@@ -30,8 +30,9 @@ func report(w io.Writer, o options, results []profileResult) {
 		p := r.Profile
 		if x := r.Reads; x != nil {
 			goal := map[string]float64{"embedded": 0.9, "redis": 0.6, "tiered": 0.9}[p]
-			row(p, "cached profile GET vs /healthz", fmt.Sprintf("%.0f vs %.0f req/s = **%.0f %%** (p99 %s vs %s; %.0f %% X-Cache HIT)",
-				x.ProfileRPS, x.HealthRPS, 100*x.Ratio, ms(x.ProfileP99), ms(x.HealthP99), 100*x.HitShare),
+			row(p, "cached profile GET vs /healthz", fmt.Sprintf("%.0f vs %.0f req/s = **%.0f %%** (p99 %s vs %s; %.0f %% X-Cache HIT); CPU a read: %s; a /healthz: %s",
+				x.ProfileRPS, x.HealthRPS, 100*x.Ratio, ms(x.ProfileP99), ms(x.HealthP99), 100*x.HitShare,
+				formatCPUIn(x.ProfileCPU, time.Microsecond, "µs"), formatCPUIn(x.HealthCPU, time.Microsecond, "µs")),
 				fmt.Sprintf("≥ %.0f %%", 100*goal), b(x.Ratio >= goal))
 		}
 		if x := r.Analytics; x != nil {
