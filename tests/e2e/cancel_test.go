@@ -44,9 +44,13 @@ func TestCancelledEmailsAcrossProcesses(t *testing.T) {
 	cancel := func(it item) {
 		t.Helper()
 		job := api.BaseURL + "/api/v1/admin/queues/emails/jobs/email-" + it.ID
-		if r := e2e.Do(t, "GET", job, admin, ""); r.Status != 200 || !strings.Contains(string(r.Body), `"state":"delayed"`) {
-			t.Fatalf("email job: %d %s", r.Status, r.Body)
-		}
+		// The inbox shows the delivery pending as the notification is
+		// stored; its channel job is enqueued just after.
+		var r e2e.Response
+		testenv.Eventually(t, 10*time.Second, func() bool {
+			r = e2e.Do(t, "GET", job, admin, "")
+			return r.Status == 200 && strings.Contains(string(r.Body), `"state":"delayed"`)
+		}, "email job: %v", testenv.Later(func() any { return fmt.Sprintf("%d %s", r.Status, r.Body) }))
 		if r := e2e.Do(t, "POST", job+"/cancel", admin, ""); r.Status/100 != 2 {
 			t.Fatalf("cancel: %d %s", r.Status, r.Body)
 		}
