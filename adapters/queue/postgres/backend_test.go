@@ -55,6 +55,18 @@ func openBackend(t testing.TB, db *database.DB, cfg queue.Config, obs queue.Obse
 	return b
 }
 
+// openClient opens a backend for cfg on a fresh database and a client of
+// it.
+func openClient(t testing.TB, cfg queue.Config) (*Backend, *queue.Client) {
+	t.Helper()
+	b := openBackend(t, openDB(t), cfg, nil)
+	client, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, client
+}
+
 func TestSemantics(t *testing.T) {
 	t.Parallel()
 	queuetest.Run(t, queuetest.Harness{

@@ -17,11 +17,7 @@ import (
 func TestClaimTakesOldestOfEachClass(t *testing.T) {
 	t.Parallel()
 	cfg := queuetest.Config()
-	b := openBackend(t, openDB(t), cfg, nil)
-	client, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, client := openClient(t, cfg)
 	ctx := context.Background()
 	names := map[string]string{}
 	enqueue := func(n string, opts ...queue.Option) {

@@ -17,11 +17,7 @@ func TestHeldGroupWait(t *testing.T) {
 	t.Parallel()
 	cfg := queuetest.Config()
 	cfg.GroupConcurrency = 1
-	b := openBackend(t, openDB(t), cfg, nil)
-	client, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, client := openClient(t, cfg)
 	ctx := context.Background()
 	enqueue := func(grp string, n int) {
 		for i := range n {

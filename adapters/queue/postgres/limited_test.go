@@ -20,11 +20,7 @@ func TestLimitedFetch(t *testing.T) {
 	t.Parallel()
 	cfg := queuetest.Config()
 	cfg.Limits = []string{"jobs=100/1h"}
-	b := openBackend(t, openDB(t), cfg, nil)
-	client, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, client := openClient(t, cfg)
 	admin := queue.NewAdmin(cfg, b)
 	ctx := context.Background()
 	names := map[string]string{} // job ID → name
@@ -140,11 +136,7 @@ func TestLimitedFetchGroups(t *testing.T) {
 	t.Parallel()
 	cfg := queuetest.Config()
 	cfg.Limits = []string{"jobs=100/1h"}
-	b := openBackend(t, openDB(t), cfg, nil)
-	client, err := queue.NewClient(cfg, b, queuetest.Logger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, client := openClient(t, cfg)
 	ctx := context.Background()
 	testenv.Eventually(t, 5*time.Second, func() bool {
 		b.mu.Lock()
