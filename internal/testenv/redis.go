@@ -83,6 +83,22 @@ func (s *RedisServer) Kill() {
 	s.cmd = nil
 }
 
+// Freeze stops the server with SIGSTOP: its connections stay open and
+// every command waits, as behind a network partition that drops nothing.
+// Thaw undoes it; the test's cleanup kills a frozen server too.
+func (s *RedisServer) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server (SIGCONT).
+func (s *RedisServer) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *RedisServer) signal(sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(sig)
+	}
+}
+
 // Start restarts a killed server on the same port (empty: nothing persists).
 func (s *RedisServer) Start() {
 	s.t.Helper()

@@ -1,11 +1,18 @@
 package e2e_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/tipbox/tipbox/internal/e2e"
 	"github.com/tipbox/tipbox/internal/testenv"
@@ -74,19 +81,94 @@ func TestCacheRedisDiesDuringReadLoad(t *testing.T) {
 	t.Logf("X-Cache counts during the run: %v", statuses)
 }
 
-// Two API instances with the tiered cache on one Redis: an update through
-// one is seen through the other on its next read.
+// Two API instances on one Redis, each keeping the entries it read in
+// process: with the tiered cache (its own L1, invalidated over pub/sub) and
+// with the redis driver's client-side cache (the redis profile's setting,
+// invalidated by Redis itself). An update through one instance is seen
+// through the other within 100 ms.
 func TestTieredCacheAcrossInstances(t *testing.T) {
 	t.Parallel()
+	testCacheAcrossInstances(t, "TIPBOX_CACHE_DRIVER=tiered")
+}
+
+func TestClientCacheAcrossInstances(t *testing.T) {
+	t.Parallel()
+	rs := testCacheAcrossInstances(t, "TIPBOX_CACHE_DRIVER=redis", "TIPBOX_CACHE_REDIS_CLIENT_CACHE_ENTRIES=10000")
+	// A change made in Redis by another program (redis-cli, a script) is
+	// seen too: Redis tells every connection that read the key.
+	c := goredis.NewClient(&goredis.Options{Addr: rs.redis.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	key := fmt.Sprintf("user:%d:profile", rs.id)
+	raw, err := c.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatalf("the profile's cache entry: %v", err)
+	}
+	edited := bytes.Replace(raw, []byte(`"bio":"third"`), []byte(`"bio":"edited in redis"`), 1)
+	if bytes.Equal(edited, raw) {
+		t.Fatalf("entry %s has no bio third", raw)
+	}
+	// A hit costs no round trip: 100 reads through each instance send
+	// (almost) no GET to Redis.
+	gets := func() int {
+		t.Helper()
+		info, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_get:calls=")
+		if !ok {
+			return 0
+		}
+		n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		return n
+	}
+	before := gets()
+	for _, inst := range []string{rs.a, rs.b} {
+		for range 100 {
+			if r := e2e.Do(t, "GET", profileURL(inst, rs.id), rs.tok, ""); r.Header.Get("X-Cache") != "HIT" {
+				t.Fatalf("%s: X-Cache %s before the edit", inst, r.Header.Get("X-Cache"))
+			}
+		}
+	}
+	if n := gets() - before; n > 10 {
+		t.Fatalf("200 cached reads sent %d GETs to Redis", n)
+	}
+	if err := c.Set(ctx, key, edited, time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	seenWithin(t, []string{rs.a, rs.b}, rs.id, rs.tok, "edited in redis")
+	if err := c.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted there: each instance drops its copy and reads the database
+	// (the first read refills Redis, which the other may then hit).
+	seenWithin(t, []string{rs.a, rs.b}, rs.id, rs.tok, "third")
+}
+
+// acrossInstances is what testCacheAcrossInstances leaves for more checks.
+type acrossInstances struct {
+	redis *testenv.RedisServer
+	a, b  string // the instances' base URLs
+	id    int64
+	tok   string
+}
+
+func testCacheAcrossInstances(t *testing.T, cacheEnv ...string) acrossInstances {
 	rs := testenv.StartRedis(t)
 	db := "file:" + filepath.Join(t.TempDir(), "shared.db")
-	env := []string{"TIPBOX_CACHE_DRIVER=tiered", "REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_DATABASE_DSN=" + db}
+	env := append([]string{
+		"REDIS_URL=redis://" + rs.Addr() + "/0", "TIPBOX_DATABASE_DSN=" + db,
+		// The polls below send requests back to back; a 429 is not what
+		// these tests are about.
+		"TIPBOX_HTTP_RATE_LIMIT_RPS=0",
+	}, cacheEnv...)
 	a := e2e.StartAPI(t, env)
 	b := e2e.StartAPI(t, env)
 	admin := e2e.Token(t, 1, "admin")
 	id := createUser(t, a.BaseURL, admin, "twoinst")
 	tok := e2e.Token(t, id, "")
-	for range 2 { // fill both instances' L1
+	for range 2 { // fill both instances' in-process copies
 		e2e.Do(t, "GET", profileURL(a.BaseURL, id), tok, "")
 		e2e.Do(t, "GET", profileURL(b.BaseURL, id), tok, "")
 	}
@@ -97,15 +179,23 @@ func TestTieredCacheAcrossInstances(t *testing.T) {
 		if r := e2e.Do(t, "PATCH", profileURL(a.BaseURL, id), tok, `{"bio":"`+bio+`"}`); r.Status != 200 {
 			t.Fatalf("patch %d: %d %s", i, r.Status, r.Body)
 		}
-		// The eviction is a Redis pub/sub message; it must land within 100 ms.
+		seenWithin(t, []string{b.BaseURL}, id, tok, bio)
+	}
+	return acrossInstances{redis: rs, a: a.BaseURL, b: b.BaseURL, id: id, tok: tok}
+}
+
+// seenWithin fails unless every instance answers bio within 100 ms.
+func seenWithin(t *testing.T, instances []string, id int64, tok, bio string) {
+	t.Helper()
+	for _, inst := range instances {
 		deadline := time.Now().Add(100 * time.Millisecond)
 		for {
-			r := e2e.Do(t, "GET", profileURL(b.BaseURL, id), tok, "")
+			r := e2e.Do(t, "GET", profileURL(inst, id), tok, "")
 			if field(t, r.Body, "bio") == bio {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("instance B still serves bio %q 100ms after the update to %q", field(t, r.Body, "bio"), bio)
+				t.Fatalf("%s still serves bio %q 100ms after the change to %q", inst, field(t, r.Body, "bio"), bio)
 			}
 		}
 	}

@@ -223,8 +223,8 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 		if profile == "tiered" {
 			d.env = append(d.env, "TIPBOX_CACHE_DRIVER=tiered")
 		} else {
-			// The redis profile as it is asked for: plain Redis cache, even
-			// if configs/redis.yaml names another.
+			// The redis profile as it is asked for: the redis driver as
+			// configs/redis.yaml sets it up, even if the file names another.
 			d.env = append(d.env, "TIPBOX_CACHE_DRIVER=redis")
 		}
 		d.db, err = sql.Open("pgx", dsn)

@@ -41,12 +41,20 @@ type Config struct {
 	// instance, redis-cli, an expiry) once Redis' invalidation reaches this
 	// one. 0 (the default) turns it off. Single-node Redis only.
 	ClientCacheEntries int `yaml:"client_cache_entries"`
+	// ClientCacheTTL is the longest an entry is served in process after it
+	// was read from Redis (default 10s). Invalidations keep entries fresh;
+	// this bounds what a connection that has stopped carrying them (Redis
+	// frozen, a partition that drops nothing) can leave served.
+	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
 }
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
 	if c.Timeout == 0 {
 		c.Timeout = 500 * time.Millisecond
+	}
+	if c.ClientCacheTTL == 0 {
+		c.ClientCacheTTL = 10 * time.Second
 	}
 }
 
@@ -57,6 +65,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientCacheEntries < 0 {
 		return fmt.Errorf("client_cache_entries: %d must not be negative", c.ClientCacheEntries)
+	}
+	if c.ClientCacheTTL < 0 {
+		return fmt.Errorf("client_cache_ttl: %s must be > 0", c.ClientCacheTTL)
 	}
 	return nil
 }
@@ -87,7 +98,10 @@ func New(cfg Config, conn redisconn.Config) (*Store, error) {
 	opts := []redisconn.Option{redisconn.FailFast()}
 	var local *goredis.LocalCache
 	if cfg.ClientCacheEntries > 0 && conn.Mode() == "single" {
-		local = goredis.NewLocalCache(goredis.CacheConfig{MaxEntries: cfg.ClientCacheEntries})
+		local = goredis.NewLocalCache(goredis.CacheConfig{
+			MaxEntries:   cfg.ClientCacheEntries,
+			MaxStaleness: cfg.ClientCacheTTL,
+		})
 		opts = append(opts, redisconn.ClientSideCache(local))
 	}
 	client, err := redisconn.NewClient(conn, opts...)
