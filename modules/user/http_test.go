@@ -116,12 +116,13 @@ func newRequestCtx() *fasthttp.RequestCtx {
 // BenchmarkReadPath is the server's CPU per request for the routes the
 // end-to-end reads figure compares: /healthz, and the cached profile read
 // by its own user and by another user (who gets it without the email),
-// over each cache driver: memory (the embedded profile), tiered (an L1 hit)
-// and redis (one round trip to a redis-server of the benchmark's own, on
-// loopback, and its reply decoded).
+// over each cache driver: memory (the embedded profile), tiered (an L1 hit),
+// redis (one round trip to a redis-server of the benchmark's own, on
+// loopback) and redis-tracking (the redis profile's setting: a hit on the
+// client-side cache, no round trip).
 // go test -run '^$' -bench ReadPath -count 6 ./modules/user/
 func BenchmarkReadPath(b *testing.B) {
-	for _, driver := range []string{"memory", "tiered", "redis"} {
+	for _, driver := range []string{"memory", "tiered", "redis", "redis-tracking"} {
 		b.Run(driver, func(b *testing.B) { benchReadPath(b, benchStore(b, driver)) })
 	}
 }
@@ -145,6 +146,8 @@ func benchStore(b *testing.B, driver string) cache.Store {
 		s = ts
 	case "redis":
 		s, err = rediscache.New(rediscache.Config{}, conn)
+	case "redis-tracking":
+		s, err = rediscache.New(rediscache.Config{ClientCacheEntries: 10000}, conn)
 	}
 	if err != nil {
 		b.Fatal(err)
