@@ -106,7 +106,14 @@ func ClientSideCache(c *redis.LocalCache) Option {
 // cfg files the Redis key key in its cache (go-redis namespaces it by
 // database and ACL user), for LocalCache.DeleteByRedisKey.
 func LocalKey(cfg Config, key string) string {
-	db, user := cfg.DB, cfg.Username
+	db, user := Database(cfg)
+	return strconv.Itoa(db) + "\x00" + strconv.Itoa(len(user)) + ":" + user + "\x00" + key
+}
+
+// Database is the database number and ACL user a client built for cfg
+// uses: the db and username keys, else what redis.url names.
+func Database(cfg Config) (db int, user string) {
+	db, user = cfg.DB, cfg.Username
 	if cfg.URL != "" {
 		if opt, err := redis.ParseURL(cfg.URL); err == nil {
 			if db == 0 {
@@ -117,7 +124,7 @@ func LocalKey(cfg Config, key string) string {
 			}
 		}
 	}
-	return strconv.Itoa(db) + "\x00" + strconv.Itoa(len(user)) + ":" + user + "\x00" + key
+	return db, user
 }
 
 // FailFast makes a client give up on a dead server at once: one dial

@@ -243,3 +243,28 @@ func TestClientCacheTTLBoundsAnUnconfirmedCopy(t *testing.T) {
 		t.Fatalf("kept copy served %s after it was read, client_cache_ttl %s", age, cfg.ClientCacheTTL)
 	}
 }
+
+// go-redis keeps a client-side cache for a single node's database 0 only;
+// the store asks for none elsewhere (and every read is a round trip).
+func TestClientCacheOnlyOnDatabaseZero(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	for _, tc := range []struct {
+		conn redisconn.Config
+		want bool
+	}{
+		{redisconn.Config{URL: "redis://" + addr + "/0"}, true},
+		{redisconn.Config{URL: "redis://" + addr + "/3"}, false},
+		{redisconn.Config{URL: "redis://" + addr, DB: 2}, false},
+		{redisconn.Config{Addrs: []string{addr, addr}}, false}, // Cluster
+	} {
+		s, err := New(clientCacheOn(""), tc.conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.local != nil; got != tc.want {
+			t.Errorf("%+v: client cache %v, want %v", tc.conn, got, tc.want)
+		}
+		_ = s.Close()
+	}
+}

@@ -39,7 +39,7 @@ type Config struct {
 	// on one costs no round trip; a write through this store drops its own
 	// copy before it returns, and a write from any other client (another
 	// instance, redis-cli, an expiry) once Redis' invalidation reaches this
-	// one. 0 (the default) turns it off. Single-node Redis only.
+	// one. 0 (the default) turns it off. Single-node Redis, database 0, only.
 	ClientCacheEntries int `yaml:"client_cache_entries"`
 	// ClientCacheTTL is the longest an entry is served in process after it
 	// was read from Redis (default 10s). Invalidations keep entries fresh;
@@ -97,7 +97,10 @@ func New(cfg Config, conn redisconn.Config) (*Store, error) {
 	// go-redis' dial retries.
 	opts := []redisconn.Option{redisconn.FailFast()}
 	var local *goredis.LocalCache
-	if cfg.ClientCacheEntries > 0 && conn.Mode() == "single" {
+	// go-redis keeps a client-side cache for a single node's database 0
+	// only; elsewhere every read is a round trip, and the store keeps no
+	// cache to forget its writes from.
+	if db, _ := redisconn.Database(conn); cfg.ClientCacheEntries > 0 && conn.Mode() == "single" && db == 0 {
 		local = goredis.NewLocalCache(goredis.CacheConfig{
 			MaxEntries:   cfg.ClientCacheEntries,
 			MaxStaleness: cfg.ClientCacheTTL,
@@ -290,7 +293,8 @@ func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver
 	return cache.Driver{Name: "redis", Open: func(context.Context) (cache.Store, error) {
 		s, err := New(cfg, conn)
 		if err == nil {
-			log.Info("redis cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix)
+			log.Info("redis cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix,
+				"client_cache", s.local != nil)
 		}
 		return s, err
 	}}
