@@ -63,8 +63,9 @@ func TestRedisProfileKeepsEntriesInProcess(t *testing.T) {
 		if env != nil {
 			want = 0
 		}
-		if c.ClientCacheEntries != want || c.ClientCacheTTL != 10*time.Second {
-			t.Errorf("env %v: client_cache_entries %d, client_cache_ttl %s; want %d, 10s", env, c.ClientCacheEntries, c.ClientCacheTTL, want)
+		if c.ClientCacheEntries != want || c.ClientCacheTTL != 10*time.Second || c.ClientCacheSweep != 20*time.Millisecond {
+			t.Errorf("env %v: client_cache_entries %d, client_cache_ttl %s, client_cache_sweep %s; want %d, 10s, 20ms",
+				env, c.ClientCacheEntries, c.ClientCacheTTL, c.ClientCacheSweep, want)
 		}
 	}
 }

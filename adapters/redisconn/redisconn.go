@@ -90,6 +90,7 @@ type options struct {
 	dialRetries int
 	maxRetries  int
 	local       *redis.LocalCache
+	sweep       time.Duration
 }
 
 // ClientSideCache makes a single-node client keep the replies of read
@@ -97,9 +98,10 @@ type options struct {
 // the key changed (RESP3 client tracking: an invalidation pushed on the
 // connection that read it). A reply may be served stale until its
 // invalidation arrives; the caller holds c to drop its own copies when it
-// writes (LocalKey). Sentinel and Cluster clients ignore it.
-func ClientSideCache(c *redis.LocalCache) Option {
-	return func(o *options) { o.local = c }
+// writes (LocalKey). go-redis reads the invalidations of idle connections
+// every sweep (its default when 0). Sentinel and Cluster clients ignore it.
+func ClientSideCache(c *redis.LocalCache, sweep time.Duration) Option {
+	return func(o *options) { o.local, o.sweep = c, sweep }
 }
 
 // LocalKey is the name under which a client built with ClientSideCache for
@@ -168,6 +170,9 @@ func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 		if o.local != nil {
 			opt.Protocol = 3
 			opt.ClientSideCache = o.local
+			// Only the sweep is read from this config: the cache itself is
+			// o.local, which takes precedence over it.
+			opt.ClientSideCacheConfig = &redis.ClientSideCacheConfig{DrainInterval: o.sweep}
 		}
 		return redis.NewClient(opt), nil
 	case "sentinel":

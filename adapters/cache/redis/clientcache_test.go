@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -266,5 +267,20 @@ func TestClientCacheOnlyOnDatabaseZero(t *testing.T) {
 			t.Errorf("%+v: client cache %v, want %v", tc.conn, got, tc.want)
 		}
 		_ = s.Close()
+	}
+}
+
+// Invalid client cache settings stop the store with an error naming the key.
+func TestClientCacheConfigErrors(t *testing.T) {
+	t.Parallel()
+	conn := redisconn.Config{URL: "redis://" + testenv.RedisAddr(t) + "/0"}
+	for key, cfg := range map[string]Config{
+		"client_cache_entries": {ClientCacheEntries: -1},
+		"client_cache_ttl":     {ClientCacheEntries: 10, ClientCacheTTL: -time.Second},
+		"client_cache_sweep":   {ClientCacheEntries: 10, ClientCacheSweep: time.Microsecond},
+	} {
+		if _, err := New(cfg, conn); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: New = %v, want an error naming it", key, err)
+		}
 	}
 }

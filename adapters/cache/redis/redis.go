@@ -46,6 +46,14 @@ type Config struct {
 	// this bounds what a connection that has stopped carrying them (Redis
 	// frozen, a partition that drops nothing) can leave served.
 	ClientCacheTTL time.Duration `yaml:"client_cache_ttl"`
+	// ClientCacheSweep is how often go-redis reads Redis' invalidations
+	// off the connections no command is using (default 20ms, at least
+	// 1ms): on a busy connection they are read with the next reply, on an
+	// idle one they wait for the sweep. So it bounds how long another
+	// writer's change can go unseen, and costs CPU while the process is
+	// idle (each sweep wakes a goroutine and polls every idle connection;
+	// docs/decisions/0028).
+	ClientCacheSweep time.Duration `yaml:"client_cache_sweep"`
 }
 
 // SetDefaults fills unset fields.
@@ -55,6 +63,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ClientCacheTTL == 0 {
 		c.ClientCacheTTL = 10 * time.Second
+	}
+	if c.ClientCacheSweep == 0 {
+		c.ClientCacheSweep = 20 * time.Millisecond
 	}
 }
 
@@ -68,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.ClientCacheTTL < 0 {
 		return fmt.Errorf("client_cache_ttl: %s must be > 0", c.ClientCacheTTL)
+	}
+	if c.ClientCacheSweep < time.Millisecond {
+		return fmt.Errorf("client_cache_sweep: %s must be at least 1ms", c.ClientCacheSweep)
 	}
 	return nil
 }
@@ -105,7 +119,7 @@ func New(cfg Config, conn redisconn.Config) (*Store, error) {
 			MaxEntries:   cfg.ClientCacheEntries,
 			MaxStaleness: cfg.ClientCacheTTL,
 		})
-		opts = append(opts, redisconn.ClientSideCache(local))
+		opts = append(opts, redisconn.ClientSideCache(local, cfg.ClientCacheSweep))
 	}
 	client, err := redisconn.NewClient(conn, opts...)
 	if err != nil {
