@@ -50,7 +50,11 @@ func Open(_ context.Context, cfg database.Config, log *slog.Logger) (*database.D
 			return nil, err
 		}
 	}
-	db := sql.OpenDB(connector{dsn: info.dsn, drv: &sqlite.Driver{}, gate: &writeGate{wait: gateWait}})
+	conn := connector{dsn: info.dsn, drv: &sqlite.Driver{}, gate: &writeGate{wait: gateWait}}
+	if info.checkpointer {
+		conn.ckpt = newCheckpointer(conn.open, conn.gate, log)
+	}
+	db := sql.OpenDB(conn)
 	conns := max(4, runtime.NumCPU())
 	if info.memory {
 		conns = 1
