@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 )
@@ -13,6 +14,9 @@ import (
 // before the checkpointer copies the WAL into the database file: SQLite's
 // own wal_autocheckpoint default.
 const checkpointPages = 1000
+
+// checkpointRetry is the pause after a checkpoint that failed.
+const checkpointRetry = time.Second
 
 // checkpointer copies a pool's WAL into the database file on a connection
 // of its own, so that no commit of the pool does it.
@@ -104,12 +108,20 @@ func (c *checkpointer) run(ctx context.Context) {
 			err = c.checkpoint(ctx, conn)
 		}
 		if err != nil && ctx.Err() == nil {
-			// The pages stay counted: the next commit wakes it again.
-			c.pages.Add(checkpointPages)
-			c.log.Warn("database: sqlite WAL checkpoint failed", "err", err)
+			c.log.Warn("database: sqlite WAL checkpoint failed; retrying in a second", "err", err)
 			if conn != nil {
 				_ = conn.Close()
 				conn = nil
+			}
+			// The pages stay counted: the first write after the pause wakes
+			// it again.
+			c.pages.Add(checkpointPages)
+			t := time.NewTimer(checkpointRetry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
 			}
 		}
 	}
