@@ -12,12 +12,14 @@ import (
 // busy_timeout makes a writer wait for the write lock instead of failing
 // with SQLITE_BUSY; WAL lets readers run while one writer writes; NORMAL
 // sync is safe with WAL (a power loss may lose the last commits, never
-// corrupt); foreign keys are off by default in SQLite.
+// corrupt); foreign keys are off by default in SQLite; no commit
+// checkpoints the WAL (the pool's checkpointer does, checkpoint.go).
 var defaultPragmas = []struct{ name, value string }{
 	{"busy_timeout", "5000"},
 	{"journal_mode", "WAL"},
 	{"foreign_keys", "1"},
 	{"synchronous", "NORMAL"},
+	{"wal_autocheckpoint", "0"},
 }
 
 // dsnInfo is what Open needs to know about a DSN beyond handing it on.
@@ -25,6 +27,9 @@ type dsnInfo struct {
 	dsn    string // with the defaults added
 	path   string // file path, "" for an in-memory database
 	memory bool
+	// checkpointer: the pool checkpoints the WAL itself (a file database
+	// whose DSN leaves wal_autocheckpoint alone).
+	checkpointer bool
 }
 
 // parseDSN adds the default pragmas and _txlock=immediate to dsn.
@@ -79,6 +84,7 @@ func parseDSN(dsn string) (dsnInfo, error) {
 	info.memory = p == "" || p == ":memory:" || q.Get("mode") == "memory" || q.Get("vfs") == "memdb"
 	if !info.memory {
 		info.path = p
+		info.checkpointer = !set["wal_autocheckpoint"]
 	}
 	return info, nil
 }

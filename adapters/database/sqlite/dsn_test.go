@@ -7,7 +7,7 @@ import (
 
 func TestParseDSN(t *testing.T) {
 	t.Parallel()
-	all := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	all := "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate"
 	for _, tc := range []struct {
 		in, dsn, path string
 		memory        bool
@@ -20,7 +20,7 @@ func TestParseDSN(t *testing.T) {
 		{"file:t?mode=memory&cache=shared", "file:t?mode=memory&cache=shared&" + all, "", true},
 		{ // pragmas the DSN sets are kept and not repeated; the rest are added
 			"file:x.db?_pragma=BUSY_TIMEOUT(100)&_pragma=journal_mode=DELETE&_txlock=exclusive",
-			"file:x.db?_pragma=BUSY_TIMEOUT(100)&_pragma=journal_mode=DELETE&_txlock=exclusive&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)",
+			"file:x.db?_pragma=BUSY_TIMEOUT(100)&_pragma=journal_mode=DELETE&_txlock=exclusive&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(0)",
 			"x.db", false,
 		},
 	} {

@@ -100,6 +100,7 @@ type gatedConn struct {
 	gate  *writeGate
 	inTx  bool
 	stmts *stmtCache
+	ckpt  *checkpointer // nil: SQLite checkpoints by itself
 }
 
 var (
@@ -116,7 +117,7 @@ var (
 // needs (modernc.org/sqlite has them all).
 var errNoContextAPI = errors.New("sqlite: driver connection without the context API")
 
-func newGatedConn(c driver.Conn, gate *writeGate) (driver.Conn, error) {
+func newGatedConn(c driver.Conn, gate *writeGate, ckpt *checkpointer) (driver.Conn, error) {
 	cc, ok := c.(interface {
 		driver.Conn
 		driver.ConnBeginTx
@@ -128,7 +129,18 @@ func newGatedConn(c driver.Conn, gate *writeGate) (driver.Conn, error) {
 		_ = c.Close()
 		return nil, errNoContextAPI
 	}
-	return &gatedConn{conn: cc, gate: gate, stmts: newStmtCache()}, nil
+	return &gatedConn{conn: cc, gate: gate, stmts: newStmtCache(), ckpt: ckpt}, nil
+}
+
+// wrote tells the checkpointer what the write that just ended added to
+// the WAL. It runs on the connection's goroutine, after the gate is left.
+func (c *gatedConn) wrote() {
+	if c.ckpt == nil {
+		return
+	}
+	if n := pagesWritten(c.conn); n > 0 {
+		c.ckpt.wrote(n)
+	}
 }
 
 func (c *gatedConn) Prepare(query string) (driver.Stmt, error) { return c.conn.Prepare(query) }
@@ -182,8 +194,10 @@ func (c *gatedConn) ExecContext(ctx context.Context, query string, args []driver
 	if err != nil {
 		return nil, err
 	}
-	defer c.gate.leave(held)
-	return c.stmts.exec(ctx, c.conn, query, args)
+	res, err := c.stmts.exec(ctx, c.conn, query, args)
+	c.gate.leave(held)
+	c.wrote()
+	return res, err
 }
 
 func (c *gatedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -199,7 +213,7 @@ func (c *gatedConn) QueryContext(ctx context.Context, query string, args []drive
 		c.gate.leave(held)
 		return nil, err
 	}
-	return &gatedRows{Rows: rows, gate: c.gate, held: held}, nil
+	return &gatedRows{Rows: rows, c: c, held: held}, nil
 }
 
 func (c *gatedConn) Ping(ctx context.Context) error {
@@ -244,19 +258,21 @@ func (t *gatedTx) end() {
 	t.c.inTx = false
 	t.c.gate.leave(t.held)
 	t.held = false
+	t.c.wrote()
 }
 
 // gatedRows gives the gate back when the rows are closed (database/sql
 // closes them on every path, Scan of a QueryRow included).
 type gatedRows struct {
 	driver.Rows
-	gate *writeGate
+	c    *gatedConn
 	held bool
 }
 
 func (r *gatedRows) Close() error {
 	err := r.Rows.Close()
-	r.gate.leave(r.held)
+	r.c.gate.leave(r.held)
 	r.held = false
+	r.c.wrote()
 	return err
 }

@@ -6,7 +6,9 @@
 // (_txlock=immediate) or statement start. The writers of one pool queue for
 // it in Go first (writeGate, gate.go); against other processes on the file
 // they wait up to busy_timeout (5 s by default) inside SQLite, so
-// concurrent writers queue instead of failing with SQLITE_BUSY. Since every read-write transaction takes the write lock at
+// concurrent writers queue instead of failing with SQLITE_BUSY. No commit
+// checkpoints the WAL: the pool's checkpointer does, on a connection of
+// its own (checkpoint.go). Since every read-write transaction takes the write lock at
 // BEGIN, a transaction that only reads should be begun with
 // sql.TxOptions{ReadOnly: true} (a plain BEGIN) so it does not queue behind
 // writers; a single query needs no transaction at all.
@@ -50,7 +52,11 @@ func Open(_ context.Context, cfg database.Config, log *slog.Logger) (*database.D
 			return nil, err
 		}
 	}
-	db := sql.OpenDB(connector{dsn: info.dsn, drv: &sqlite.Driver{}, gate: &writeGate{wait: gateWait}})
+	conn := connector{dsn: info.dsn, drv: &sqlite.Driver{}, gate: &writeGate{wait: gateWait}}
+	if info.checkpointer {
+		conn.ckpt = newCheckpointer(conn.open, conn.gate, log)
+	}
+	db := sql.OpenDB(conn)
 	conns := max(4, runtime.NumCPU())
 	if info.memory {
 		conns = 1
