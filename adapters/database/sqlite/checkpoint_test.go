@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,16 +14,7 @@ import (
 func TestPoolCommitsDoNotCheckpoint(t *testing.T) {
 	t.Parallel()
 	db := open(t, "file:"+filepath.Join(t.TempDir(), "ckpt.db"))
-	conns := make([]*sql.Conn, 3)
-	for i := range conns {
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
-	}
-	for i, c := range conns {
+	for i, c := range holdConns(t, db.DB, 3) {
 		var n int
 		if err := c.QueryRowContext(t.Context(), "PRAGMA wal_autocheckpoint").Scan(&n); err != nil {
 			t.Fatal(err)

@@ -40,16 +40,7 @@ func TestOpenCreatesDirectoryAndSetsPragmas(t *testing.T) {
 	}
 	// Every pooled connection has the pragmas, not just the first one: hold
 	// several connections at once and ask each.
-	conns := make([]*sql.Conn, 3)
-	for i := range conns {
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		conns[i] = c
-	}
-	for i, c := range conns {
+	for i, c := range holdConns(t, db.DB, 3) {
 		for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1"} {
 			var got string
 			if err := c.QueryRowContext(t.Context(), "PRAGMA "+pragma).Scan(&got); err != nil {
@@ -252,4 +243,20 @@ func BenchmarkConcurrentWrites(b *testing.B) {
 	b.ReportMetric(float64(all[len(all)/2])/1e3, "p50-µs")
 	b.ReportMetric(float64(all[len(all)*99/100])/1e3, "p99-µs")
 	b.ReportMetric(float64(all[len(all)-1])/1e3, "max-µs")
+}
+
+// holdConns takes n connections of db's pool at once (so they are n
+// different ones), given back when the test ends.
+func holdConns(t *testing.T, db *sql.DB, n int) []*sql.Conn {
+	t.Helper()
+	conns := make([]*sql.Conn, n)
+	for i := range conns {
+		c, err := db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns[i] = c
+	}
+	return conns
 }
