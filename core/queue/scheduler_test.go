@@ -197,3 +197,58 @@ func TestSchedulerNewScheduleMakesNoEarlierTick(t *testing.T) {
 		t.Fatalf("first tick %s, the schedule was put at %s", ticks[0].Format(time.StampMilli), putAt.Format(time.StampMilli))
 	}
 }
+
+// slowLoadStore stalls the first reading of the schedules, as a store
+// answering slowly while a process starts does.
+type slowLoadStore struct {
+	*slowTickStore
+	stall time.Duration
+	once  sync.Once
+}
+
+func (s *slowLoadStore) Schedules(ctx context.Context, q string) ([]queue.Schedule, error) {
+	s.once.Do(func() { time.Sleep(s.stall) })
+	return s.slowTickStore.Schedules(ctx, q)
+}
+
+// catch_up_once makes one job for the latest tick missed while no process
+// ran: the last one before this process started, even when its first
+// reading of the schedules comes back after the next tick was due (that
+// tick is the running process's own, made anyway).
+func TestSchedulerCatchUpIsTheTickBeforeTheStart(t *testing.T) {
+	t.Parallel()
+	cfg, down := newSchedulerStore(t)
+	store := &slowLoadStore{slowTickStore: &slowTickStore{Scheduling: down.Scheduling}, stall: 1200 * time.Millisecond}
+	ctx := t.Context()
+	sc := queue.Schedule{ID: "c", Queue: "q", Name: "c", Every: queue.Duration(time.Second), Missed: queue.MissedCatchUpOnce}
+	if err := down.PutSchedule(ctx, "q", sc); err != nil {
+		t.Fatal(err)
+	}
+	// Start 200 ms into a second, so that the stalled first reading ends
+	// after the next second's tick.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1200 * time.Millisecond)))
+	// A tick made 5 s ago, as by a process that ran then.
+	old := time.Now().Truncate(time.Second).Add(-5 * time.Second)
+	j := &queue.Job{ID: sc.TickID(old), Queue: "q", Name: "c", Payload: []byte("null"), State: queue.StateWaiting,
+		Attempt: 1, MaxAttempts: 1, EnqueuedAt: old, RunAt: old}
+	if _, err := down.EnqueueTick(ctx, "q", "c", old, queue.NewRecord{Job: j, Unique: true}); err != nil {
+		t.Fatal(err)
+	}
+	s := queue.NewScheduler(cfg, store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	started := time.Now()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	missed := started.Truncate(time.Second)
+	var ticks []time.Time
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		ticks = slices.Clone(store.ticks)
+		return len(ticks) >= 2
+	}, "ticks %v", testenv.Later(func() any { return ticks }))
+	if !slices.ContainsFunc(ticks, missed.Equal) {
+		t.Fatalf("started at %s: ticks %v, none for the missed %s", started.Format(time.StampMilli), ticks, missed.Format(time.StampMilli))
+	}
+}
