@@ -117,6 +117,19 @@ func (s *slowTickStore) EnqueueTick(ctx context.Context, q, id string, tick time
 	return s.Scheduling.EnqueueTick(ctx, q, id, tick, nr)
 }
 
+// waitTicks waits for at least n ticks asked for and returns them all.
+func (s *slowTickStore) waitTicks(t *testing.T, n int) []time.Time {
+	t.Helper()
+	var ticks []time.Time
+	testenv.Eventually(t, 5*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		ticks = slices.Clone(s.ticks)
+		return len(ticks) >= n
+	}, "ticks %v", testenv.Later(func() any { return ticks }))
+	return ticks
+}
+
 // A process that runs but falls behind (its store answered one tick
 // slowly) still makes the ticks that came due meanwhile: skip is for ticks
 // due while no process ran, not for a late one.
@@ -186,13 +199,7 @@ func TestSchedulerNewScheduleMakesNoEarlierTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Changed()
-	var ticks []time.Time
-	testenv.Eventually(t, 5*time.Second, func() bool {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		ticks = slices.Clone(store.ticks)
-		return len(ticks) >= 2
-	}, "ticks %v", testenv.Later(func() any { return ticks }))
+	ticks := store.waitTicks(t, 2)
 	if ticks[0].Before(putAt.Truncate(time.Second)) {
 		t.Fatalf("first tick %s, the schedule was put at %s", ticks[0].Format(time.StampMilli), putAt.Format(time.StampMilli))
 	}
@@ -241,13 +248,7 @@ func TestSchedulerCatchUpIsTheTickBeforeTheStart(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Stop(context.Background()) })
 	missed := started.Truncate(time.Second)
-	var ticks []time.Time
-	testenv.Eventually(t, 5*time.Second, func() bool {
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		ticks = slices.Clone(store.ticks)
-		return len(ticks) >= 2
-	}, "ticks %v", testenv.Later(func() any { return ticks }))
+	ticks := store.waitTicks(t, 2)
 	if !slices.ContainsFunc(ticks, missed.Equal) {
 		t.Fatalf("started at %s: ticks %v, none for the missed %s", started.Format(time.StampMilli), ticks, missed.Format(time.StampMilli))
 	}
