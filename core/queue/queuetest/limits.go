@@ -240,6 +240,35 @@ func testQueueLimit(t *testing.T, h Harness) {
 	}
 }
 
+// testLimitBurst: at 100/1h a slot comes every 36 s with a burst of 10:
+// ten jobs start at once and an eleventh, asked for a fraction of a slot
+// early, waits (the allowance rounds down, also when it is negative).
+func testLimitBurst(t *testing.T, h Harness) {
+	cfg := Config()
+	cfg.Limits = []string{"jobs=100/1h"}
+	e := NewEnv(t, h, cfg)
+	ctx := context.Background()
+	jobs := make([]queue.NewJob, 20)
+	for i := range jobs {
+		jobs[i] = queue.NewJob{Name: "j", Payload: i}
+	}
+	if _, err := e.Client.EnqueueBulk(ctx, "jobs", jobs); err != nil {
+		t.Fatal(err)
+	}
+	started := 0
+	for range 3 {
+		got, err := e.Backend.Fetch(ctx, queue.FetchRequest{Queue: "jobs", Consumer: "t", Max: 20})
+		var held *queue.HeldError
+		if err != nil && !errors.As(err, &held) {
+			t.Fatal(err)
+		}
+		started += len(got)
+	}
+	if started != 10 {
+		t.Fatalf("%d jobs started at 100/1h, want the burst of 10", started)
+	}
+}
+
 // testGroupLimit: queue.group_limit spaces each group's starts: 10/s per
 // group, two groups, for a second.
 func testGroupLimit(t *testing.T, h Harness) {

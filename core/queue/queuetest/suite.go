@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"RetryPolicy", testRetryPolicy, false},
 		{"RateLimited", testRateLimited, false},
 		{"QueueLimit", testQueueLimit, false},
+		{"LimitBurst", testLimitBurst, false},
 		{"GroupLimit", testGroupLimit, false},
 		{"Schedules", testSchedules, false},
 		{"Batch", testBatch, false},
