@@ -86,87 +86,162 @@ func (s *Store) Grant(ctx context.Context, userID, badgeID int64, enqueue func(t
 // grant is Grant that also returns the notification payload, for the
 // caller to enqueue at once when it went to the outbox.
 func (s *Store) grant(ctx context.Context, userID, badgeID int64, enqueue func(tx *sql.Tx, jobID string, payload []byte) error) (Grant, json.RawMessage, error) {
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	g := Grant{UserID: userID, BadgeID: badgeID, GrantedAt: now}
-	if enqueue == nil && s.db.Dialect.Name() == "postgres" {
-		return s.grantStatement(ctx, g)
-	}
-	var payload []byte
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `SELECT name, icon FROM badges WHERE id = $1`, badgeID).Scan(&g.BadgeName, &g.BadgeIcon)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrBadgeNotFound
-		}
+	g := Grant{UserID: userID, BadgeID: badgeID, GrantedAt: time.Now().UTC().Truncate(time.Microsecond)}
+	if enqueue == nil {
+		res, err := s.grantMany(ctx, []Grant{g})
 		if err != nil {
-			return err
-		}
-		// ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL
-		// (a failed INSERT would abort it); no row back means granted before.
-		res, err := tx.ExecContext(ctx, `INSERT INTO user_badges (user_id, badge_id, granted_at) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, badge_id) DO NOTHING`, userID, badgeID, now.UnixMicro())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrAlreadyGranted
-		}
-		payload, err = json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: userID, BadgeID: badgeID,
-			BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: now})
-		if err != nil {
-			return err
-		}
-		if enqueue != nil {
-			return enqueue(tx, JobID(userID, badgeID), payload)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO gamification_outbox (job_id, payload, created_at) VALUES ($1, $2, $3)`,
-			JobID(userID, badgeID), string(payload), now.UnixMicro())
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, ErrBadgeNotFound) || errors.Is(err, ErrAlreadyGranted) {
 			return Grant{}, nil, err
 		}
-		return Grant{}, nil, fmt.Errorf("gamification: grant: %w", err)
+		return res[0].grant, res[0].payload, res[0].err
 	}
-	return g, payload, nil
-}
-
-// grantSQL is a grant with its outbox row in one PostgreSQL statement: a
-// statement is atomic on its own, so the grant costs one round trip where
-// the transaction costs five (BEGIN, the badge, two INSERTs, COMMIT). The
-// outbox payload is built by the statement and returned, so the queue gets
-// the very bytes the outbox holds. No row: no such badge; a NULL payload:
-// granted before.
-const grantSQL = `WITH b AS (SELECT id, name, icon FROM badges WHERE id = $2),
-	g AS (INSERT INTO user_badges (user_id, badge_id, granted_at)
-		SELECT $1, id, $3 FROM b ON CONFLICT (user_id, badge_id) DO NOTHING RETURNING badge_id),
-	o AS (INSERT INTO gamification_outbox (job_id, payload, created_at)
-		SELECT $4, json_build_object('type', $5::text, 'userId', $1::bigint, 'badgeId', b.id,
-			'badgeName', b.name, 'badgeIcon', b.icon, 'grantedAt', $6::text)::text, $3
-		FROM g JOIN b ON b.id = g.badge_id RETURNING payload)
-	SELECT b.name, b.icon, (SELECT payload FROM o) FROM b`
-
-// grantStatement is grant on PostgreSQL with no queue in the transaction.
-func (s *Store) grantStatement(ctx context.Context, g Grant) (Grant, json.RawMessage, error) {
-	// grantedAt as encoding/json writes a time.Time (RFC 3339, UTC here).
-	at, err := g.GrantedAt.MarshalText()
-	if err != nil {
-		return Grant{}, nil, err
-	}
-	var payload sql.NullString
-	err = s.db.QueryRowContext(ctx, grantSQL, g.UserID, g.BadgeID, g.GrantedAt.UnixMicro(),
-		JobID(g.UserID, g.BadgeID), NewBadgeJob, string(at)).Scan(&g.BadgeName, &g.BadgeIcon, &payload)
+	var r grantResult
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = grantInTx(ctx, tx, g, enqueue)
+		return err
+	})
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Grant{}, nil, ErrBadgeNotFound
+	case errors.Is(err, ErrBadgeNotFound) || errors.Is(err, ErrAlreadyGranted):
+		return Grant{}, nil, err
 	case err != nil:
 		return Grant{}, nil, fmt.Errorf("gamification: grant: %w", err)
-	case !payload.Valid:
-		return Grant{}, nil, ErrAlreadyGranted
 	}
-	return g, json.RawMessage(payload.String), nil
+	return r.grant, r.payload, nil
+}
+
+// grantInTx writes g in tx with its notification: the job, through
+// enqueue when it is set, else an outbox row. ErrBadgeNotFound and
+// ErrAlreadyGranted come back both in the result and as the error, and
+// leave tx usable: nothing was written for g.
+func grantInTx(ctx context.Context, tx *sql.Tx, g Grant, enqueue func(tx *sql.Tx, jobID string, payload []byte) error) (grantResult, error) {
+	err := tx.QueryRowContext(ctx, `SELECT name, icon FROM badges WHERE id = $1`, g.BadgeID).Scan(&g.BadgeName, &g.BadgeIcon)
+	if errors.Is(err, sql.ErrNoRows) {
+		return grantResult{err: ErrBadgeNotFound}, ErrBadgeNotFound
+	}
+	if err != nil {
+		return grantResult{}, err
+	}
+	// ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL
+	// (a failed INSERT would abort it); no row back means granted before.
+	res, err := tx.ExecContext(ctx, `INSERT INTO user_badges (user_id, badge_id, granted_at) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, badge_id) DO NOTHING`, g.UserID, g.BadgeID, g.GrantedAt.UnixMicro())
+	if err != nil {
+		return grantResult{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return grantResult{}, err
+	} else if n == 0 {
+		return grantResult{err: ErrAlreadyGranted}, ErrAlreadyGranted
+	}
+	payload, err := json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: g.UserID, BadgeID: g.BadgeID,
+		BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: g.GrantedAt})
+	if err != nil {
+		return grantResult{}, err
+	}
+	if enqueue != nil {
+		err = enqueue(tx, JobID(g.UserID, g.BadgeID), payload)
+	} else {
+		_, err = tx.ExecContext(ctx, `INSERT INTO gamification_outbox (job_id, payload, created_at) VALUES ($1, $2, $3)`,
+			JobID(g.UserID, g.BadgeID), string(payload), g.GrantedAt.UnixMicro())
+	}
+	if err != nil {
+		return grantResult{}, err
+	}
+	return grantResult{grant: g, payload: payload}, nil
+}
+
+// grantsSQL is a batch of grants with their outbox rows in one PostgreSQL
+// statement: a statement is atomic on its own, so the batch costs one
+// round trip and one commit where a transaction per grant costs five round
+// trips each (BEGIN, the badge, two INSERTs, COMMIT). The outbox payloads
+// are built by the statement and returned, so the queue gets the very
+// bytes the outbox holds. One row back per grant whose badge exists
+// (matched by ord, the grant's place in the batch); a NULL payload:
+// granted before. The grants are inserted in key order, so two batches
+// running at once wait on each other's rows, never deadlock.
+const grantsSQL = `WITH r AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[])
+		WITH ORDINALITY AS r(user_id, badge_id, granted_at, job_id, granted_text, ord)),
+	b AS (SELECT r.ord, r.user_id, r.granted_at, r.job_id, r.granted_text, badges.id, badges.name, badges.icon
+		FROM r JOIN badges ON badges.id = r.badge_id),
+	g AS (INSERT INTO user_badges (user_id, badge_id, granted_at)
+		SELECT user_id, id, granted_at FROM b ORDER BY user_id, id
+		ON CONFLICT (user_id, badge_id) DO NOTHING RETURNING user_id, badge_id),
+	o AS (INSERT INTO gamification_outbox (job_id, payload, created_at)
+		SELECT b.job_id, json_build_object('type', $6::text, 'userId', b.user_id, 'badgeId', b.id,
+			'badgeName', b.name, 'badgeIcon', b.icon, 'grantedAt', b.granted_text)::text, b.granted_at
+		FROM g JOIN b ON b.user_id = g.user_id AND b.id = g.badge_id ORDER BY b.job_id RETURNING job_id, payload)
+	SELECT b.ord, b.name, b.icon, o.payload FROM b LEFT JOIN o ON o.job_id = b.job_id`
+
+// grantMany commits the grants, each with its outbox row, in one statement
+// (PostgreSQL) or one transaction (SQLite), and returns one result per
+// grant, in order: the grant with its payload, ErrBadgeNotFound or
+// ErrAlreadyGranted. The grants must be of distinct (user, badge) pairs.
+// An error fails the whole batch: nothing of it was committed.
+func (s *Store) grantMany(ctx context.Context, gs []Grant) ([]grantResult, error) {
+	if s.db.Dialect.Name() == "postgres" {
+		return s.grantStatement(ctx, gs)
+	}
+	out := make([]grantResult, len(gs))
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for i, g := range gs {
+			r, err := grantInTx(ctx, tx, g, nil)
+			if err != nil && !errors.Is(err, ErrBadgeNotFound) && !errors.Is(err, ErrAlreadyGranted) {
+				return err
+			}
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gamification: grant: %w", err)
+	}
+	return out, nil
+}
+
+// grantStatement is grantMany on PostgreSQL.
+func (s *Store) grantStatement(ctx context.Context, gs []Grant) ([]grantResult, error) {
+	users, badges, at := make([]int64, len(gs)), make([]int64, len(gs)), make([]int64, len(gs))
+	jobs, atText := make([]string, len(gs)), make([]string, len(gs))
+	for i, g := range gs {
+		// grantedAt as encoding/json writes a time.Time (RFC 3339, UTC here).
+		t, err := g.GrantedAt.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		users[i], badges[i], at[i] = g.UserID, g.BadgeID, g.GrantedAt.UnixMicro()
+		jobs[i], atText[i] = JobID(g.UserID, g.BadgeID), string(t)
+	}
+	rows, err := s.db.QueryContext(ctx, grantsSQL, users, badges, at, jobs, atText, NewBadgeJob)
+	if err != nil {
+		return nil, fmt.Errorf("gamification: grant: %w", err)
+	}
+	defer rows.Close()
+	out := make([]grantResult, len(gs))
+	for i := range out {
+		out[i].err = ErrBadgeNotFound // unless the badge's row comes back
+	}
+	for rows.Next() {
+		var ord int64
+		var name, icon string
+		var payload sql.NullString
+		if err := rows.Scan(&ord, &name, &icon, &payload); err != nil {
+			return nil, fmt.Errorf("gamification: grant: %w", err)
+		}
+		if ord < 1 || ord > int64(len(gs)) {
+			return nil, fmt.Errorf("gamification: grant: row %d of a batch of %d", ord, len(gs))
+		}
+		g := gs[ord-1]
+		g.BadgeName, g.BadgeIcon = name, icon
+		if !payload.Valid {
+			out[ord-1] = grantResult{err: ErrAlreadyGranted}
+			continue
+		}
+		out[ord-1] = grantResult{grant: g, payload: json.RawMessage(payload.String)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("gamification: grant: %w", err)
+	}
+	return out, nil
 }
 
 // outboxRow is a notification not yet handed to the queue.

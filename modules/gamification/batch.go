@@ -1,0 +1,152 @@
+package gamification
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"time"
+)
+
+// grantResult is the outcome of one grant of a batch: the grant and its
+// notification payload, or ErrBadgeNotFound, ErrAlreadyGranted or the
+// batch's database error.
+type grantResult struct {
+	grant   Grant
+	payload json.RawMessage
+	err     error
+}
+
+// grantCall is a grant waiting for, or carried by, a batch.
+type grantCall struct {
+	ctx  context.Context
+	g    Grant
+	done chan struct{} // closed once res is set
+	res  grantResult
+}
+
+// batchTimeout bounds a batch's statement. A batch carries many callers'
+// grants, so it runs on none of their contexts: a caller that gives up
+// does not abort the others' commit.
+const batchTimeout = 10 * time.Second
+
+// grantBatcher commits concurrent grants together (group commit). A grant
+// that arrives while fewer than maxInFlight batches are running goes at
+// once, alone: when grants do not overlap, batching adds no wait. One that
+// arrives while maxInFlight batches run waits, with every grant arriving
+// meanwhile, and the first batch to finish sends them all in one
+// statement (PostgreSQL) or one transaction (SQLite), up to maxBatch. So
+// under load the round trip and the commit are paid once per batch, and
+// the batches grow as the database slows down. Safe for concurrent use.
+type grantBatcher struct {
+	commit      func(ctx context.Context, gs []Grant) ([]grantResult, error)
+	maxInFlight int
+	maxBatch    int
+
+	// beforeCommit, when set (tests only), runs before each batch's commit.
+	beforeCommit func([]Grant)
+
+	mu       sync.Mutex
+	inFlight int
+	waiting  []*grantCall
+	batches  int64 // batches committed, for tests
+}
+
+// grant commits g in a batch and returns its result. A grant still
+// waiting when ctx ends leaves the queue and returns ctx's error, never
+// granted; once its batch is sent, it waits for the commit (bounded by
+// batchTimeout) so that the caller learns whether the grant was made.
+func (b *grantBatcher) grant(ctx context.Context, g Grant) (Grant, json.RawMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return Grant{}, nil, err
+	}
+	c := &grantCall{ctx: ctx, g: g, done: make(chan struct{})}
+	b.mu.Lock()
+	if b.inFlight < b.maxInFlight {
+		b.inFlight++
+		b.mu.Unlock()
+		b.run([]*grantCall{c})
+		return c.res.grant, c.res.payload, c.res.err
+	}
+	b.waiting = append(b.waiting, c)
+	b.mu.Unlock()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		b.mu.Lock()
+		if i := slices.Index(b.waiting, c); i >= 0 {
+			b.waiting = slices.Delete(b.waiting, i, i+1)
+			b.mu.Unlock()
+			return Grant{}, nil, ctx.Err()
+		}
+		b.mu.Unlock()
+		<-c.done
+	}
+	return c.res.grant, c.res.payload, c.res.err
+}
+
+// run commits calls, then hands the in-flight slot to the grants that
+// waited meanwhile (in a goroutine of their own, so that this caller
+// returns now) or gives it back.
+func (b *grantBatcher) run(calls []*grantCall) {
+	b.exec(calls)
+	b.mu.Lock()
+	next := b.take()
+	if len(next) == 0 {
+		b.inFlight--
+	}
+	b.mu.Unlock()
+	if len(next) > 0 {
+		go b.run(next)
+	}
+}
+
+// take removes up to maxBatch waiting calls, oldest first. A second grant
+// of a (user, badge) pair already in the batch stays for the next one, so
+// that it gets ErrAlreadyGranted from the first's commit. b.mu is held.
+func (b *grantBatcher) take() []*grantCall {
+	if len(b.waiting) == 0 {
+		return nil
+	}
+	type pair struct{ user, badge int64 }
+	seen := make(map[pair]bool, min(len(b.waiting), b.maxBatch))
+	var out []*grantCall
+	rest := b.waiting[:0]
+	for _, c := range b.waiting {
+		p := pair{c.g.UserID, c.g.BadgeID}
+		if len(out) == b.maxBatch || seen[p] {
+			rest = append(rest, c)
+			continue
+		}
+		seen[p] = true
+		out = append(out, c)
+	}
+	clear(b.waiting[len(rest):])
+	b.waiting = rest
+	return out
+}
+
+// exec commits one batch and sets each call's result.
+func (b *grantBatcher) exec(calls []*grantCall) {
+	gs := make([]Grant, len(calls))
+	for i, c := range calls {
+		gs[i] = c.g
+	}
+	if b.beforeCommit != nil {
+		b.beforeCommit(gs)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
+	res, err := b.commit(ctx, gs)
+	cancel()
+	b.mu.Lock()
+	b.batches++
+	b.mu.Unlock()
+	for i, c := range calls {
+		if err != nil {
+			c.res = grantResult{err: err}
+		} else {
+			c.res = res[i]
+		}
+		close(c.done)
+	}
+}
