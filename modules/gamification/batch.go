@@ -3,6 +3,8 @@ package gamification
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -135,9 +137,7 @@ func (b *grantBatcher) exec(calls []*grantCall) {
 	if b.beforeCommit != nil {
 		b.beforeCommit(gs)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(calls[0].ctx), batchTimeout)
-	res, err := b.commit(ctx, gs)
-	cancel()
+	res, err := b.commitSafely(calls[0].ctx, gs)
 	b.mu.Lock()
 	b.batches++
 	b.mu.Unlock()
@@ -149,4 +149,22 @@ func (b *grantBatcher) exec(calls []*grantCall) {
 		}
 		close(c.done)
 	}
+}
+
+// commitSafely runs the commit on its own deadline. A panic in it becomes
+// the batch's error: the callers get an answer and the in-flight slot is
+// given back, where a panic would leave every later grant waiting.
+func (b *grantBatcher) commitSafely(parent context.Context, gs []Grant) (res []grantResult, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			res, err = nil, fmt.Errorf("gamification: grant batch panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), batchTimeout)
+	defer cancel()
+	res, err = b.commit(ctx, gs)
+	if err == nil && len(res) != len(gs) {
+		err = fmt.Errorf("gamification: grant batch of %d got %d results", len(gs), len(res))
+	}
+	return res, err
 }

@@ -1,0 +1,83 @@
+package gamification
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tipbox/tipbox/internal/testenv"
+)
+
+// A commit that fails or panics fails its own batch only: every caller in
+// it gets the error, and the next grants are committed as usual (the
+// in-flight slot was given back).
+func TestFailedBatchReleasesItsSlot(t *testing.T) {
+	t.Parallel()
+	errDown := errors.New("database down")
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	b := &grantBatcher{maxInFlight: 1, maxBatch: 128}
+	b.commit = func(_ context.Context, gs []Grant) ([]grantResult, error) {
+		out := make([]grantResult, len(gs))
+		for i, g := range gs {
+			switch g.UserID {
+			case 1: // holds the slot while the others queue
+				started <- struct{}{}
+				<-release
+			case 2:
+				return nil, errDown
+			case 3:
+				panic("driver bug")
+			}
+			out[i] = grantResult{grant: g}
+		}
+		return out, nil
+	}
+	ctx := t.Context()
+	first := make(chan error, 1)
+	go func() { _, _, err := b.grant(ctx, Grant{UserID: 1, BadgeID: 1}); first <- err }()
+	<-started
+
+	// Users 2 and 4 wait together: their batch fails as one.
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for _, u := range []int64{2, 4} {
+		wg.Go(func() { _, _, errs[u] = b.grant(ctx, Grant{UserID: u, BadgeID: 1}) })
+	}
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.waiting) == 2
+	}, "two grants waiting for a batch")
+	close(release)
+	wg.Wait()
+	if err := <-first; err != nil {
+		t.Fatalf("holding grant: %v", err)
+	}
+	if !errors.Is(errs[2], errDown) || !errors.Is(errs[4], errDown) {
+		t.Fatalf("batch with a failed commit: %v, %v", errs[2], errs[4])
+	}
+
+	// A panicking commit is the batch's error, not a stuck slot.
+	if _, _, err := b.grant(ctx, Grant{UserID: 3, BadgeID: 1}); err == nil || !strings.Contains(err.Error(), "driver bug") {
+		t.Fatalf("panicking commit: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _, err := b.grant(ctx, Grant{UserID: 5, BadgeID: 1}); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("grant after the failed batches: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a grant after a failed batch never committed: the slot was not given back")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inFlight != 0 || len(b.waiting) != 0 {
+		t.Fatalf("in flight %d, waiting %d after all grants returned", b.inFlight, len(b.waiting))
+	}
+}
