@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -80,19 +81,39 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func start(name, dir, bin string, env []string, args ...string) (*proc, error) {
+// start runs bin in dir. Its output is kept in memory (shown when it
+// exits early) and, when logFile is set, also written there.
+func start(name, dir, bin, logFile string, env []string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
+	var w io.Writer = out
+	var file *os.File
+	if logFile != "" {
+		f, err := os.Create(logFile)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		file, w = f, io.MultiWriter(out, f)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	// The programs die with the tool, whatever ends it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
+		if file != nil {
+			file.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
+	go func() {
+		_ = cmd.Wait() // returns once the output is copied
+		if file != nil {
+			file.Close()
+		}
+		close(p.done)
+	}()
 	return p, nil
 }
 
@@ -159,6 +180,7 @@ type deployOptions struct {
 	PostgresDSN string // admin DSN; a database of its own is created there
 	LogLevel    string
 	Extra       []string // more TIPBOX_ variables for every program
+	LogDir      string   // each program's output, as <profile>-<program>.log ("": kept in memory only)
 }
 
 // deploy starts profile ("embedded", "redis", "tiered": the redis profile
@@ -237,7 +259,7 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 		return nil, err
 	}
 	d.env = append(d.env, o.Extra...)
-	d.api, err = start("api", dir, filepath.Join(bin, "api"), d.env, d.args...)
+	d.api, err = start("api", dir, filepath.Join(bin, "api"), logFile(o.LogDir, profile, "api"), d.env, d.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +272,8 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 			return nil, err
 		}
 		d.workAdmin = "http://" + wa
-		d.worker, err = start("worker", dir, filepath.Join(bin, "worker"), append(d.env, "TIPBOX_WORKER_ADMIN_ADDR="+wa), d.args...)
+		d.worker, err = start("worker", dir, filepath.Join(bin, "worker"), logFile(o.LogDir, profile, "worker"),
+			append(d.env, "TIPBOX_WORKER_ADMIN_ADDR="+wa), d.args...)
 		if err != nil {
 			return nil, err
 		}
@@ -260,6 +283,14 @@ func deploy(ctx context.Context, profile, bin string, o deployOptions) (*deploym
 	}
 	ok = true
 	return d, nil
+}
+
+// logFile is the file of a program's output under dir ("": none).
+func logFile(dir, profile, program string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, profile+"-"+program+".log")
 }
 
 // token runs `api token` with the deployment's environment.

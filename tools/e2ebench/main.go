@@ -61,6 +61,7 @@ type options struct {
 	LogLevel     string
 	ProfileDir   string
 	SeriesDir    string // per-grant latencies of the paced push runs
+	LogDir       string // each program's output, one file per profile and program
 	EventProfile int    // seconds of the analytics phase profiled
 	Extra        []string
 	BinDir       string // prebuilt binaries; empty: build them
@@ -104,6 +105,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.LogLevel, "log-level", "warn", "log level of the programs")
 	fs.StringVar(&o.ProfileDir, "pprof", "", "directory for CPU profiles of the programs during the first read round (the API, /healthz and the profile read apart), the analytics run and the paced push runs (with execution traces; analytics also saves the Redis commands sent)")
 	fs.StringVar(&o.SeriesDir, "series", "", "directory for one file per paced push run: each grant's send time, grant → frame and POST latency (ms)")
+	fs.StringVar(&o.LogDir, "logs", "", "directory for each program's output (stdout and stderr; e.g. with -log-level info or -env GODEBUG=gctrace=1), one file per profile and program")
 	fs.IntVar(&o.EventProfile, "events-pprof-seconds", 3, "with -pprof: seconds profiled from the first analytics POST")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with prebuilt api and worker (default: build them)")
@@ -178,9 +180,11 @@ func run(ctx context.Context, o options, w io.Writer) error {
 		}
 		bin = dir
 	}
-	if o.ProfileDir != "" {
-		if err := os.MkdirAll(o.ProfileDir, 0o755); err != nil {
-			return err
+	for _, dir := range []string{o.ProfileDir, o.LogDir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
 		}
 	}
 	var results []profileResult
@@ -221,7 +225,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 			grants += int(float64(r) * o.StepSeconds)
 		}
 	}
-	d, err := deploy(ctx, profile, bin, deployOptions{RedisURL: o.RedisURL, PostgresDSN: o.PostgresDSN, LogLevel: o.LogLevel, Extra: o.Extra})
+	d, err := deploy(ctx, profile, bin, deployOptions{RedisURL: o.RedisURL, PostgresDSN: o.PostgresDSN, LogLevel: o.LogLevel, Extra: o.Extra, LogDir: o.LogDir})
 	if err != nil {
 		return res, err
 	}
