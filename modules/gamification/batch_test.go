@@ -54,6 +54,17 @@ func (h *holder) fill(t *testing.T, r *rig, ctx context.Context) (done chan erro
 
 var userSeq atomic.Int64
 
+// releaseAll lets the blocked grants commit and checks that they did.
+func (h *holder) releaseAll(t *testing.T, blocked chan error) {
+	t.Helper()
+	close(h.release)
+	for range cap(blocked) {
+		if err := <-blocked; err != nil {
+			t.Fatalf("blocked grant: %v", err)
+		}
+	}
+}
+
 func createUsers(t *testing.T, r *rig, ctx context.Context, n int) []int64 {
 	t.Helper()
 	ids := make([]int64, n)
@@ -104,13 +115,8 @@ func TestConcurrentGrantsShareACommit(t *testing.T) {
 			_, waiting, _ := r.svc.BatchState()
 			return waiting == len(calls)
 		}, "%d grants waiting for a batch", len(calls))
-		close(h.release)
+		h.releaseAll(t, blocked)
 		wg.Wait()
-		for range slots {
-			if err := <-blocked; err != nil {
-				t.Fatalf("blocked grant: %v", err)
-			}
-		}
 
 		after, waiting, _ := r.svc.BatchState()
 		// The slots' batches, one for the 22 distinct pairs, one for the
@@ -194,13 +200,7 @@ func TestWaitingGrantLeavesWhenItsCallerGivesUp(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("a given-up grant still waited for a batch")
 		}
-		close(h.release)
-		_, _, slots := r.svc.BatchState()
-		for range slots {
-			if err := <-blocked; err != nil {
-				t.Fatal(err)
-			}
-		}
+		h.releaseAll(t, blocked)
 		if mine, err := r.store.BadgesOf(ctx, ids[1]); err != nil || len(mine) != 0 {
 			t.Fatalf("badges of the given-up grant's user: %+v %v", mine, err)
 		}
