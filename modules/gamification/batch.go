@@ -32,26 +32,26 @@ type grantCall struct {
 // does not abort the others' commit.
 const batchTimeout = 10 * time.Second
 
-// grantBatcher commits concurrent grants together (group commit). A grant
-// that arrives while fewer than maxInFlight batches are running goes at
-// once, alone: when grants do not overlap, batching adds no wait. One that
-// arrives while maxInFlight batches run waits, with every grant arriving
-// meanwhile, and the first batch to finish sends them all in one
-// statement (PostgreSQL) or one transaction (SQLite), up to maxBatch. So
-// under load the round trip and the commit are paid once per batch, and
-// the batches grow as the database slows down. Safe for concurrent use.
+// grantBatcher commits concurrent grants together (group commit), one
+// batch at a time. A grant that arrives while no batch runs goes at once,
+// alone: when grants do not overlap, batching adds no wait. One that
+// arrives while a batch runs waits, with every grant arriving meanwhile,
+// and they all go in the next batch: one statement (PostgreSQL) or one
+// transaction (SQLite), up to maxBatch. So under load the round trip and
+// the commit are paid once per batch, and the batches grow as the
+// database slows down. (Two batches at once were measured no better,
+// docs/decisions/0030.) Safe for concurrent use.
 type grantBatcher struct {
-	commit      func(ctx context.Context, gs []Grant) ([]grantResult, error)
-	maxInFlight int
-	maxBatch    int
+	commit   func(ctx context.Context, gs []Grant) ([]grantResult, error)
+	maxBatch int
 
 	// beforeCommit, when set (tests only), runs before each batch's commit.
 	beforeCommit func([]Grant)
 
-	mu       sync.Mutex
-	inFlight int
-	waiting  []*grantCall
-	batches  int64 // batches committed, for tests
+	mu      sync.Mutex
+	busy    bool // a batch is running
+	waiting []*grantCall
+	batches int64 // batches committed, for tests
 }
 
 // grant commits g in a batch and returns its result. A grant still
@@ -64,8 +64,8 @@ func (b *grantBatcher) grant(ctx context.Context, g Grant) (Grant, json.RawMessa
 	}
 	c := &grantCall{ctx: ctx, g: g, done: make(chan struct{})}
 	b.mu.Lock()
-	if b.inFlight < b.maxInFlight {
-		b.inFlight++
+	if !b.busy {
+		b.busy = true
 		b.mu.Unlock()
 		b.run([]*grantCall{c})
 		return c.res.grant, c.res.payload, c.res.err
@@ -87,16 +87,14 @@ func (b *grantBatcher) grant(ctx context.Context, g Grant) (Grant, json.RawMessa
 	return c.res.grant, c.res.payload, c.res.err
 }
 
-// run commits calls, then hands the in-flight slot to the grants that
-// waited meanwhile (in a goroutine of their own, so that this caller
-// returns now) or gives it back.
+// run commits calls, then runs the grants that waited meanwhile (in a
+// goroutine of their own, so that this caller returns now), or marks the
+// batcher idle.
 func (b *grantBatcher) run(calls []*grantCall) {
 	b.exec(calls)
 	b.mu.Lock()
 	next := b.take()
-	if len(next) == 0 {
-		b.inFlight--
-	}
+	b.busy = len(next) > 0
 	b.mu.Unlock()
 	if len(next) > 0 {
 		go b.run(next)
@@ -152,8 +150,8 @@ func (b *grantBatcher) exec(calls []*grantCall) {
 }
 
 // commitSafely runs the commit on its own deadline. A panic in it becomes
-// the batch's error: the callers get an answer and the in-flight slot is
-// given back, where a panic would leave every later grant waiting.
+// the batch's error: the callers get an answer and the next batch runs,
+// where a panic would leave every later grant waiting.
 func (b *grantBatcher) commitSafely(parent context.Context, gs []Grant) (res []grantResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {

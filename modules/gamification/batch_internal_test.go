@@ -12,19 +12,18 @@ import (
 )
 
 // A commit that fails or panics fails its own batch only: every caller in
-// it gets the error, and the next grants are committed as usual (the
-// in-flight slot was given back).
-func TestFailedBatchReleasesItsSlot(t *testing.T) {
+// it gets the error, and the next grants are committed as usual.
+func TestFailedBatchFailsOnlyItself(t *testing.T) {
 	t.Parallel()
 	errDown := errors.New("database down")
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
-	b := &grantBatcher{maxInFlight: 1, maxBatch: 128}
+	b := &grantBatcher{maxBatch: 128}
 	b.commit = func(_ context.Context, gs []Grant) ([]grantResult, error) {
 		out := make([]grantResult, len(gs))
 		for i, g := range gs {
 			switch g.UserID {
-			case 1: // holds the slot while the others queue
+			case 1: // holds the batcher busy while the others queue
 				started <- struct{}{}
 				<-release
 			case 2:
@@ -61,7 +60,7 @@ func TestFailedBatchReleasesItsSlot(t *testing.T) {
 		t.Fatalf("batch with a failed commit: %v, %v", errs[2], errs[4])
 	}
 
-	// A panicking commit is the batch's error, not a stuck slot.
+	// A panicking commit is the batch's error, not a stuck batcher.
 	if _, _, err := b.grant(ctx, Grant{UserID: 3, BadgeID: 1}); err == nil || !strings.Contains(err.Error(), "driver bug") {
 		t.Fatalf("panicking commit: %v", err)
 	}
@@ -73,11 +72,11 @@ func TestFailedBatchReleasesItsSlot(t *testing.T) {
 			t.Fatalf("grant after the failed batches: %v", err)
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("a grant after a failed batch never committed: the slot was not given back")
+		t.Fatal("a grant after a failed batch never committed: the batcher stayed busy")
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.inFlight != 0 || len(b.waiting) != 0 {
-		t.Fatalf("in flight %d, waiting %d after all grants returned", b.inFlight, len(b.waiting))
+	if b.busy || len(b.waiting) != 0 {
+		t.Fatalf("busy %v, %d waiting after all grants returned", b.busy, len(b.waiting))
 	}
 }

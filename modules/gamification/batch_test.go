@@ -17,16 +17,17 @@ import (
 	"github.com/tipbox/tipbox/modules/user"
 )
 
-// holder keeps the batches of one blocking user from committing until
-// released, so that the grants started meanwhile wait for a batch.
+// holder keeps the batch of one blocking user from committing until
+// released, so that the grants started meanwhile wait for the next batch.
 type holder struct {
 	blocker int64
 	started chan struct{}
 	release chan struct{}
+	done    chan error // the blocked grant's outcome
 }
 
 func newHolder(r *rig, blocker int64) *holder {
-	h := &holder{blocker: blocker, started: make(chan struct{}, 16), release: make(chan struct{})}
+	h := &holder{blocker: blocker, started: make(chan struct{}, 1), release: make(chan struct{}), done: make(chan error, 1)}
 	r.svc.HoldBatches(func(gs []gamification.Grant) {
 		if slices.ContainsFunc(gs, func(g gamification.Grant) bool { return g.UserID == h.blocker }) {
 			h.started <- struct{}{}
@@ -36,34 +37,27 @@ func newHolder(r *rig, blocker int64) *holder {
 	return h
 }
 
-// fill starts one blocked grant per batch slot and waits until all run.
-func (h *holder) fill(t *testing.T, r *rig, ctx context.Context) (done chan error) {
+// block starts the blocker's grant and waits until its batch is running.
+func (h *holder) block(t *testing.T, r *rig, ctx context.Context) {
 	t.Helper()
-	_, _, slots := r.svc.BatchState()
-	done = make(chan error, slots)
-	for b := range slots {
-		go func() { _, err := r.svc.GrantBadge(ctx, h.blocker, int64(b+1)); done <- err }()
-		select {
-		case <-h.started:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("blocked grant %d of %d never reached its commit", b+1, slots)
-		}
+	go func() { _, err := r.svc.GrantBadge(ctx, h.blocker, 1); h.done <- err }()
+	select {
+	case <-h.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked grant never reached its commit")
 	}
-	return done
+}
+
+// unblock lets the blocked grant commit and checks that it did.
+func (h *holder) unblock(t *testing.T) {
+	t.Helper()
+	close(h.release)
+	if err := <-h.done; err != nil {
+		t.Fatalf("blocked grant: %v", err)
+	}
 }
 
 var userSeq atomic.Int64
-
-// releaseAll lets the blocked grants commit and checks that they did.
-func (h *holder) releaseAll(t *testing.T, blocked chan error) {
-	t.Helper()
-	close(h.release)
-	for range cap(blocked) {
-		if err := <-blocked; err != nil {
-			t.Fatalf("blocked grant: %v", err)
-		}
-	}
-}
 
 func createUsers(t *testing.T, r *rig, ctx context.Context, n int) []int64 {
 	t.Helper()
@@ -79,7 +73,7 @@ func createUsers(t *testing.T, r *rig, ctx context.Context, n int) []int64 {
 	return ids
 }
 
-// Grants that arrive while every batch slot is busy are committed
+// Grants that arrive while a batch is committing are committed
 // together, in one statement or transaction; each still gets its own
 // outcome: an unknown badge or a grant made before fails only itself, and
 // a second grant of one pair waits for the first's commit.
@@ -94,8 +88,8 @@ func TestConcurrentGrantsShareACommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := newHolder(r, blocker)
-		before, _, slots := r.svc.BatchState()
-		blocked := h.fill(t, r, ctx)
+		before, _ := r.svc.BatchState()
+		h.block(t, r, ctx)
 
 		type call struct {
 			user, badge int64
@@ -112,17 +106,17 @@ func TestConcurrentGrantsShareACommit(t *testing.T) {
 			wg.Go(func() { _, c.err = r.svc.GrantBadge(ctx, c.user, c.badge) })
 		}
 		testenv.Eventually(t, 10*time.Second, func() bool {
-			_, waiting, _ := r.svc.BatchState()
+			_, waiting := r.svc.BatchState()
 			return waiting == len(calls)
 		}, "%d grants waiting for a batch", len(calls))
-		h.releaseAll(t, blocked)
+		h.unblock(t)
 		wg.Wait()
 
-		after, waiting, _ := r.svc.BatchState()
-		// The slots' batches, one for the 22 distinct pairs, one for the
+		after, waiting := r.svc.BatchState()
+		// The blocker's batch, one for the 22 distinct pairs, one for the
 		// second grant of (users[1], 1).
-		if n := after - before; n != int64(slots)+2 || waiting != 0 {
-			t.Fatalf("%d batches (want %d), %d grants still waiting", n, slots+2, waiting)
+		if n := after - before; n != 3 || waiting != 0 {
+			t.Fatalf("%d batches (want 3), %d grants still waiting", n, waiting)
 		}
 		won := 0
 		for i, c := range calls {
@@ -168,7 +162,7 @@ func TestConcurrentGrantsShareACommit(t *testing.T) {
 				t.Fatalf("notification of user %d: %+v", u, ev)
 			}
 		}
-		if want := len(users) + 1 + slots; r.q.count() != want {
+		if want := len(users) + 2; r.q.count() != want { // and the blocker's
 			t.Fatalf("%d notifications, want %d", r.q.count(), want)
 		}
 	})
@@ -183,12 +177,12 @@ func TestWaitingGrantLeavesWhenItsCallerGivesUp(t *testing.T) {
 		ctx := t.Context()
 		ids := createUsers(t, r, ctx, 2)
 		h := newHolder(r, ids[0])
-		blocked := h.fill(t, r, ctx)
+		h.block(t, r, ctx)
 		gctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { _, err := r.svc.GrantBadge(gctx, ids[1], 1); done <- err }()
 		testenv.Eventually(t, 10*time.Second, func() bool {
-			_, waiting, _ := r.svc.BatchState()
+			_, waiting := r.svc.BatchState()
 			return waiting == 1
 		}, "the grant waits for a batch")
 		cancel()
@@ -200,7 +194,7 @@ func TestWaitingGrantLeavesWhenItsCallerGivesUp(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("a given-up grant still waited for a batch")
 		}
-		h.releaseAll(t, blocked)
+		h.unblock(t)
 		if mine, err := r.store.BadgesOf(ctx, ids[1]); err != nil || len(mine) != 0 {
 			t.Fatalf("badges of the given-up grant's user: %+v %v", mine, err)
 		}

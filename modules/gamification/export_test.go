@@ -6,12 +6,11 @@ import "context"
 // before it commits. Set it before the first grant.
 func (s *Service) HoldBatches(hold func([]Grant)) { s.batch.beforeCommit = hold }
 
-// BatchState reports the batches committed, the grants waiting for one
-// and how many batches may run at once.
-func (s *Service) BatchState() (batches int64, waiting, maxInFlight int) {
+// BatchState reports the batches committed and the grants waiting for one.
+func (s *Service) BatchState() (batches int64, waiting int) {
 	s.batch.mu.Lock()
 	defer s.batch.mu.Unlock()
-	return s.batch.batches, len(s.batch.waiting), s.batch.maxInFlight
+	return s.batch.batches, len(s.batch.waiting)
 }
 
 // GrantMany is the store's batch commit: one error per grant.

@@ -49,17 +49,11 @@ const maxSent = 10000
 // NewService wires a Service.
 func NewService(store *Store, users Users, profiles ProfileInvalidator, q queue.Enqueuer, log *slog.Logger) *Service {
 	return &Service{store: store, users: users, profiles: profiles, queue: q, log: log.With("module", "gamification"),
-		batch: &grantBatcher{commit: store.grantMany, maxInFlight: grantsInFlight, maxBatch: maxGrantBatch}}
+		batch: &grantBatcher{commit: store.grantMany, maxBatch: maxGrantBatch}}
 }
 
-// Batches of grants: one in flight per process (SQLite has one writer
-// anyway; on PostgreSQL, at 500 and 1,000 grants/s end to end, one batch
-// in flight gave a p99 as low as or lower than two, docs/decisions/0030),
-// up to maxGrantBatch grants each.
-const (
-	grantsInFlight = 1
-	maxGrantBatch  = 128
-)
+// maxGrantBatch bounds the grants one batch carries.
+const maxGrantBatch = 128
 
 // Badges lists the catalogue.
 func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.Badges(ctx) }

@@ -97,7 +97,9 @@ func (s *Store) grant(ctx context.Context, userID, badgeID int64, enqueue func(t
 	var r grantResult
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = grantInTx(ctx, tx, g, enqueue)
+		if r, err = grantInTx(ctx, tx, g, enqueue); err == nil {
+			err = r.err // nothing was written: roll back
+		}
 		return err
 	})
 	switch {
@@ -111,12 +113,12 @@ func (s *Store) grant(ctx context.Context, userID, badgeID int64, enqueue func(t
 
 // grantInTx writes g in tx with its notification: the job, through
 // enqueue when it is set, else an outbox row. ErrBadgeNotFound and
-// ErrAlreadyGranted come back both in the result and as the error, and
-// leave tx usable: nothing was written for g.
+// ErrAlreadyGranted are the result's error and leave tx usable: nothing
+// was written for g. The error is the database's.
 func grantInTx(ctx context.Context, tx *sql.Tx, g Grant, enqueue func(tx *sql.Tx, jobID string, payload []byte) error) (grantResult, error) {
 	err := tx.QueryRowContext(ctx, `SELECT name, icon FROM badges WHERE id = $1`, g.BadgeID).Scan(&g.BadgeName, &g.BadgeIcon)
 	if errors.Is(err, sql.ErrNoRows) {
-		return grantResult{err: ErrBadgeNotFound}, ErrBadgeNotFound
+		return grantResult{err: ErrBadgeNotFound}, nil
 	}
 	if err != nil {
 		return grantResult{}, err
@@ -131,7 +133,7 @@ func grantInTx(ctx context.Context, tx *sql.Tx, g Grant, enqueue func(tx *sql.Tx
 	if n, err := res.RowsAffected(); err != nil {
 		return grantResult{}, err
 	} else if n == 0 {
-		return grantResult{err: ErrAlreadyGranted}, ErrAlreadyGranted
+		return grantResult{err: ErrAlreadyGranted}, nil
 	}
 	payload, err := json.Marshal(NewBadgeEvent{Type: NewBadgeJob, UserID: g.UserID, BadgeID: g.BadgeID,
 		BadgeName: g.BadgeName, BadgeIcon: g.BadgeIcon, GrantedAt: g.GrantedAt})
@@ -185,7 +187,7 @@ func (s *Store) grantMany(ctx context.Context, gs []Grant) ([]grantResult, error
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for i, g := range gs {
 			r, err := grantInTx(ctx, tx, g, nil)
-			if err != nil && !errors.Is(err, ErrBadgeNotFound) && !errors.Is(err, ErrAlreadyGranted) {
+			if err != nil {
 				return err
 			}
 			out[i] = r

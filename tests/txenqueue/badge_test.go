@@ -5,6 +5,7 @@ package txenqueue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -71,8 +72,12 @@ func TestBadgeJobCommitsWithTheGrant(t *testing.T) {
 		t.Fatalf("outbox rows %d %v", outbox, err)
 	}
 	// A grant of an unknown badge rolls back: no job.
-	if _, err := svc.GrantBadge(ctx, u.ID, 9999); err == nil {
-		t.Fatal("unknown badge granted")
+	if _, err := svc.GrantBadge(ctx, u.ID, 9999); !errors.Is(err, gamification.ErrBadgeNotFound) {
+		t.Fatalf("unknown badge: %v", err)
+	}
+	// A second grant of the badge changes nothing: no second job.
+	if _, err := svc.GrantBadge(ctx, u.ID, badges[0].ID); !errors.Is(err, gamification.ErrAlreadyGranted) {
+		t.Fatalf("second grant: %v", err)
 	}
 	if s, err := b.Stats(ctx, gamification.NotificationQueue); err != nil || s.Waiting != 1 {
 		t.Fatalf("stats %+v %v", s, err)
