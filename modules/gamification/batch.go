@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -40,10 +41,21 @@ const batchTimeout = 10 * time.Second
 // transaction (SQLite), up to maxBatch. So under load the round trip and
 // the commit are paid once per batch, and the batches grow as the
 // database slows down. (Two batches at once were measured no better,
-// docs/decisions/0030.) Safe for concurrent use.
+// docs/decisions/0030.)
+//
+// After its commit a batch runs afterCommit, once for all of its grants
+// (the cached profiles, the notifications: one round trip each, not one
+// per grant), and only then answers its callers. The next batch does not
+// wait for it: it starts as soon as this one has committed. Safe for
+// concurrent use.
 type grantBatcher struct {
 	commit   func(ctx context.Context, gs []Grant) ([]grantResult, error)
 	maxBatch int
+	// afterCommit, when set, gets the results of each committed batch,
+	// failed grants included. It must not fail a grant: the grants are
+	// made.
+	afterCommit func(ctx context.Context, res []grantResult)
+	log         *slog.Logger
 
 	// beforeCommit, when set (tests only), runs before each batch's commit.
 	beforeCommit func([]Grant)
@@ -87,17 +99,25 @@ func (b *grantBatcher) grant(ctx context.Context, g Grant) (Grant, json.RawMessa
 	return c.res.grant, c.res.payload, c.res.err
 }
 
-// run commits calls, then runs the grants that waited meanwhile (in a
-// goroutine of their own, so that this caller returns now), or marks the
-// batcher idle.
+// run commits calls, starts the grants that waited meanwhile (in a
+// goroutine of their own, so that their commit overlaps this batch's
+// afterCommit and this caller returns now) or marks the batcher idle,
+// then runs afterCommit and answers the callers.
 func (b *grantBatcher) run(calls []*grantCall) {
-	b.exec(calls)
+	res := b.exec(calls)
 	b.mu.Lock()
 	next := b.take()
 	b.busy = len(next) > 0
 	b.mu.Unlock()
 	if len(next) > 0 {
 		go b.run(next)
+	}
+	if b.afterCommit != nil && slices.ContainsFunc(res, func(r grantResult) bool { return r.err == nil }) {
+		b.afterSafely(calls[0].ctx, res)
+	}
+	for i, c := range calls {
+		c.res = res[i]
+		close(c.done)
 	}
 }
 
@@ -126,8 +146,8 @@ func (b *grantBatcher) take() []*grantCall {
 	return out
 }
 
-// exec commits one batch and sets each call's result.
-func (b *grantBatcher) exec(calls []*grantCall) {
+// exec commits one batch and returns each call's result.
+func (b *grantBatcher) exec(calls []*grantCall) []grantResult {
 	gs := make([]Grant, len(calls))
 	for i, c := range calls {
 		gs[i] = c.g
@@ -139,14 +159,28 @@ func (b *grantBatcher) exec(calls []*grantCall) {
 	b.mu.Lock()
 	b.batches++
 	b.mu.Unlock()
-	for i, c := range calls {
-		if err != nil {
-			c.res = grantResult{err: err}
-		} else {
-			c.res = res[i]
+	if err != nil {
+		res = make([]grantResult, len(calls))
+		for i := range res {
+			res[i].err = err
 		}
-		close(c.done)
 	}
+	return res
+}
+
+// afterSafely runs afterCommit on its own deadline. A panic in it is
+// logged: the grants are committed, and their notifications wait in the
+// outbox for the relay, so the callers still get their grants.
+func (b *grantBatcher) afterSafely(parent context.Context, res []grantResult) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("after a grant batch: panic; its notifications wait in the outbox for the relay",
+				"grants", len(res), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), batchTimeout)
+	defer cancel()
+	b.afterCommit(ctx, res)
 }
 
 // commitSafely runs the commit on its own deadline. A panic in it becomes

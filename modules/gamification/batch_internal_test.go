@@ -3,6 +3,7 @@ package gamification
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -78,5 +79,56 @@ func TestFailedBatchFailsOnlyItself(t *testing.T) {
 	defer b.mu.Unlock()
 	if b.busy || len(b.waiting) != 0 {
 		t.Fatalf("busy %v, %d waiting after all grants returned", b.busy, len(b.waiting))
+	}
+}
+
+// Work after a commit that panics is logged: the batch's callers get
+// their grants (they are committed), and the next batch runs as usual.
+// Only a batch with a grant made runs it.
+func TestPanicAfterACommitFailsNoGrant(t *testing.T) {
+	t.Parallel()
+	var logged testenv.Buffer
+	var mu sync.Mutex
+	var after [][]int64 // the users of each batch given to afterCommit
+	b := &grantBatcher{maxBatch: 128, log: slog.New(slog.NewTextHandler(&logged, nil))}
+	b.commit = func(_ context.Context, gs []Grant) ([]grantResult, error) {
+		out := make([]grantResult, len(gs))
+		for i, g := range gs {
+			out[i] = grantResult{grant: g}
+			if g.BadgeID == 0 {
+				out[i].err = ErrBadgeNotFound
+			}
+		}
+		return out, nil
+	}
+	b.afterCommit = func(_ context.Context, res []grantResult) {
+		mu.Lock()
+		users := []int64{}
+		for _, r := range res {
+			users = append(users, r.grant.UserID)
+		}
+		after = append(after, users)
+		mu.Unlock()
+		if res[0].grant.UserID == 1 {
+			panic("queue client bug")
+		}
+	}
+	ctx := t.Context()
+	if g, _, err := b.grant(ctx, Grant{UserID: 1, BadgeID: 1}); err != nil || g.UserID != 1 {
+		t.Fatalf("grant whose after-commit work panicked = %+v, %v; want the grant", g, err)
+	}
+	if !strings.Contains(logged.String(), "queue client bug") {
+		t.Fatalf("the panic was not logged: %q", logged.String())
+	}
+	if _, _, err := b.grant(ctx, Grant{UserID: 2, BadgeID: 0}); !errors.Is(err, ErrBadgeNotFound) {
+		t.Fatalf("grant of an unknown badge: %v", err)
+	}
+	if _, _, err := b.grant(ctx, Grant{UserID: 3, BadgeID: 1}); err != nil {
+		t.Fatalf("grant after the panic: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(after) != 2 || after[0][0] != 1 || after[1][0] != 3 {
+		t.Fatalf("afterCommit ran for the batches of users %v, want [[1] [3]] (not for the failed grant)", after)
 	}
 }

@@ -243,3 +243,50 @@ func TestOverlappingBatchesDoNotDeadlock(t *testing.T) {
 		}
 	})
 }
+
+// The grants of one batch drop their users' cached profiles in one call
+// and hand their notifications to the queue in one call, where each grant
+// made a round trip of each (under load, most of the API's work around
+// the commit, docs/benchmarks.md).
+func TestBatchSharesItsInvalidationAndEnqueue(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, backend string) {
+		r := newRig(t, backend)
+		ctx := t.Context()
+		ids := createUsers(t, r, ctx, 11)
+		blocker, users := ids[0], ids[1:]
+		h := newHolder(r, blocker)
+		h.block(t, r, ctx)
+		var wg sync.WaitGroup
+		for _, u := range users {
+			wg.Go(func() {
+				if _, err := r.svc.GrantBadge(ctx, u, 1); err != nil {
+					t.Errorf("grant to user %d: %v", u, err)
+				}
+			})
+		}
+		testenv.Eventually(t, 10*time.Second, func() bool {
+			_, waiting := r.svc.BatchState()
+			return waiting == len(users)
+		}, "%d grants waiting for a batch", len(users))
+		h.unblock(t)
+		wg.Wait()
+
+		r.inv.mu.Lock()
+		inv, invCalls := slices.Sorted(slices.Values(r.inv.ids)), r.inv.calls
+		r.inv.mu.Unlock()
+		if !slices.Equal(inv, ids) || invCalls != 2 {
+			t.Fatalf("invalidated %v in %d calls, want %v in 2 (the blocker's batch, then the rest)", inv, invCalls, ids)
+		}
+		r.q.mu.Lock()
+		defer r.q.mu.Unlock()
+		if len(r.q.jobs) != len(ids) || r.q.calls != 2 {
+			t.Fatalf("%d notifications in %d queue calls, want %d in 2", len(r.q.jobs), r.q.calls, len(ids))
+		}
+		for _, u := range ids {
+			if _, ok := r.q.jobs[gamification.JobID(u, 1)]; !ok {
+				t.Fatalf("no notification for user %d", u)
+			}
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,17 +32,25 @@ type fakeQueue struct {
 	release chan struct{}
 }
 
-func (q *fakeQueue) Enqueue(_ context.Context, name, job string, payload any, opts ...queue.Option) (string, error) {
+func (q *fakeQueue) Enqueue(ctx context.Context, name, job string, payload any, opts ...queue.Option) (string, error) {
+	_, err := q.EnqueueBulk(ctx, name, []queue.NewJob{{Name: job, Payload: payload, Options: opts}})
+	return "x", err
+}
+
+// EnqueueBulk records the jobs in one call.
+func (q *fakeQueue) EnqueueBulk(_ context.Context, _ string, jobs []queue.NewJob) ([]string, error) {
 	if q.failing.Load() {
-		return "", errors.New("queue down")
+		return nil, errors.New("queue down")
 	}
-	if u := q.stall.Load(); u != 0 {
-		var ev gamification.NewBadgeEvent
-		_ = json.Unmarshal(payload.(json.RawMessage), &ev)
-		if ev.UserID == u {
-			q.stalled <- struct{}{}
-			<-q.release
-		}
+	// The id is the only option the service must set besides priority;
+	// recover it from the payload to key the map.
+	evs := make([]gamification.NewBadgeEvent, len(jobs))
+	for i, j := range jobs {
+		_ = json.Unmarshal(j.Payload.(json.RawMessage), &evs[i])
+	}
+	if u := q.stall.Load(); u != 0 && slices.ContainsFunc(evs, func(ev gamification.NewBadgeEvent) bool { return ev.UserID == u }) {
+		q.stalled <- struct{}{}
+		<-q.release
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -49,30 +58,27 @@ func (q *fakeQueue) Enqueue(_ context.Context, name, job string, payload any, op
 	if q.jobs == nil {
 		q.jobs = map[string]json.RawMessage{}
 	}
-	raw := payload.(json.RawMessage)
-	// The id is the only option the service must set besides priority;
-	// recover it from the payload to key the map.
-	var ev gamification.NewBadgeEvent
-	_ = json.Unmarshal(raw, &ev)
-	q.jobs[gamification.JobID(ev.UserID, ev.BadgeID)] = raw
-	return "x", nil
-}
-
-func (q *fakeQueue) EnqueueBulk(context.Context, string, []queue.NewJob) ([]string, error) {
-	return nil, errors.New("not used")
+	ids := make([]string, len(jobs))
+	for i, ev := range evs {
+		ids[i] = gamification.JobID(ev.UserID, ev.BadgeID)
+		q.jobs[ids[i]] = jobs[i].Payload.(json.RawMessage)
+	}
+	return ids, nil
 }
 
 func (q *fakeQueue) count() int { q.mu.Lock(); defer q.mu.Unlock(); return len(q.jobs) }
 
 type invalidations struct {
-	mu  sync.Mutex
-	ids []int64
+	mu    sync.Mutex
+	ids   []int64
+	calls int
 }
 
-func (i *invalidations) InvalidateProfile(_ context.Context, id int64) {
+func (i *invalidations) InvalidateProfiles(_ context.Context, ids ...int64) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.ids = append(i.ids, id)
+	i.ids = append(i.ids, ids...)
+	i.calls++
 }
 
 type rig struct {

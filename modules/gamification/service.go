@@ -18,10 +18,11 @@ type Users interface {
 	Exists(ctx context.Context, id int64) (bool, error)
 }
 
-// ProfileInvalidator drops a user's cached profile; *user.Service
-// satisfies it. Called after every grant, since the profile lists badges.
+// ProfileInvalidator drops users' cached profiles; *user.Service
+// satisfies it. Called after every grant, since the profile lists badges:
+// once for all the grants of a batch.
 type ProfileInvalidator interface {
-	InvalidateProfile(ctx context.Context, userID int64)
+	InvalidateProfiles(ctx context.Context, userIDs ...int64)
 }
 
 // Service grants badges. Safe for concurrent use.
@@ -48,8 +49,9 @@ const maxSent = 10000
 
 // NewService wires a Service.
 func NewService(store *Store, users Users, profiles ProfileInvalidator, q queue.Enqueuer, log *slog.Logger) *Service {
-	return &Service{store: store, users: users, profiles: profiles, queue: q, log: log.With("module", "gamification"),
-		batch: &grantBatcher{commit: store.grantMany, maxBatch: maxGrantBatch}}
+	s := &Service{store: store, users: users, profiles: profiles, queue: q, log: log.With("module", "gamification")}
+	s.batch = &grantBatcher{commit: store.grantMany, maxBatch: maxGrantBatch, afterCommit: s.afterCommit, log: s.log}
+	return s
 }
 
 // maxGrantBatch bounds the grants one batch carries.
@@ -67,63 +69,75 @@ func (s *Service) Badges(ctx context.Context) ([]Badge, error) { return s.store.
 // notification stays in the outbox and the relay sends it later.
 //
 // Concurrent grants are committed together (one statement or transaction
-// for all of them, see grantBatcher); after the commit each grant enqueues
-// only its own notification, so a grant never waits for another's
-// enqueue. Its outbox row goes in the next sweep (one DELETE for many
-// grants), and the relay alone walks the outbox.
+// for all of them, see grantBatcher); after the commit the batch drops its
+// users' cached profiles and enqueues its notifications, one call each
+// (afterCommit), before it answers. A grant's outbox row goes in the next
+// sweep (one DELETE for many grants), and the relay alone walks the
+// outbox.
 func (s *Service) GrantBadge(ctx context.Context, userID, badgeID int64) (Grant, error) {
 	if ok, err := s.users.Exists(ctx, userID); err != nil {
 		return Grant{}, err
 	} else if !ok {
 		return Grant{}, ErrUserNotFound
 	}
-	var enqueue func(tx *sql.Tx, jobID string, payload []byte) error
 	txq, inTx := s.queue.(queue.TxEnqueuer)
-	if inTx && txq.SupportsTx() {
-		// The job commits with the grant: no outbox row, nothing to relay.
-		enqueue = func(tx *sql.Tx, jobID string, payload []byte) error {
-			_, err := txq.EnqueueTx(ctx, tx, NotificationQueue, NewBadgeJob, json.RawMessage(payload),
-				queue.WithPriority(queue.PriorityHigh), queue.WithJobID(jobID))
-			return err
-		}
-	}
-	var g Grant
-	var payload json.RawMessage
-	var err error
-	if enqueue != nil {
-		g, payload, err = s.store.grant(ctx, userID, badgeID, enqueue)
-	} else {
-		g, payload, err = s.batch.grant(ctx, Grant{UserID: userID, BadgeID: badgeID,
+	if !inTx || !txq.SupportsTx() {
+		g, _, err := s.batch.grant(ctx, Grant{UserID: userID, BadgeID: badgeID,
 			GrantedAt: time.Now().UTC().Truncate(time.Microsecond)})
+		if err != nil {
+			return Grant{}, err
+		}
+		s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
+		return g, nil
 	}
+	// The job commits with the grant: no outbox row, nothing to relay.
+	g, _, err := s.store.grant(ctx, userID, badgeID, func(tx *sql.Tx, jobID string, payload []byte) error {
+		_, err := txq.EnqueueTx(ctx, tx, NotificationQueue, NewBadgeJob, json.RawMessage(payload),
+			queue.WithPriority(queue.PriorityHigh), queue.WithJobID(jobID))
+		return err
+	})
 	if err != nil {
 		return Grant{}, err
 	}
 	s.log.InfoContext(ctx, "badge granted", "user_id", userID, "badge_id", badgeID)
-	s.profiles.InvalidateProfile(ctx, userID)
-	if enqueue != nil {
-		return g, nil
+	s.profiles.InvalidateProfiles(ctx, userID)
+	return g, nil
+}
+
+// afterCommit drops the cached profiles of a batch's new grants and
+// hands their notifications to the queue, one call each. A queue that
+// fails does not fail the grants: the notifications stay in the outbox
+// and the relay sends them later.
+func (s *Service) afterCommit(ctx context.Context, res []grantResult) {
+	users := make([]int64, 0, len(res))
+	jobs := make([]queue.NewJob, 0, len(res))
+	ids := make([]string, 0, len(res))
+	for _, r := range res {
+		if r.err != nil {
+			continue
+		}
+		id := JobID(r.grant.UserID, r.grant.BadgeID)
+		users = append(users, r.grant.UserID)
+		jobs = append(jobs, queue.NewJob{Name: NewBadgeJob, Payload: r.payload,
+			Options: []queue.Option{queue.WithPriority(queue.PriorityHigh), queue.WithJobID(id)}})
+		ids = append(ids, id)
 	}
-	id := JobID(userID, badgeID)
-	if _, err := s.queue.Enqueue(ctx, NotificationQueue, NewBadgeJob, payload,
-		queue.WithPriority(queue.PriorityHigh), queue.WithJobID(id)); err != nil {
-		s.log.WarnContext(ctx, "notification left in the outbox for the relay", "user_id", userID, "badge_id", badgeID, "err", err)
-		return g, nil
+	s.profiles.InvalidateProfiles(ctx, users...)
+	if _, err := s.queue.EnqueueBulk(ctx, NotificationQueue, jobs); err != nil {
+		s.log.WarnContext(ctx, "notifications left in the outbox for the relay", "grants", len(jobs), "err", err)
+		return
 	}
 	s.sentMu.Lock()
-	queued := len(s.sent) < maxSent
-	if queued {
-		s.sent = append(s.sent, id)
-	}
+	n := min(len(ids), max(0, maxSent-len(s.sent)))
+	s.sent = append(s.sent, ids[:n]...)
 	s.sentMu.Unlock()
-	if !queued {
+	if rest := ids[n:]; len(rest) > 0 {
 		// A row left behind by a failed delete is re-sent by the relay
 		// under the same job id: deduplicated by the queue.
-		if err := s.store.deleteOutboxJobs(ctx, []string{id}); err != nil {
-			s.log.WarnContext(ctx, "outbox row of a queued notification not removed", "job_id", id, "err", err)
+		if err := s.store.deleteOutboxJobs(ctx, rest); err != nil {
+			s.log.WarnContext(ctx, "outbox rows of queued notifications not removed", "rows", len(rest), "err", err)
 		}
 	}
-	return g, nil
 }
 
 // sweep deletes the outbox rows whose grants already enqueued them.

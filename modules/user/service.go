@@ -175,17 +175,25 @@ func (s *Service) Update(ctx context.Context, id int64, patch Patch) (Profile, e
 	if err != nil {
 		return Profile{}, err
 	}
-	s.InvalidateProfile(ctx, id)
+	s.InvalidateProfiles(ctx, id)
 	return s.loadProfile(ctx, id)
 }
 
-// InvalidateProfile drops the user's cached profile. It is the hook other
-// modules call when something shown on the profile changes (a badge grant).
-// It never fails the caller: a cache that is down is logged and counted by
-// the cache layer, which retries the invalidation when the cache returns.
-func (s *Service) InvalidateProfile(ctx context.Context, id int64) {
-	if err := s.cache.aside.Invalidate(ctx, ProfileKey(id)); err != nil && !errors.Is(err, context.Canceled) {
-		s.log.WarnContext(ctx, "profile invalidation failed", "user_id", id, "err", err)
+// InvalidateProfiles drops the users' cached profiles, all in one cache
+// call. It is the hook other modules call when something shown on a
+// profile changes (the badges of a grant batch). It never fails the
+// caller: a cache that is down is logged and counted by the cache layer,
+// which retries the invalidation when the cache returns.
+func (s *Service) InvalidateProfiles(ctx context.Context, ids ...int64) {
+	if len(ids) == 0 {
+		return
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = ProfileKey(id)
+	}
+	if err := s.cache.aside.Invalidate(ctx, keys...); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.WarnContext(ctx, "profile invalidation failed", "user_ids", ids, "err", err)
 	}
 }
 

@@ -22,7 +22,7 @@ import (
 
 type noInvalidation struct{}
 
-func (noInvalidation) InvalidateProfile(context.Context, int64) {}
+func (noInvalidation) InvalidateProfiles(context.Context, ...int64) {}
 
 // A grant and its NEW_BADGE job commit together: the job is in the queue
 // (high priority, the grant's job id) as soon as GrantBadge returns, and
