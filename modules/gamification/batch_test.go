@@ -57,6 +57,15 @@ func (h *holder) unblock(t *testing.T) {
 	}
 }
 
+// waitForWaiting waits until n grants wait for a batch.
+func waitForWaiting(t *testing.T, r *rig, n int) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() bool {
+		_, waiting := r.svc.BatchState()
+		return waiting == n
+	}, "%d grants waiting for a batch", n)
+}
+
 var userSeq atomic.Int64
 
 func createUsers(t *testing.T, r *rig, ctx context.Context, n int) []int64 {
@@ -105,10 +114,7 @@ func TestConcurrentGrantsShareACommit(t *testing.T) {
 		for _, c := range calls {
 			wg.Go(func() { _, c.err = r.svc.GrantBadge(ctx, c.user, c.badge) })
 		}
-		testenv.Eventually(t, 10*time.Second, func() bool {
-			_, waiting := r.svc.BatchState()
-			return waiting == len(calls)
-		}, "%d grants waiting for a batch", len(calls))
+		waitForWaiting(t, r, len(calls))
 		h.unblock(t)
 		wg.Wait()
 
@@ -181,10 +187,7 @@ func TestWaitingGrantLeavesWhenItsCallerGivesUp(t *testing.T) {
 		gctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { _, err := r.svc.GrantBadge(gctx, ids[1], 1); done <- err }()
-		testenv.Eventually(t, 10*time.Second, func() bool {
-			_, waiting := r.svc.BatchState()
-			return waiting == 1
-		}, "the grant waits for a batch")
+		waitForWaiting(t, r, 1)
 		cancel()
 		select {
 		case err := <-done:
@@ -265,10 +268,7 @@ func TestBatchSharesItsInvalidationAndEnqueue(t *testing.T) {
 				}
 			})
 		}
-		testenv.Eventually(t, 10*time.Second, func() bool {
-			_, waiting := r.svc.BatchState()
-			return waiting == len(users)
-		}, "%d grants waiting for a batch", len(users))
+		waitForWaiting(t, r, len(users))
 		h.unblock(t)
 		wg.Wait()
 
