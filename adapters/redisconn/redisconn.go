@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
@@ -191,6 +192,20 @@ func NewClient(cfg Config, opts ...Option) (redis.UniversalClient, error) {
 	}
 }
 
-// Module provides Config from the `redis` section and routes go-redis'
-// own log lines to the application's slog logger.
-var Module = fx.Module("redisconn", config.Provide[Config]("redis"), logModule)
+// Module provides Config from the `redis` section and the process's
+// *Pools (registered with the application's Prometheus registry when it
+// has one), and routes go-redis' own log lines to the application's slog
+// logger.
+var Module = fx.Module("redisconn", config.Provide[Config]("redis"), logModule,
+	fx.Provide(NewPools),
+	fx.Invoke(func(p struct {
+		fx.In
+		Pools *Pools
+		Reg   prometheus.Registerer `optional:"true"`
+	}) error {
+		if p.Reg == nil {
+			return nil
+		}
+		return p.Reg.Register(p.Pools)
+	}),
+)

@@ -45,8 +45,11 @@ func TestWorkerServesAdminEndpoints(t *testing.T) {
 		}
 	}
 	r := e2e.Do(t, "GET", p.BaseURL+"/metrics", "", "")
-	if !strings.Contains(string(r.Body), "go_goroutines") {
-		t.Fatalf("metrics:\n%s", r.Body)
+	for _, series := range []string{"go_goroutines", `tipbox_redis_pool_connections{client="queue"}`,
+		`tipbox_redis_pool_waits_total{client="queue"}`} {
+		if !strings.Contains(string(r.Body), series) {
+			t.Fatalf("no %s in the metrics:\n%s", series, r.Body)
+		}
 	}
 	r = e2e.Do(t, "GET", p.BaseURL+"/api/v1/badges", "", "")
 	if r.Status != http.StatusNotFound {

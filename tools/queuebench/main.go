@@ -282,7 +282,7 @@ func (b *bench) open(scenario string, concurrency int) (queue.Config, backend, *
 	qcfg := queue.Config{Driver: "redis", Concurrency: concurrency, Queues: []string{name}}
 	qcfg.SetDefaults()
 	rcfg := b.redisConfig()
-	opened, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
+	opened, err := redisq.NewDriver(rcfg, redisconn.Config{URL: b.url}, b.logger, nil).Open(qcfg, nil)
 	if err != nil {
 		return qcfg, nil, nil, "", err
 	}
@@ -492,7 +492,7 @@ func (b *bench) memory() (result, error) {
 	qcfg := queue.Config{Driver: "redis", Concurrency: 5, Queues: []string{q}}
 	qcfg.SetDefaults()
 	qcfg.Retention.Completed = b.jobs
-	opened, err := redisq.NewDriver(b.redisConfig(), redisconn.Config{URL: b.url}, b.logger).Open(qcfg, nil)
+	opened, err := redisq.NewDriver(b.redisConfig(), redisconn.Config{URL: b.url}, b.logger, nil).Open(qcfg, nil)
 	if err != nil {
 		return result{}, err
 	}

@@ -302,11 +302,13 @@ var Module = fx.Module("cache.redis",
 	cache.AsDriver(NewDriver),
 )
 
-// NewDriver returns the "redis" driver.
-func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) cache.Driver {
+// NewDriver returns the "redis" driver. Its client's pool is exported
+// through pools as client "cache" (nil: not exported).
+func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger, pools *redisconn.Pools) cache.Driver {
 	return cache.Driver{Name: "redis", Open: func(context.Context) (cache.Store, error) {
 		s, err := New(cfg, conn)
 		if err == nil {
+			pools.Add("cache", s.client)
 			log.Info("redis cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix,
 				"client_cache", s.local != nil)
 		}

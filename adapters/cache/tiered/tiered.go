@@ -262,6 +262,8 @@ type DriverParams struct {
 	Redis redisstore.Config `optional:"true"`
 	Conn  redisconn.Config
 	Log   *slog.Logger
+	// Pools, when set, exports the client's pool as client "cache".
+	Pools *redisconn.Pools `optional:"true"`
 }
 
 // NewDriver returns the "tiered" driver.
@@ -273,6 +275,7 @@ func NewDriver(p DriverParams) cache.Driver {
 	return cache.Driver{Name: "tiered", Open: func(context.Context) (cache.Store, error) {
 		s, err := New(cfg, conn, log)
 		if err == nil {
+			p.Pools.Add("cache", s.l2.Client())
 			log.Info("tiered cache ready", "mode", conn.Mode(), "prefix", cfg.Prefix, "l1_max_entries", cfg.L1MaxEntries, "l1_ttl", cfg.L1TTL)
 		}
 		return s, err

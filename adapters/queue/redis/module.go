@@ -27,10 +27,17 @@ func Open(cfg Config, qcfg queue.Config, rc redisconn.Config, logger *slog.Logge
 	return b, nil
 }
 
-// NewDriver returns the "redis" driver, shareable between processes.
-func NewDriver(cfg Config, rc redisconn.Config, logger *slog.Logger) queue.Driver {
+// NewDriver returns the "redis" driver, shareable between processes. Its
+// client's pool is exported through pools as client "queue" (nil: not
+// exported).
+func NewDriver(cfg Config, rc redisconn.Config, logger *slog.Logger, pools *redisconn.Pools) queue.Driver {
 	return queue.Driver{Name: "redis", Shared: true, Open: func(qcfg queue.Config, obs queue.Observer) (queue.Backend, error) {
-		return Open(cfg, qcfg, rc, logger, obs)
+		b, err := Open(cfg, qcfg, rc, logger, obs)
+		if err != nil {
+			return nil, err
+		}
+		pools.Add("queue", b.client)
+		return b, nil
 	}}
 }
 

@@ -73,9 +73,15 @@ var Module = fx.Module("ratelimit.redis",
 	httpserver.AsRateLimitDriver(NewDriver),
 )
 
-// NewDriver returns the "redis" store.
-func NewDriver(conn redisconn.Config) httpserver.RateLimitDriver {
+// NewDriver returns the "redis" store. Its client's pool is exported
+// through pools as client "ratelimit" (nil: not exported).
+func NewDriver(conn redisconn.Config, pools *redisconn.Pools) httpserver.RateLimitDriver {
 	return httpserver.RateLimitDriver{Name: "redis", Open: func(cfg httpserver.RateLimitConfig) (httpserver.RateLimiter, error) {
-		return New(cfg, conn)
+		l, err := New(cfg, conn)
+		if err != nil {
+			return nil, err
+		}
+		pools.Add("ratelimit", l.client)
+		return l, nil
 	}}
 }

@@ -313,11 +313,14 @@ func (s *subscription) loop() {
 
 var _ realtime.Bus = (*Bus)(nil)
 
-// NewDriver returns the "redis" driver.
-func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) realtime.Driver {
+// NewDriver returns the "redis" driver. The pools of its clients are
+// exported through pools as clients "realtime" and "presence" (nil: not
+// exported).
+func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger, pools *redisconn.Pools) realtime.Driver {
 	return realtime.Driver{Name: "redis", Open: func(context.Context) (realtime.Bus, error) {
 		b, err := New(cfg, conn, log)
 		if err == nil {
+			pools.Add("realtime", b.client)
 			log.Info("redis realtime bus ready", "mode", conn.Mode(), "channel", cfg.Channel())
 		}
 		return b, err
@@ -330,6 +333,7 @@ func NewDriver(cfg Config, conn redisconn.Config, log *slog.Logger) realtime.Dri
 		if err != nil {
 			return nil, err
 		}
+		pools.Add("presence", client)
 		return NewPresence(client, cfg.ChannelPrefix, cfg.PresenceTTL, log), nil
 	}}
 }
