@@ -55,11 +55,19 @@ func TestCancelledWaitingEmailIsSkippedInTheInbox(t *testing.T) {
 	if d := item.Channels["email"]; d.State != "pending" {
 		t.Fatalf("email delivery in quiet hours: %+v", d)
 	}
+	// The inbox holds the notification before its channel jobs are
+	// queued (the handler stores, pushes, then fans out): wait for the job.
 	job := "/api/v1/admin/queues/emails/jobs/email-" + item.ID
-	status, body = app.Do("GET", job, admin, "")
-	if status != 200 || !strings.Contains(string(body), `"state":"delayed"`) {
-		t.Fatalf("email job: %d %s", status, body)
-	}
+	tipboxtest.Eventually(t, 10*time.Second, "no delayed email job", func() bool {
+		status, body = app.Do("GET", job, admin, "")
+		switch {
+		case status == 404:
+			return false
+		case status != 200 || !strings.Contains(string(body), `"state":"delayed"`):
+			t.Fatalf("email job: %d %s", status, body)
+		}
+		return true
+	})
 	if status, body := app.Do("POST", job+"/cancel", admin, ""); status/100 != 2 {
 		t.Fatalf("cancel: %d %s", status, body)
 	}
