@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -135,6 +136,13 @@ func TestRedisProfileAcrossProcesses(t *testing.T) {
 	var n int
 	if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM notifications`).Scan(&n); err != nil || n != users*len(badgeIDs) {
 		t.Fatalf("notifications stored: %d (%v), want %d", n, err, users*len(badgeIDs))
+	}
+	// Each subsystem's Redis client reports its pool.
+	metrics := string(e2e.Do(t, "GET", a.BaseURL+"/metrics", "", "").Body)
+	for _, client := range []string{"cache", "queue", "realtime", "presence"} {
+		if series := `tipbox_redis_pool_connections{client="` + client + `"}`; !strings.Contains(metrics, series) {
+			t.Fatalf("the API's metrics lack %s", series)
+		}
 	}
 	if !workers[0].Exited() {
 		t.Fatal("the first worker was not killed")
