@@ -34,8 +34,8 @@ func NewPools() *Pools {
 	}
 	return &Pools{
 		clients:     map[string]redis.UniversalClient{},
-		conns:       d("connections", "Open connections in the client's pool."),
-		idle:        d("idle_connections", "Open connections no command is using."),
+		conns:       d("connections", "Open connections of the client (its command and pipeline pools)."),
+		idle:        d("idle_connections", "Open connections of the client no command is using."),
 		waits:       d("waits_total", "Commands that waited for a free connection of the pool."),
 		waitSeconds: d("wait_seconds_total", "Time commands spent waiting for a free connection of the pool."),
 		timeouts:    d("timeouts_total", "Commands that gave up waiting for a connection (the pool timeout)."),
@@ -66,7 +66,17 @@ func (p *Pools) Collect(ch chan<- prometheus.Metric) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, c := range p.clients {
-		s := c.PoolStats()
+		s := *c.PoolStats()
+		// go-redis keeps pipelines on a pool of their own (a pipeline that
+		// finds it full goes to the main pool and waits there): its
+		// connections are the client's too.
+		if pp := s.PipelineStats; pp != nil {
+			s.TotalConns += pp.TotalConns
+			s.IdleConns += pp.IdleConns
+			s.WaitCount += pp.WaitCount
+			s.WaitDurationNs += pp.WaitDurationNs
+			s.Timeouts += pp.Timeouts
+		}
 		ch <- prometheus.MustNewConstMetric(p.conns, prometheus.GaugeValue, float64(s.TotalConns), name)
 		ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.IdleConns), name)
 		ch <- prometheus.MustNewConstMetric(p.waits, prometheus.CounterValue, float64(s.WaitCount), name)
