@@ -19,8 +19,11 @@ type Config struct {
 	// ClaimInterval is how often each worker process looks for stalled
 	// deliveries.
 	ClaimInterval time.Duration `yaml:"claim_interval"`
-	// PromoteInterval is how often due delayed jobs and retries are moved
-	// to their stream: the bound on how late a delayed job starts.
+	// PromoteInterval is the least time between two promote calls of a
+	// queue by one worker process: how late a delayed job or retry can be
+	// moved to waiting when others fall due just before it. A process
+	// sleeps until the earliest due time it knows (Backend.Run); it does
+	// not poll.
 	PromoteInterval time.Duration `yaml:"promote_interval"`
 	// DedupWindow is how long a WithJobID id is remembered after its job
 	// record is gone.

@@ -286,7 +286,7 @@ func BenchmarkPromoteIdle(b *testing.B) {
 	r0, c0 := serverCPU(b, client), processCPU()
 	b.ResetTimer()
 	for range b.N {
-		if err := be.promoteDue(ctx, "cost"); err != nil {
+		if _, err := be.promoteDue(ctx, "cost"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -21,6 +21,7 @@ type keys struct {
 	cancelling, mins, seq    string
 	wake                     string
 	cancelChannel            string
+	dueChannel               string // a new earliest due time of the delayed set
 	all                      []string
 }
 
@@ -29,7 +30,8 @@ func newKeys(prefix, q string) keys {
 	k := keys{base: base, jobs: base + "jobs", active: base + "active", delayed: base + "delayed",
 		completed: base + "completed", failed: base + "failed", cancl: base + "cancelled", events: base + "events",
 		stats: base + "stats", paused: base + "paused", cancelling: base + "cancelling", mins: base + "minutes",
-		seq: base + "seq", wake: base + "wake", cancelChannel: base + "cancel"}
+		seq: base + "seq", wake: base + "wake", cancelChannel: base + "cancel",
+		dueChannel: base + "due"}
 	for i, p := range queue.Priorities {
 		k.waiting[i] = base + "wait:" + p.String()
 	}

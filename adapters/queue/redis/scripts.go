@@ -58,6 +58,19 @@ local function made(h)
   return h.attempt
 end
 local function inc(v) return tostring(tonumber(v) + 1) end
+-- The delayed set's earliest due time (ms), or nil when it is empty.
+local function earliest()
+  return tonumber(redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')[2])
+end
+-- delay adds id to the delayed set, due at the ms time due (a string).
+-- When that is earlier than every job there before, it publishes the due
+-- time on base..'due': worker processes sleep until the earliest due time
+-- they know of instead of polling (Backend.Run).
+local function delay(id, due, base)
+  local first = earliest()
+  redis.call('ZADD', KEYS[6], due, id)
+  if not first or tonumber(due) < first then redis.call('PUBLISH', base .. 'due', due) end
+end
 local function event(h, id, emax, now, prog)
   if prog then
     redis.call('XADD', KEYS[10], 'MAXLEN', '~', emax, '*', 'j', id, 's', h.state, 'a', made(h), 'n', jname(h), 't', now, 'p', prog)
@@ -233,7 +246,12 @@ for li = 2, 4 do
     if li == 3 and redis.call('LLEN', base .. 'ring') > 0 then join(base, '*') end
   end
 end
-for c = 1, #delayed, 1000 do redis.call('ZADD', KEYS[6], unpack(delayed, c, math.min(c + 999, #delayed))) end
+if #delayed > 0 then
+  local first, soonest = earliest(), delayed[1]
+  for c = 3, #delayed, 2 do soonest = math.min(soonest, delayed[c]) end
+  for c = 1, #delayed, 1000 do redis.call('ZADD', KEYS[6], unpack(delayed, c, math.min(c + 999, #delayed))) end
+  if not first or soonest < first then redis.call('PUBLISH', base .. 'due', string.format('%d', soonest)) end
+end
 if woke and redis.call('LLEN', KEYS[16]) == 0 then redis.call('LPUSH', KEYS[16], '1') end
 return out`)
 
@@ -330,10 +348,10 @@ for n = 0, ns - 1 do
     if h then
       release(h, base)
       if kind == 'retry' then
-        redis.call('ZADD', KEYS[6], h.runAt, id)
+        delay(id, h.runAt, base)
         redis.call('HINCRBY', KEYS[11], 'retried', 1)
       elseif kind == 'postponed' then
-        redis.call('ZADD', KEYS[6], h.runAt, id)
+        delay(id, h.runAt, base)
         local g = jgroup(h)
         if g then
           if tonumber(h.runAt) > tonumber(redis.call('HGET', base .. 'gheld', g) or '0') then
@@ -537,7 +555,8 @@ if need == 0 and redis.call('LLEN', KEYS[16]) == 0 then
 end
 return out`
 
-// promote: ARGV now, emax, limit, base. Moves due delayed jobs to waiting.
+// promote: ARGV now, emax, limit, base. Moves due delayed jobs to waiting;
+// returns {moved, the earliest due time left (ms) or -1}.
 var promoteScript = goredis.NewScript(prelude + `
 local base = ARGV[4]
 local ids = redis.call('ZRANGE', KEYS[6], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[3])
@@ -553,7 +572,7 @@ for _, id in ipairs(ids) do
     redis.call('LPUSH', KEYS[3], '0:' .. id) -- a worker dead-letters it
   end
 end
-return #ids`)
+return {#ids, earliest() or -1}`)
 
 // reclaim: ARGV base, now, emax, max-stalled, keep-completed, keep-failed,
 // count. Takes back deliveries whose lease ran out (their worker stopped
