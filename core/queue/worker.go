@@ -137,10 +137,18 @@ func (w *Worker) Start(ctx context.Context) error {
 			w.cfg.ShutdownTimeout+500*time.Millisecond, w.logger)
 		sub.ahead = batchRoom(d)
 		w.subs = append(w.subs, sub)
-		rn := newRunners(w.cfg.Concurrency)
-		w.runners = append(w.runners, rn)
+		mw := []message.HandlerMiddleware{ackMiddleware, w.outcomeMiddleware(q)}
+		// A queue whose handlers all take batches runs no handler code in
+		// a job's call: the call hands the job to its batch and waits, so
+		// runners would only add two hand-offs, and a spare goroutine for
+		// each job parked past the slots.
+		if sub.ahead == 0 {
+			rn := newRunners(w.cfg.Concurrency)
+			w.runners = append(w.runners, rn)
+			mw = append(mw, rn.middleware)
+		}
 		h := router.AddConsumerHandler("queue."+q, q, sub, w.final(d))
-		h.AddMiddleware(ackMiddleware, w.outcomeMiddleware(q), rn.middleware, w.recoverMiddleware, w.contextMiddleware)
+		h.AddMiddleware(append(mw, w.recoverMiddleware, w.contextMiddleware)...)
 	}
 	w.router = router
 	w.wg.Add(1)

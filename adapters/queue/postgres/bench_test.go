@@ -18,6 +18,7 @@ func BenchmarkEnqueueSingle(b *testing.B)      { queuetest.BenchEnqueueSingle(b,
 func BenchmarkEnqueueBulk100(b *testing.B)     { queuetest.BenchEnqueueBulk(b, openBench) }
 func BenchmarkDrainConcurrency5(b *testing.B)  { queuetest.BenchDrain(b, openBench, 5) }
 func BenchmarkDrainConcurrency50(b *testing.B) { queuetest.BenchDrain(b, openBench, 50) }
+func BenchmarkDrainBatchC5(b *testing.B)       { queuetest.BenchDrainBatch(b, openBench, 5) }
 func BenchmarkJobByID(b *testing.B)            { queuetest.BenchJobByID(b, openBench) }
 func BenchmarkDrainLimitedC5(b *testing.B)     { queuetest.BenchDrainLimited(b, openBench, 5) }
 func BenchmarkFairness100Groups(b *testing.B)  { queuetest.BenchFairness(b, openBench) }

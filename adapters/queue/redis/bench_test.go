@@ -32,6 +32,7 @@ func BenchmarkEnqueueConcurrent50(b *testing.B) { queuetest.BenchEnqueueConcurre
 func BenchmarkEnqueueBulk100(b *testing.B)      { queuetest.BenchEnqueueBulk(b, openBench) }
 func BenchmarkDrainConcurrency5(b *testing.B)   { queuetest.BenchDrain(b, openBench, 5) }
 func BenchmarkDrainConcurrency50(b *testing.B)  { queuetest.BenchDrain(b, openBench, 50) }
+func BenchmarkDrainBatchC5(b *testing.B)        { queuetest.BenchDrainBatch(b, openBench, 5) }
 func BenchmarkDrainLimitedC5(b *testing.B)      { queuetest.BenchDrainLimited(b, openBench, 5) }
 func BenchmarkFairness100Groups(b *testing.B)   { queuetest.BenchFairness(b, openBench) }
 func BenchmarkLatency500PerSec(b *testing.B)    { queuetest.BenchLatency(b, openBench, 500) }

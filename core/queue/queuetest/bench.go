@@ -166,6 +166,60 @@ func benchDrain(b *testing.B, open BenchBackend, concurrency int, limits []strin
 	_ = w.Stop(stopCtx)
 }
 
+// BenchDrainBatch is BenchDrain through a batch handler (queue.Batch,
+// up to 64 jobs, 1 ms wait) that decodes each payload: the path of a
+// queue whose jobs are handled together, like the notifications'.
+func BenchDrainBatch(b *testing.B, open BenchBackend, concurrency int) {
+	cfg, be, c := benchEnvLimited(b, open, concurrency, nil)
+	ctx := context.Background()
+	for n := 0; n < b.N; n += 1000 {
+		jobs := make([]queue.NewJob, min(1000, b.N-n))
+		for i := range jobs {
+			jobs[i] = queue.NewJob{Name: "event", Payload: newPayload(n + i)}
+		}
+		if _, err := c.EnqueueBulk(ctx, "bench", jobs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var done atomic.Int64
+	all := make(chan struct{})
+	batch := queue.BatchHandler{Queue: "bench", MaxSize: 64, MaxWait: time.Millisecond,
+		Handle: func(_ context.Context, js []*queue.Job) []error {
+			errs := make([]error, len(js))
+			for i, j := range js {
+				var p benchPayload
+				errs[i] = json.Unmarshal(j.Payload, &p)
+			}
+			if done.Add(int64(len(js))) == int64(b.N) {
+				close(all)
+			}
+			return errs
+		}}
+	w, err := queue.NewWorker(cfg, be, []queue.Handler{batch.Handler()}, Logger(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	cpu0 := processCPU()
+	start := time.Now()
+	if err := w.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("drained %d of %d", done.Load(), b.N)
+	}
+	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
+	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	_ = w.Stop(stopCtx)
+}
+
 // BenchLatency enqueues at `rate` jobs/s for a fixed number of jobs
 // (b.N is ignored beyond one run) and reports the p50 and p99 of
 // enqueue→handler start.
