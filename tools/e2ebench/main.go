@@ -55,6 +55,7 @@ type options struct {
 	WarmGrants   int
 	StepRates    []int
 	StepSeconds  float64
+	StepLadders  int
 	StepP99      time.Duration
 	RedisURL     string
 	PostgresDSN  string
@@ -98,6 +99,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.WarmGrants, "warm-grants", 200, "grants at 100/s before the measured ones, unmeasured (the programs open their pools)")
 	stepRates := fs.String("step-rates", "500,1000,1500,2000,2500,3000,4000", "rates tried, in order, for the highest sustained")
 	fs.Float64Var(&o.StepSeconds, "step-seconds", 3, "seconds per step")
+	fs.IntVar(&o.StepLadders, "step-ladders", 3, "times the steps are climbed; the highest sustained rate reported is the median of the climbs")
 	fs.DurationVar(&o.StepP99, "step-p99", 50*time.Millisecond, "p99 a step must stay within")
 	fs.StringVar(&o.RedisURL, "redis", envOr("REDIS_URL", "redis://127.0.0.1:6379/0"), "Redis URL (keys under a prefix of the run)")
 	fs.StringVar(&o.PostgresDSN, "postgres", envOr("TIPBOX_TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"),
@@ -124,6 +126,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.StepRates, err = ints(*stepRates); err != nil {
 		return o, err
+	}
+	if o.StepLadders < 1 {
+		return o, fmt.Errorf("-step-ladders: %d is under 1", o.StepLadders)
 	}
 	if *extra != "" {
 		o.Extra = strings.Split(*extra, ",")
@@ -159,8 +164,14 @@ type profileResult struct {
 	Reads     *readResult
 	Analytics *analyticsResult
 	Push      []pushResult
+	Ladders   []ladder
+}
+
+// ladder is one climb of the step rates: the steps tried, up to and with
+// the first one not sustained.
+type ladder struct {
 	Steps     []pushResult
-	Sustained *pushResult
+	Sustained *pushResult // the last step sustained; nil: none
 }
 
 func run(ctx context.Context, o options, w io.Writer) error {
@@ -222,7 +233,7 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 	}
 	if only["rate"] {
 		for _, r := range o.StepRates {
-			grants += int(float64(r) * o.StepSeconds)
+			grants += o.StepLadders * int(float64(r)*o.StepSeconds)
 		}
 	}
 	d, err := deploy(ctx, profile, bin, deployOptions{RedisURL: o.RedisURL, PostgresDSN: o.PostgresDSN, LogLevel: o.LogLevel, Extra: o.Extra, LogDir: o.LogDir})
@@ -275,22 +286,29 @@ func runProfile(ctx context.Context, profile, bin string, o options) (profileRes
 		}
 	}
 	if only["rate"] {
-		for _, rate := range o.StepRates {
-			if ctx.Err() != nil {
-				break
+		// One climb is a few seconds per rate on a machine shared with
+		// everything it measures; a burst in one step ends the climb.
+		// Several climbs, and their median, tell the rate from the burst.
+		for l := 0; l < o.StepLadders && ctx.Err() == nil; l++ {
+			var ld ladder
+			for _, rate := range o.StepRates {
+				if ctx.Err() != nil {
+					break
+				}
+				pr, err := r.push(rate, int(float64(rate)*o.StepSeconds), "", "")
+				if err != nil {
+					return res, err
+				}
+				ld.Steps = append(ld.Steps, pr)
+				ok := sustained(pr, o.StepP99)
+				progress("climb %d, step %d/s: delivered %.0f/s, p99 %s, %d/%d, sustained %v", l+1, rate, pr.DeliveredPerSec, ms(pr.P99), pr.Delivered, pr.Sent, ok)
+				r.settle(ctx, o.SettleBudget)
+				if !ok {
+					break
+				}
+				ld.Sustained = &ld.Steps[len(ld.Steps)-1]
 			}
-			pr, err := r.push(rate, int(float64(rate)*o.StepSeconds), "", "")
-			if err != nil {
-				return res, err
-			}
-			res.Steps = append(res.Steps, pr)
-			ok := sustained(pr, o.StepP99)
-			progress("step %d/s: delivered %.0f/s, p99 %s, %d/%d, sustained %v", rate, pr.DeliveredPerSec, ms(pr.P99), pr.Delivered, pr.Sent, ok)
-			r.settle(ctx, o.SettleBudget)
-			if !ok {
-				break
-			}
-			res.Sustained = &res.Steps[len(res.Steps)-1]
+			res.Ladders = append(res.Ladders, ld)
 		}
 	}
 	return res, nil
