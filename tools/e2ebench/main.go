@@ -111,7 +111,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.EventProfile, "events-pprof-seconds", 3, "with -pprof: seconds profiled from the first analytics POST")
 	extra := fs.String("env", "", "more TIPBOX_ variables for the programs, comma-separated K=V")
 	fs.StringVar(&o.BinDir, "bin", "", "directory with prebuilt api and worker (default: build them)")
-	fs.DurationVar(&o.SettleBudget, "settle", 60*time.Second, "how long to wait for the queues to empty between phases")
+	fs.DurationVar(&o.SettleBudget, "settle", 60*time.Second, "how long to wait between phases for the notifications and analytics queues to empty (the channel queues drain at their own rate limits)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
