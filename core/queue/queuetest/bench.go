@@ -120,16 +120,7 @@ func BenchDrainLimited(b *testing.B, open BenchBackend, concurrency int) {
 
 func benchDrain(b *testing.B, open BenchBackend, concurrency int, limits []string) {
 	cfg, be, c := benchEnvLimited(b, open, concurrency, limits)
-	ctx := context.Background()
-	for n := 0; n < b.N; n += 1000 {
-		jobs := make([]queue.NewJob, min(1000, b.N-n))
-		for i := range jobs {
-			jobs[i] = queue.NewJob{Name: "event", Payload: newPayload(n + i)}
-		}
-		if _, err := c.EnqueueBulk(ctx, "bench", jobs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillDrain(b, c)
 	var done atomic.Int64
 	all := make(chan struct{})
 	w, err := queue.NewWorker(cfg, be, []queue.Handler{{Queue: "bench", Handle: func(_ context.Context, j *queue.Job) error {
@@ -145,25 +136,7 @@ func benchDrain(b *testing.B, open BenchBackend, concurrency int, limits []strin
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	cpu0 := processCPU()
-	start := time.Now()
-	if err := w.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
-	select {
-	case <-all:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("drained %d of %d", done.Load(), b.N)
-	}
-	elapsed := time.Since(start)
-	cpu := processCPU() - cpu0
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/job")
-	stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	_ = w.Stop(stopCtx)
+	timeDrain(b, w, all, &done)
 }
 
 // BenchDrainBatch is BenchDrain through a batch handler (queue.Batch,
@@ -171,16 +144,7 @@ func benchDrain(b *testing.B, open BenchBackend, concurrency int, limits []strin
 // queue whose jobs are handled together, like the notifications'.
 func BenchDrainBatch(b *testing.B, open BenchBackend, concurrency int) {
 	cfg, be, c := benchEnvLimited(b, open, concurrency, nil)
-	ctx := context.Background()
-	for n := 0; n < b.N; n += 1000 {
-		jobs := make([]queue.NewJob, min(1000, b.N-n))
-		for i := range jobs {
-			jobs[i] = queue.NewJob{Name: "event", Payload: newPayload(n + i)}
-		}
-		if _, err := c.EnqueueBulk(ctx, "bench", jobs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	fillDrain(b, c)
 	var done atomic.Int64
 	all := make(chan struct{})
 	batch := queue.BatchHandler{Queue: "bench", MaxSize: 64, MaxWait: time.Millisecond,
@@ -199,6 +163,28 @@ func BenchDrainBatch(b *testing.B, open BenchBackend, concurrency int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	timeDrain(b, w, all, &done)
+}
+
+// fillDrain enqueues the b.N jobs a drain benchmark drains.
+func fillDrain(b *testing.B, c *queue.Client) {
+	ctx := context.Background()
+	for n := 0; n < b.N; n += 1000 {
+		jobs := make([]queue.NewJob, min(1000, b.N-n))
+		for i := range jobs {
+			jobs[i] = queue.NewJob{Name: "event", Payload: newPayload(n + i)}
+		}
+		if _, err := c.EnqueueBulk(ctx, "bench", jobs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// timeDrain starts w, waits until its handler closes all (done counts
+// the jobs handled), reports jobs/s and the process's CPU a job, and stops
+// w.
+func timeDrain(b *testing.B, w *queue.Worker, all <-chan struct{}, done *atomic.Int64) {
+	ctx := context.Background()
 	b.ResetTimer()
 	cpu0 := processCPU()
 	start := time.Now()
