@@ -24,7 +24,8 @@ const promoteBatch = 500
 // most once per promote_interval, re-reads a queue when its subscription
 // is made again (a reconnection may have lost notices), and promotes every
 // queue at each stall check as well, so a lost notice delays a job by at
-// most claim_interval. An idle process sends nothing but the stall checks.
+// most claim_interval. While nothing is delayed, Run sends Redis only the
+// stall checks and the promote calls beside them.
 func (b *Backend) Run(ctx context.Context) error {
 	claimT := time.NewTicker(b.cfg.ClaimInterval)
 	defer claimT.Stop()
